@@ -1,0 +1,167 @@
+//! `GET /api/db/status` and `POST /api/db/setup`, the upstream contract with its defects fixed.
+
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+use tracing::error;
+
+use super::error::ErrorBody;
+use super::tags::ApiTags;
+use crate::setup::{SetupCompleted, SetupError};
+use crate::state::AppState;
+
+/// The database dialect; PostgreSQL is the only one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum DatabaseType {
+    /// PostgreSQL.
+    Postgresql,
+}
+
+/// State of the database as the setup wizard needs it.
+#[derive(Debug, Object)]
+pub struct DbStatus {
+    /// Credentials are complete (always true with the embedded database).
+    pub configured: bool,
+    /// Setup completed and the schema is migrated and usable.
+    pub initialized: bool,
+    /// Always `postgresql`.
+    pub dialect: DatabaseType,
+}
+
+/// Body of `POST /api/db/setup`; credentials always come from the environment.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct SetupRequest {
+    /// Must be `postgresql`.
+    #[oai(rename = "type")]
+    pub database_type: DatabaseType,
+}
+
+/// A completed setup.
+#[derive(Debug, Object)]
+pub struct SetupSuccess {
+    /// Human-readable outcome.
+    pub message: String,
+    /// Some service failed to start after the migrations; restart the server.
+    pub restart_required: bool,
+    /// Always `postgresql`.
+    pub database_type: DatabaseType,
+}
+
+/// Setup had already been performed (upstream shape).
+#[derive(Debug, Object)]
+pub struct SetupConflict {
+    /// `Database setup has already been performed.`
+    pub message: String,
+    /// The type recorded at setup.
+    pub database_type: String,
+}
+
+/// Every answer of `POST /api/db/setup`.
+#[derive(ApiResponse)]
+#[oai(bad_request_handler = "invalid_setup_request")]
+pub enum SetupResponse {
+    /// The database is created, migrated and initialized; the server uses it now.
+    #[oai(status = 200)]
+    Completed(Json<SetupSuccess>),
+    /// The body is not `{"type":"postgresql"}`, or credentials are incomplete.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Setup was performed before (by this or another process).
+    #[oai(status = 409)]
+    AlreadyPerformed(Json<SetupConflict>),
+    /// Creating or migrating the database failed; nothing was recorded, retry after fixing.
+    #[oai(status = 500)]
+    Failed(Json<ErrorBody>),
+    /// PostgreSQL is unreachable; nothing was recorded, retry when it is up.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+fn invalid_setup_request(err: poem::Error) -> SetupResponse {
+    SetupResponse::BadRequest(Json(ErrorBody::new(
+        "Invalid request body",
+        format!("{err}. Expected a JSON body {{\"type\":\"postgresql\"}}."),
+    )))
+}
+
+impl SetupResponse {
+    fn from_outcome(outcome: Result<SetupCompleted, SetupError>) -> Self {
+        let e = match outcome {
+            Ok(done) => {
+                let message = if done.restart_required {
+                    "Database setup successful, but some services may require a server restart to function properly."
+                } else {
+                    "Database setup successful. All services have been initialized and are ready to use."
+                };
+                return Self::Completed(Json(SetupSuccess {
+                    message: message.into(),
+                    restart_required: done.restart_required,
+                    database_type: DatabaseType::Postgresql,
+                }));
+            }
+            Err(e) => e,
+        };
+        let message = e.to_string();
+        match e {
+            SetupError::AlreadyPerformed { database_type } => {
+                Self::AlreadyPerformed(Json(SetupConflict {
+                    message,
+                    database_type,
+                }))
+            }
+            SetupError::Incomplete { .. } => Self::BadRequest(Json(ErrorBody::new(
+                "Database configuration incomplete. Please check environment variables.",
+                message,
+            ))),
+            SetupError::Unreachable(_) => {
+                error!(error = %message, "database setup failed: PostgreSQL unreachable");
+                Self::Unavailable(Json(ErrorBody::new("Database unavailable", message)))
+            }
+            SetupError::Initialization(_) | SetupError::Persist(_) => {
+                error!(error = %message, "database setup failed");
+                Self::Failed(Json(ErrorBody::new(
+                    "Database initialization failed. Check server logs and configuration.",
+                    message,
+                )))
+            }
+        }
+    }
+}
+
+/// Database operations.
+pub struct DbApi;
+
+#[OpenApi(tag = "ApiTags::Database")]
+impl DbApi {
+    /// Database status
+    ///
+    /// Tells the setup wizard whether credentials are complete and setup has been performed.
+    #[oai(
+        path = "/api/db/status",
+        method = "get",
+        operation_id = "getDatabaseStatus"
+    )]
+    async fn status(&self, state: Data<&AppState>) -> Json<DbStatus> {
+        Json(DbStatus {
+            configured: state.setup.is_configured(),
+            initialized: state.database.is_ready(),
+            dialect: DatabaseType::Postgresql,
+        })
+    }
+
+    /// Set up the database
+    ///
+    /// Creates the database when missing, applies the migrations, runs the initializers and
+    /// records the choice. Safe to retry after any error; concurrent calls initialize once.
+    #[oai(
+        path = "/api/db/setup",
+        method = "post",
+        operation_id = "setupDatabase"
+    )]
+    async fn setup(&self, state: Data<&AppState>, body: Json<SetupRequest>) -> SetupResponse {
+        let Json(SetupRequest { database_type: _ }) = body;
+        SetupResponse::from_outcome(state.setup.setup().await)
+    }
+}

@@ -1,0 +1,58 @@
+//! The one JSON error shape, `{"error": ..., "message": ...}`, and the mapping of poem's own
+//! errors (unknown route, wrong method, bad JSON, body too large) onto it.
+
+use poem::http::StatusCode;
+use poem::{IntoResponse, Response};
+use poem_openapi::Object;
+
+use crate::db::DbError;
+
+/// Body of every error answer that has no more specific upstream shape.
+#[derive(Debug, Clone, PartialEq, Eq, Object, serde::Serialize, serde::Deserialize)]
+pub struct ErrorBody {
+    /// Short, stable description of the kind of error.
+    #[oai(validator(min_length = 1))]
+    pub error: String,
+    /// What went wrong and, where possible, how to fix it.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// An error body from its two parts.
+    pub fn new(error: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The 503 body for a database that is not set up or not reachable.
+    pub fn from_db(e: &DbError) -> Self {
+        match e {
+            DbError::NotInitialized => Self::new("Database not initialized", e.to_string()),
+            DbError::Unavailable(_) => Self::new("Database unavailable", e.to_string()),
+            DbError::Query(_) => Self::new("Database error", e.to_string()),
+        }
+    }
+}
+
+/// Turns any error poem raises outside the typed operations into the JSON shape; errors that
+/// already carry a typed response (an operation's own answer) pass through unchanged.
+pub fn to_json_response(err: poem::Error) -> Response {
+    if err.is_from_response() {
+        return err.into_response();
+    }
+    let status = err.status();
+    let label = status.canonical_reason().unwrap_or("Error");
+    let message = match status {
+        StatusCode::NOT_FOUND => "No route matches this path.".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => "This path does not accept this method.".to_owned(),
+        _ => err.to_string(),
+    };
+    json_response(status, &ErrorBody::new(label, message))
+}
+
+/// A JSON response with `status`.
+pub fn json_response(status: StatusCode, body: &ErrorBody) -> Response {
+    poem::web::Json(body).with_status(status).into_response()
+}

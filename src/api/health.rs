@@ -1,0 +1,64 @@
+//! Liveness (`/api/health`) and readiness (`/api/health/ready`) probes.
+
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::error::ErrorBody;
+use super::tags::ApiTags;
+use crate::state::AppState;
+
+/// A healthy answer.
+#[derive(Debug, Object)]
+pub struct HealthStatus {
+    /// Always `ok`.
+    pub status: String,
+}
+
+impl HealthStatus {
+    fn ok() -> Json<Self> {
+        Json(Self {
+            status: "ok".into(),
+        })
+    }
+}
+
+/// Readiness answer.
+#[derive(ApiResponse)]
+pub enum ReadyResponse {
+    /// The database answered a query through the pool.
+    #[oai(status = 200)]
+    Ready(Json<HealthStatus>),
+    /// Setup is not complete, or PostgreSQL does not answer.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+/// Probe operations.
+pub struct HealthApi;
+
+#[OpenApi(tag = "ApiTags::Health")]
+impl HealthApi {
+    /// Liveness
+    ///
+    /// Answers as long as the process serves HTTP; never touches the database.
+    #[oai(path = "/api/health", method = "get", operation_id = "getHealth")]
+    async fn health(&self) -> Json<HealthStatus> {
+        HealthStatus::ok()
+    }
+
+    /// Readiness
+    ///
+    /// Runs `SELECT 1` through the connection pool.
+    #[oai(
+        path = "/api/health/ready",
+        method = "get",
+        operation_id = "getReadiness"
+    )]
+    async fn ready(&self, state: Data<&AppState>) -> ReadyResponse {
+        match state.database.ping().await {
+            Ok(()) => ReadyResponse::Ready(HealthStatus::ok()),
+            Err(e) => ReadyResponse::Unavailable(Json(ErrorBody::from_db(&e))),
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Groups of operations in the Swagger UI.
+
+use poem_openapi::Tags;
+
+/// Operation groups, in the order the documentation shows them.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Database status and first-run setup.
+    Database,
+    /// Liveness and readiness probes for orchestrators and load balancers.
+    Health,
+    /// The service banner.
+    General,
+}

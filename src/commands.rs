@@ -1,0 +1,52 @@
+//! What each subcommand does.
+
+use crate::app::{self, App};
+use crate::cli::Command;
+use crate::config::Config;
+use crate::db::{migrations, provision, PgConnector};
+
+/// Runs one subcommand to completion.
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Openapi => {
+            print!("{}", crate::api::spec_json());
+            Ok(())
+        }
+        Command::Serve => {
+            let config = Config::from_env()?;
+            let acceptor = app::bind(&config).await?;
+            let app = App::start(&config, crate::setup::initializer::core_initializers()).await?;
+            app.serve(acceptor, app::shutdown_signal()).await
+        }
+        Command::Migrate => migrate(&Config::from_env()?).await,
+    }
+}
+
+/// Creates the database if needed and applies pending migrations.
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    let (connection, embedded) = app::connection_for(config).await?;
+    let missing = connection.missing_variables();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "missing environment variables: {}",
+        missing.join(", ")
+    );
+    let connector = PgConnector::new(&connection, &config.pool)?.without_statement_timeout();
+    let outcome = async {
+        let conn = provision::connect_creating_database(&connector).await?;
+        let (_conn, applied) = migrations::run_pending(conn).await?;
+        anyhow::Ok(applied)
+    }
+    .await;
+    if let Some(cluster) = embedded {
+        cluster.stop().await?;
+    }
+    let applied = outcome?;
+    if applied.is_empty() {
+        println!("database is up to date");
+    }
+    for version in applied {
+        println!("applied {version}");
+    }
+    Ok(())
+}

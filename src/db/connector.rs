@@ -1,0 +1,189 @@
+//! Opens connections to the configured server, with TLS and session settings applied,
+//! and classifies failures so callers can answer 503 for "unreachable" and create a
+//! missing database instead of failing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use diesel::ConnectionError;
+use diesel_async::AsyncPgConnection;
+use rustls::ClientConfig;
+use secrecy::ExposeSecret;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::NoTls;
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::config::{ExternalPostgres, PoolSettings};
+use crate::db::tls;
+
+/// Why a connection could not be opened. The message never holds the password.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The target database does not exist yet (SQLSTATE 3D000).
+    #[error("database \"{0}\" does not exist")]
+    DatabaseMissing(String),
+    /// The server rejected the credentials or the role lacks privileges.
+    #[error("PostgreSQL at {target} rejected the login: {detail}")]
+    Rejected {
+        /// `host:port/database`.
+        target: String,
+        /// PostgreSQL's own message.
+        detail: String,
+    },
+    /// No answer: refused, timed out, TLS failed, or the server is shutting down.
+    #[error("could not connect to PostgreSQL at {target}: {detail}")]
+    Unreachable {
+        /// `host:port/database`.
+        target: String,
+        /// The underlying cause, including TLS verification failures.
+        detail: String,
+    },
+}
+
+impl From<ConnectError> for ConnectionError {
+    fn from(e: ConnectError) -> Self {
+        ConnectionError::BadConnection(e.to_string())
+    }
+}
+
+/// Everything needed to open a connection; cheap to clone and free of `Debug` so the
+/// password it carries cannot end up in a log line.
+#[derive(Clone)]
+pub struct PgConnector {
+    config: tokio_postgres::Config,
+    tls: Option<Arc<ClientConfig>>,
+    host: String,
+    port: u16,
+    database: String,
+}
+
+impl PgConnector {
+    /// Builds a connector for an external server whose credentials are complete.
+    pub fn new(pg: &ExternalPostgres, pool: &PoolSettings) -> Result<Self, rustls::Error> {
+        let tls = tls::client_config(&pg.tls)?;
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&pg.host)
+            .port(pg.port)
+            .dbname(&pg.database)
+            .user(&pg.user)
+            .application_name("deploystack-backend")
+            .connect_timeout(pool.connect_timeout)
+            .ssl_mode(if tls.is_some() {
+                SslMode::Require
+            } else {
+                SslMode::Disable
+            });
+        if let Some(password) = &pg.password {
+            config.password(password.expose_secret());
+        }
+        if !pool.statement_timeout.is_zero() {
+            config.options(format!(
+                "-c statement_timeout={}",
+                pool.statement_timeout.as_millis()
+            ));
+        }
+        Ok(Self {
+            config,
+            tls,
+            host: pg.host.clone(),
+            port: pg.port,
+            database: pg.database.clone(),
+        })
+    }
+
+    /// The same server and credentials, another database (e.g. the `postgres` maintenance one).
+    pub fn for_database(&self, database: &str) -> Self {
+        let mut other = self.clone();
+        other.config.dbname(database);
+        other.database = database.to_owned();
+        other
+    }
+
+    /// A copy whose sessions have no `statement_timeout`, for migrations and setup, which
+    /// may legitimately wait on a lock or rewrite a large table.
+    pub fn without_statement_timeout(&self) -> Self {
+        let mut other = self.clone();
+        other.config.options("");
+        other
+    }
+
+    /// Name of the application database.
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// `host:port/database`, safe to show to users and logs.
+    pub fn target(&self) -> String {
+        format!("{}:{}/{}", self.host, self.port, self.database)
+    }
+
+    /// Bound on opening one connection.
+    pub fn connect_timeout(&self) -> Duration {
+        self.config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(Duration::from_secs(5))
+    }
+
+    /// Opens one diesel-async connection.
+    pub async fn connect(&self) -> Result<AsyncPgConnection, ConnectError> {
+        let result = match &self.tls {
+            None => match self.config.connect(NoTls).await {
+                Ok((client, conn)) => {
+                    AsyncPgConnection::try_from_client_and_connection(client, conn).await
+                }
+                Err(e) => return Err(self.classify(e)),
+            },
+            Some(tls) => {
+                let make_tls = MakeRustlsConnect::new((**tls).clone());
+                match self.config.connect(make_tls).await {
+                    Ok((client, conn)) => {
+                        AsyncPgConnection::try_from_client_and_connection(client, conn).await
+                    }
+                    Err(e) => return Err(self.classify(e)),
+                }
+            }
+        };
+        result.map_err(|e| ConnectError::Unreachable {
+            target: self.target(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn classify(&self, e: tokio_postgres::Error) -> ConnectError {
+        let target = self.target();
+        if let Some(db) = e.as_db_error() {
+            let code = db.code();
+            if *code == SqlState::INVALID_CATALOG_NAME {
+                return ConnectError::DatabaseMissing(self.database.clone());
+            }
+            let detail = db.message().to_owned();
+            return if code.code().starts_with("28") || *code == SqlState::INSUFFICIENT_PRIVILEGE {
+                ConnectError::Rejected { target, detail }
+            } else {
+                ConnectError::Unreachable { target, detail }
+            };
+        }
+        ConnectError::Unreachable {
+            target,
+            detail: describe_chain(&e),
+        }
+    }
+}
+
+/// tokio-postgres' Display hides the cause ("error performing TLS handshake"); the chain has it.
+fn describe_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

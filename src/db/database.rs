@@ -1,0 +1,62 @@
+//! The `getDb()` of upstream: a handle that is either not ready or holds the live pool.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+
+use crate::db::error::DbError;
+use crate::db::pool::{DbConn, DbPool};
+
+/// Shared by every handler; setup swaps a pool in without a restart, and a read costs one
+/// atomic load, so the hot path never waits on a lock.
+#[derive(Clone, Default)]
+pub struct Database {
+    pool: Arc<ArcSwapOption<DbPool>>,
+}
+
+impl Database {
+    /// A handle with no pool yet: every request gets [`DbError::NotInitialized`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes `pool` the live pool; called once setup or start-up migration succeeded.
+    pub fn install(&self, pool: DbPool) {
+        self.pool.store(Some(Arc::new(pool)));
+    }
+
+    /// Whether setup completed and the schema is migrated.
+    pub fn is_ready(&self) -> bool {
+        self.pool.load().is_some()
+    }
+
+    /// The live pool, for services that run several statements.
+    pub fn pool(&self) -> Result<Arc<DbPool>, DbError> {
+        self.pool.load_full().ok_or(DbError::NotInitialized)
+    }
+
+    /// A connection for one request.
+    pub async fn conn(&self) -> Result<DbConn, DbError> {
+        let pool = self.pool()?;
+        Ok(pool.get_owned().await?)
+    }
+
+    /// Runs `SELECT 1` through the pool: the readiness probe.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        use diesel::sql_types::Integer;
+        use diesel::IntoSql;
+        use diesel_async::RunQueryDsl;
+
+        let mut conn = self.conn().await?;
+        diesel::select(1_i32.into_sql::<Integer>())
+            .get_result::<i32>(&mut conn)
+            .await
+            .map_err(|e| DbError::Unavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Drops the pool so its connections close (at shutdown).
+    pub fn close(&self) {
+        self.pool.store(None);
+    }
+}

@@ -1,0 +1,66 @@
+//! Creates the application database when it does not exist yet, through the `postgres`
+//! maintenance database, so setup works against a bare server.
+
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use tracing::info;
+
+use crate::db::connector::{ConnectError, PgConnector};
+
+/// Maintenance database every PostgreSQL server has.
+const MAINTENANCE_DATABASE: &str = "postgres";
+
+/// Connects to the application database, creating it first when it is missing.
+/// Safe when several processes do it at once: losing the creation race is not an error.
+pub async fn connect_creating_database(
+    connector: &PgConnector,
+) -> Result<AsyncPgConnection, ProvisionError> {
+    match connector.connect().await {
+        Ok(conn) => return Ok(conn),
+        Err(ConnectError::DatabaseMissing(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let mut admin = connector
+        .for_database(MAINTENANCE_DATABASE)
+        .connect()
+        .await?;
+    let statement = format!("CREATE DATABASE {}", quote_identifier(connector.database()));
+    match diesel::sql_query(statement).execute(&mut admin).await {
+        Ok(_) => info!(database = connector.database(), "created database"),
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if is_duplicate_database(info.message()) => {}
+        Err(e) => {
+            return Err(ProvisionError::CreateFailed {
+                database: connector.database().to_owned(),
+                detail: e.to_string(),
+            })
+        }
+    }
+    Ok(connector.connect().await?)
+}
+
+/// Another process created it between our attempt to connect and our `CREATE DATABASE`
+/// (42P04, or a unique violation on `pg_database` when both commit at once).
+fn is_duplicate_database(message: &str) -> bool {
+    message.contains("already exists") || message.contains("pg_database_datname_index")
+}
+
+/// Double-quotes an identifier the way PostgreSQL's `quote_ident` does.
+pub fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The database could not be reached or created.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// Connecting failed (server down, login rejected, ...).
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// `CREATE DATABASE` failed for another reason than a concurrent creation.
+    #[error("cannot create database \"{database}\": {detail}")]
+    CreateFailed {
+        /// Name of the database.
+        database: String,
+        /// PostgreSQL's message (for example a missing CREATEDB privilege).
+        detail: String,
+    },
+}

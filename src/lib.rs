@@ -1,0 +1,13 @@
+//! DeployStack's database backend as a library: `main.rs` only parses the command line,
+//! and tests drive the same code through [`app::App`].
+
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod embedded_pg;
+pub mod setup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,106 @@
+//! Brings a database to the "initialized" state: create it if missing, migrate, run the
+//! initializers, and record completion, all under one session advisory lock so that
+//! processes sharing the database do it one at a time and exactly once.
+
+use std::sync::Arc;
+
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use tracing::{error, info};
+
+use super::error::SetupError;
+use super::initializer::Initializer;
+use crate::config::PoolSettings;
+use crate::db::schema::deploystack_setup;
+use crate::db::{build_pool, migrations, provision, DbPool, PgConnector};
+
+/// Advisory lock key held for the whole bootstrap ("dssetup!" in ASCII).
+const SETUP_LOCK_KEY: i64 = 0x6473_7365_7475_7021;
+
+/// A bootstrapped database, not yet published to request handlers.
+pub struct Bootstrapped {
+    /// Pool over the migrated database.
+    pub pool: DbPool,
+    /// Names of initializers that failed (logged already).
+    pub failed_initializers: Vec<&'static str>,
+    /// Whether the database already recorded a completed setup before this run.
+    pub already_set_up: bool,
+    conn: AsyncPgConnection,
+}
+
+impl Bootstrapped {
+    /// Records completion in the database and releases the lock. `persist` runs inside the
+    /// transaction that inserts the record, so when it fails (the selection file cannot be
+    /// written) the database is left unmarked and a retry starts clean.
+    pub async fn commit<F>(mut self, persist: F) -> Result<Bootstrapped, SetupError>
+    where
+        F: FnOnce() -> std::io::Result<()> + Send,
+    {
+        let outcome = self
+            .conn
+            .transaction::<_, SetupError, _>(async |conn| {
+                diesel::insert_into(deploystack_setup::table)
+                    .values(deploystack_setup::backend_version.eq(env!("CARGO_PKG_VERSION")))
+                    .on_conflict_do_nothing()
+                    .execute(conn)
+                    .await?;
+                persist()?;
+                Ok(())
+            })
+            .await;
+        unlock(&mut self.conn).await;
+        outcome.map(|()| self)
+    }
+}
+
+/// Runs every step up to, not including, recording completion; the lock stays held until
+/// [`Bootstrapped::commit`] or drop.
+pub async fn bootstrap(
+    connector: &PgConnector,
+    pool_settings: &PoolSettings,
+    initializers: &[Arc<dyn Initializer>],
+) -> Result<Bootstrapped, SetupError> {
+    let mut conn =
+        provision::connect_creating_database(&connector.without_statement_timeout()).await?;
+    diesel::sql_query(format!("SELECT pg_advisory_lock({SETUP_LOCK_KEY})"))
+        .execute(&mut conn)
+        .await
+        .map_err(init_error)?;
+    let (mut conn, applied) = migrations::run_pending(conn)
+        .await
+        .map_err(|e| SetupError::Initialization(e.to_string()))?;
+    if !applied.is_empty() {
+        info!(migrations = ?applied, "applied pending migrations");
+    }
+    let already_set_up = deploystack_setup::table
+        .count()
+        .get_result::<i64>(&mut conn)
+        .await
+        .map_err(init_error)?
+        > 0;
+    let pool = build_pool(connector, pool_settings);
+    let mut failed_initializers = Vec::new();
+    for initializer in initializers {
+        if let Err(e) = initializer.run(&pool).await {
+            error!(initializer = initializer.name(), error = %format!("{e:#}"), "initializer failed");
+            failed_initializers.push(initializer.name());
+        }
+    }
+    Ok(Bootstrapped {
+        pool,
+        failed_initializers,
+        already_set_up,
+        conn,
+    })
+}
+
+async fn unlock(conn: &mut AsyncPgConnection) {
+    let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({SETUP_LOCK_KEY})"))
+        .execute(conn)
+        .await;
+}
+
+fn init_error(e: DieselError) -> SetupError {
+    SetupError::Initialization(e.to_string())
+}

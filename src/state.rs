@@ -1,0 +1,15 @@
+//! What request handlers share.
+
+use std::sync::Arc;
+
+use crate::db::Database;
+use crate::setup::SetupService;
+
+/// Cheap to clone; attached to every request.
+#[derive(Clone)]
+pub struct AppState {
+    /// The live pool, once setup is done.
+    pub database: Database,
+    /// Setup and its state.
+    pub setup: Arc<SetupService>,
+}
