@@ -2,7 +2,9 @@
 //! the size: a declared `Content-Length` is checked before reading, a chunked body is read
 //! up to the limit and no further.
 
-use poem::error::ReadBodyError;
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt};
 use poem::http::StatusCode;
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
@@ -10,6 +12,10 @@ use super::error::{json_response, ErrorBody};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How much of an oversized body is read and discarded, as a multiple of the limit.
+const DRAIN_FACTOR: usize = 4;
+/// How long an oversized body is drained at most.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
 
 /// The middleware; see the module documentation.
 pub struct BodyLimit(pub usize);
@@ -41,29 +47,50 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         match declared {
-            Some(len) if len > self.limit as u64 => return Ok(too_large(self.limit)),
+            Some(len) if len > self.limit as u64 => {
+                drain(req.take_body().into_bytes_stream(), self.limit).await;
+                return Ok(too_large(self.limit));
+            }
             Some(_) => {}
             None => {
                 let body = req.take_body();
                 if !body.is_empty() {
-                    match body.into_bytes_limit(self.limit).await {
-                        Ok(bytes) => req.set_body(Body::from_bytes(bytes)),
-                        Err(ReadBodyError::PayloadTooLarge) => return Ok(too_large(self.limit)),
-                        Err(e) => {
-                            return Ok(json_response(
-                                StatusCode::BAD_REQUEST,
-                                &ErrorBody::new(
-                                    "Bad Request",
-                                    format!("cannot read the request body: {e}"),
-                                ),
-                            ))
+                    let mut stream = std::pin::pin!(body.into_bytes_stream());
+                    let mut buffer = Vec::new();
+                    while let Some(chunk) = stream.next().await {
+                        let chunk = match chunk {
+                            Ok(chunk) => chunk,
+                            Err(e) => return Ok(unreadable(&e)),
+                        };
+                        if buffer.len() + chunk.len() > self.limit {
+                            drain(stream, self.limit).await;
+                            return Ok(too_large(self.limit));
                         }
+                        buffer.extend_from_slice(&chunk);
                     }
+                    req.set_body(Body::from_vec(buffer));
                 }
             }
         }
         self.inner.call(req).await.map(IntoResponse::into_response)
     }
+}
+
+/// Reads and discards what the client is still sending (up to a few times the limit, for a
+/// moment), so it reads our 413 instead of a connection reset; larger bodies are cut off.
+async fn drain<B: AsRef<[u8]>>(stream: impl Stream<Item = std::io::Result<B>>, limit: usize) {
+    let mut stream = std::pin::pin!(stream);
+    let budget = limit.saturating_mul(DRAIN_FACTOR);
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        let mut seen = 0usize;
+        while let Some(Ok(chunk)) = stream.next().await {
+            seen += chunk.as_ref().len();
+            if seen > budget {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 fn too_large(limit: usize) -> Response {
@@ -73,5 +100,12 @@ fn too_large(limit: usize) -> Response {
             "Payload Too Large",
             format!("The request body exceeds the limit of {limit} bytes."),
         ),
+    )
+}
+
+fn unreadable(e: &std::io::Error) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &ErrorBody::new("Bad Request", format!("cannot read the request body: {e}")),
     )
 }

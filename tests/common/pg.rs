@@ -1,0 +1,232 @@
+//! PostgreSQL for tests: one shared cluster per test binary (TLS enabled, with a CA file to
+//! verify it), dedicated clusters for tests that stop or kill the server, and one fresh
+//! database name per test, dropped when the test ends.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use deploystack_backend::config::{ExternalPostgres, TlsMode};
+use deploystack_backend::embedded_pg::{Cluster, ClusterOptions, RunningPostgres};
+use secrecy::ExposeSecret;
+use tokio::sync::OnceCell;
+
+use super::certs;
+
+/// Parent of every test cluster; folders of test processes that are gone are swept.
+const TEST_ROOT: &str = "/tmp/deploystack-tests";
+
+/// The cluster shared by the tests of one binary.
+pub struct SharedCluster {
+    /// The running server.
+    pub running: RunningPostgres,
+    /// CA that signed the server certificate.
+    pub ca_file: PathBuf,
+    /// A CA that did not sign it.
+    pub other_ca_file: PathBuf,
+}
+
+static SHARED: OnceCell<SharedCluster> = OnceCell::const_new();
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// The shared cluster, started on first use.
+pub async fn shared() -> &'static SharedCluster {
+    SHARED
+        .get_or_init(|| async {
+            sweep_stale();
+            let root = unique_dir("shared");
+            let cluster = prepare(&root, None, true).await;
+            let pki = certs::generate();
+            cluster
+                .install_file("server.crt", pki.server_cert_pem.as_bytes(), 0o600)
+                .expect("install certificate");
+            cluster
+                .install_file("server.key", pki.server_key_pem.as_bytes(), 0o600)
+                .expect("install key");
+            let ca_file = root.join("ca.pem");
+            std::fs::write(&ca_file, &pki.ca_pem).expect("write CA");
+            let other_ca_file = root.join("other-ca.pem");
+            std::fs::write(&other_ca_file, certs::generate().ca_pem).expect("write CA");
+            let running = cluster.start().await.expect("start the shared test cluster");
+            SharedCluster {
+                running,
+                ca_file,
+                other_ca_file,
+            }
+        })
+        .await
+}
+
+/// A cluster of the test's own, for tests that stop or kill the server. `port` fixes the
+/// port so the test can point the backend at it before it runs.
+pub struct OwnCluster {
+    /// The prepared cluster (start it again after a stop).
+    pub cluster: Cluster,
+    /// Keeps the folder until the test ends.
+    pub dir: tempfile::TempDir,
+}
+
+impl OwnCluster {
+    /// Prepares (initdb) a cluster that will listen on `port`.
+    pub async fn prepare(port: u16) -> Self {
+        std::fs::create_dir_all(TEST_ROOT).expect("test root");
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{}-own-", std::process::id()))
+            .tempdir_in(TEST_ROOT)
+            .expect("temp dir");
+        open_for_cluster_user(dir.path());
+        let cluster = prepare(dir.path(), Some(port), false).await;
+        Self { cluster, dir }
+    }
+}
+
+async fn prepare(root: &Path, port: Option<u16>, ssl: bool) -> Cluster {
+    let mut options = ClusterOptions::new(root.join("pg"));
+    options.port = port;
+    options.durable = false;
+    options.settings = vec![("max_connections".into(), "300".into())];
+    if ssl {
+        options.settings.push(("ssl".into(), "on".into()));
+    }
+    tokio::task::spawn_blocking(move || Cluster::prepare(options))
+        .await
+        .expect("prepare task")
+        .expect("initdb")
+}
+
+/// A database name for one test on `running`; the database itself is created by the code
+/// under test (setup creates it) and dropped when this value is dropped.
+pub struct TestDb {
+    /// Connection details, password included, for the backend under test.
+    pub connection: ExternalPostgres,
+}
+
+impl TestDb {
+    /// A new, not yet existing database on the shared cluster.
+    pub async fn new() -> Self {
+        Self::on(&shared().await.running)
+    }
+
+    /// A new database name on `running`.
+    pub fn on(running: &RunningPostgres) -> Self {
+        let name = format!(
+            "t_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        Self {
+            connection: running.connection(&name),
+        }
+    }
+
+    /// The same database reached with TLS mode `tls`.
+    pub fn with_tls(&self, tls: TlsMode) -> ExternalPostgres {
+        let mut connection = self.connection.clone();
+        connection.tls = tls;
+        connection
+    }
+
+    /// A `postgres://` URL (the test password is alphanumeric, so no escaping is needed).
+    pub fn url(&self) -> String {
+        url_of(&self.connection)
+    }
+
+    /// Runs a query on the test database and returns the rows.
+    pub async fn query(&self, sql: &str) -> Vec<tokio_postgres::Row> {
+        let (client, conn) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(conn);
+        client.query(sql, &[]).await.expect("query")
+    }
+
+    /// Whether the database exists yet.
+    pub async fn exists(&self) -> bool {
+        let mut admin = self.connection.clone();
+        admin.database = "postgres".into();
+        let (client, conn) = tokio_postgres::connect(&url_of(&admin), tokio_postgres::NoTls)
+            .await
+            .expect("connect to postgres");
+        tokio::spawn(conn);
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+                &[&self.connection.database],
+            )
+            .await
+            .expect("query pg_database");
+        row.get::<_, i64>(0) == 1
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let mut admin = self.connection.clone();
+        let name = std::mem::take(&mut admin.database);
+        admin.database = "postgres".into();
+        // Drop runs inside the test's runtime, so the cleanup gets a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok((client, conn)) =
+                    tokio_postgres::connect(&url_of(&admin), tokio_postgres::NoTls).await
+                {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// `postgres://user:password@host:port/db?sslmode=disable`.
+pub fn url_of(c: &ExternalPostgres) -> String {
+    let password = c
+        .password
+        .as_ref()
+        .map(|p| p.expose_secret().to_owned())
+        .unwrap_or_default();
+    format!(
+        "postgres://{}:{}@{}:{}/{}?sslmode=disable",
+        c.user, password, c.host, c.port, c.database
+    )
+}
+
+fn unique_dir(kind: &str) -> PathBuf {
+    let dir = Path::new(TEST_ROOT).join(format!("{}-{kind}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("test cluster folder");
+    open_for_cluster_user(Path::new(TEST_ROOT));
+    open_for_cluster_user(&dir);
+    dir
+}
+
+/// The cluster's user (postgres, when we are root) must be able to traverse the folder.
+fn open_for_cluster_user(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711));
+}
+
+/// Removes folders left by test processes that no longer run (their clusters died with them).
+fn sweep_stale() {
+    let Ok(entries) = std::fs::read_dir(TEST_ROOT) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

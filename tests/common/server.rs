@@ -1,0 +1,129 @@
+//! The backend served in-process on a real loopback port.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deploystack_backend::app::App;
+use deploystack_backend::config::{Config, ExternalPostgres, PoolSettings, PostgresSource};
+use deploystack_backend::setup::initializer::core_initializers;
+use deploystack_backend::setup::Initializer;
+use deploystack_backend::state::AppState;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Configuration for an external server `connection`, keeping files in `data_dir`.
+pub fn config(connection: ExternalPostgres, data_dir: &Path) -> Config {
+    Config {
+        host: [127, 0, 0, 1].into(),
+        port: 0,
+        persistent_data_dir: data_dir.to_path_buf(),
+        postgres: PostgresSource::External(connection),
+        pool: PoolSettings {
+            connect_timeout: Duration::from_secs(3),
+            ..PoolSettings::default()
+        },
+        postgres_bin_dir: None,
+    }
+}
+
+/// A running backend.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    /// The state its handlers use.
+    pub state: AppState,
+    /// HTTP client for the tests.
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl TestServer {
+    /// Starts the backend with the core initializers.
+    pub async fn start(config: &Config) -> Self {
+        Self::start_with(config, core_initializers()).await
+    }
+
+    /// Starts the backend with `initializers`.
+    pub async fn start_with(config: &Config, initializers: Vec<Arc<dyn Initializer>>) -> Self {
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .expect("bind");
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .expect("local port");
+        let app = App::start(config, initializers).await.expect("start backend");
+        let state = app.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.serve(acceptor, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            state,
+            http: reqwest::Client::new(),
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    /// `GET path` → (status, JSON body).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .expect("GET");
+        json_of(resp).await
+    }
+
+    /// `POST path` with a JSON body → (status, JSON body).
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        json_of(resp).await
+    }
+
+    /// `POST /api/db/setup {"type":"postgresql"}`.
+    pub async fn setup(&self) -> (u16, Value) {
+        self.post_json("/api/db/setup", &serde_json::json!({"type": "postgresql"}))
+            .await
+    }
+
+    /// Waits until `GET /api/db/status` reports `initialized`.
+    pub async fn wait_initialized(&self) {
+        super::wait_until("initialized", Duration::from_secs(30), || async {
+            self.get("/api/db/status").await.1["initialized"] == true
+        })
+        .await;
+    }
+
+    /// Graceful shutdown, as on SIGTERM.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = self.task.await;
+    }
+}
+
+/// Status and JSON body; a body that is not JSON fails the test (every answer must be JSON).
+pub async fn json_of(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e}): {text}"));
+    (status, value)
+}
