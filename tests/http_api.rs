@@ -19,8 +19,14 @@ async fn status_reports_configured_then_initialized_after_setup() {
 
     let (code, body) = server.get("/api/db/status").await;
     assert_eq!(code, 200);
-    assert_eq!(body, json!({"configured": true, "initialized": false, "dialect": "postgresql"}));
-    assert!(!db.exists().await, "nothing touches the database before setup");
+    assert_eq!(
+        body,
+        json!({"configured": true, "initialized": false, "dialect": "postgresql"})
+    );
+    assert!(
+        !db.exists().await,
+        "nothing touches the database before setup"
+    );
 
     let (code, body) = server.setup().await;
     assert_eq!(code, 200, "{body}");
@@ -35,7 +41,10 @@ async fn status_reports_configured_then_initialized_after_setup() {
 
     let (code, body) = server.get("/api/db/status").await;
     assert_eq!(code, 200);
-    assert_eq!(body, json!({"configured": true, "initialized": true, "dialect": "postgresql"}));
+    assert_eq!(
+        body,
+        json!({"configured": true, "initialized": true, "dialect": "postgresql"})
+    );
 
     // The selection file is upstream's format.
     let file: Value = serde_json::from_slice(
@@ -45,7 +54,10 @@ async fn status_reports_configured_then_initialized_after_setup() {
     assert_eq!(file["type"], "postgresql");
     assert_eq!(file["version"], "1.0");
     let selected_at = file["selectedAt"].as_str().expect("selectedAt");
-    assert!(chrono::DateTime::parse_from_rfc3339(selected_at).is_ok(), "{selected_at}");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(selected_at).is_ok(),
+        "{selected_at}"
+    );
 
     // The database was created, migrated and marked.
     let rows = db
@@ -53,7 +65,9 @@ async fn status_reports_configured_then_initialized_after_setup() {
         .await;
     let applied: i64 = rows[0].get(0);
     assert_eq!(applied as usize, embedded_migration_count());
-    let rows = db.query("SELECT database_type FROM deploystack_setup").await;
+    let rows = db
+        .query("SELECT database_type FROM deploystack_setup")
+        .await;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].get::<_, String>(0), "postgresql");
 
@@ -96,7 +110,10 @@ async fn handlers_answer_503_before_setup() {
         body["status"],
         "Database Not Configured/Connected - Use /api/db/status and /api/db/setup"
     );
-    assert_eq!(server.get("/api/health").await, (200, json!({"status": "ok"})));
+    assert_eq!(
+        server.get("/api/health").await,
+        (200, json!({"status": "ok"}))
+    );
     server.stop().await;
 }
 
@@ -112,7 +129,10 @@ async fn invalid_setup_bodies_are_400_json_and_change_nothing() {
         ("application/json", "[]"),
         ("application/json", "{\"type\":\"sqlite\"}"),
         ("application/json", "{\"type\":42}"),
-        ("application/json", "{\"type\":\"postgresql\",\"password\":\"x\"}"),
+        (
+            "application/json",
+            "{\"type\":\"postgresql\",\"password\":\"x\"}",
+        ),
         ("text/plain", "{\"type\":\"postgresql\"}"),
         ("application/json", ""),
     ];
@@ -128,7 +148,10 @@ async fn invalid_setup_bodies_are_400_json_and_change_nothing() {
         let (code, json) = json_of(resp).await;
         assert_eq!(code, 400, "{content_type} {body:?} → {json}");
         assert_eq!(json["error"], "Invalid request body", "{json}");
-        assert!(json["message"].as_str().is_some_and(|m| m.len() > 20), "{json}");
+        assert!(
+            json["message"].as_str().is_some_and(|m| m.len() > 20),
+            "{json}"
+        );
     }
     assert!(!dir.path().join("db.selection.json").exists());
     assert!(!db.exists().await);
@@ -153,7 +176,13 @@ async fn incomplete_credentials_are_400_naming_the_variable() {
         body["error"],
         "Database configuration incomplete. Please check environment variables."
     );
-    assert!(body["message"].as_str().unwrap_or_default().contains("POSTGRES_PASSWORD"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("POSTGRES_PASSWORD"),
+        "{body}"
+    );
     assert!(!dir.path().join("db.selection.json").exists());
     server.stop().await;
 }
@@ -168,7 +197,13 @@ async fn unreachable_postgres_is_503_and_leaves_no_file() {
     let (code, body) = server.setup().await;
     assert_eq!(code, 503, "{body}");
     assert_eq!(body["error"], "Database unavailable");
-    assert!(body["message"].as_str().unwrap_or_default().contains("127.0.0.1"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("127.0.0.1"),
+        "{body}"
+    );
     assert!(!dir.path().join("db.selection.json").exists());
     assert_eq!(server.get("/api/db/status").await.1["initialized"], false);
     server.stop().await;
@@ -218,7 +253,10 @@ async fn framework_errors_are_json() {
     assert_eq!(body["error"], "Method Not Allowed");
 
     // Over 1 MiB, announced by Content-Length.
-    let big = format!("{{\"type\":\"{}\"}}", "x".repeat(deploystack_backend::api::MAX_BODY_BYTES));
+    let big = format!(
+        "{{\"type\":\"{}\"}}",
+        "x".repeat(deploystack_backend::api::MAX_BODY_BYTES)
+    );
     let resp = server
         .http
         .post(format!("{}/api/db/setup", server.url))
@@ -232,13 +270,18 @@ async fn framework_errors_are_json() {
     assert_eq!(body["error"], "Payload Too Large");
 
     // Over 1 MiB, chunked (no Content-Length).
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        big.into_bytes().chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
+        .into_bytes()
+        .chunks(64 * 1024)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
     let resp = server
         .http
         .post(format!("{}/api/db/setup", server.url))
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .expect("POST");
@@ -247,12 +290,15 @@ async fn framework_errors_are_json() {
     assert_eq!(body["error"], "Payload Too Large");
 
     // A small chunked body still reaches the handler.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(b"{\"type\":".to_vec()), Ok(b"\"mysql\"}".to_vec())];
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(b"{\"type\":".to_vec()), Ok(b"\"mysql\"}".to_vec())];
     let resp = server
         .http
         .post(format!("{}/api/db/setup", server.url))
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .expect("POST");
@@ -278,7 +324,13 @@ async fn swagger_ui_and_spec_are_served_without_a_cdn() {
     assert!(!html.contains("cdn"), "no CDN reference");
     let (code, spec) = server.get("/documentation/json").await;
     assert_eq!(code, 200);
-    for path in ["/api/db/status", "/api/db/setup", "/api/health", "/api/health/ready", "/"] {
+    for path in [
+        "/api/db/status",
+        "/api/db/setup",
+        "/api/health",
+        "/api/health/ready",
+        "/",
+    ] {
         assert!(spec["paths"].get(path).is_some(), "spec lacks {path}");
     }
     server.stop().await;

@@ -145,7 +145,11 @@ async fn restart_with_selection_file_applies_pending_migrations() {
             "SELECT count(*) FROM __diesel_schema_migrations WHERE version = '{newest}'"
         ))
         .await;
-    assert_eq!(rows[0].get::<_, i64>(0), 1, "the migration was applied again");
+    assert_eq!(
+        rows[0].get::<_, i64>(0),
+        1,
+        "the migration was applied again"
+    );
     // Setup is recorded again in the re-created table, and setup stays done.
     let rows = db.query("SELECT count(*) FROM deploystack_setup").await;
     assert_eq!(rows[0].get::<_, i64>(0), 1);
@@ -175,7 +179,10 @@ async fn database_set_up_by_another_installation_is_409_and_served() {
     let second = TestServer::start(&config(db.connection.clone(), second_dir.path())).await;
     let (code, body) = second.setup().await;
     assert_eq!(code, 409, "{body}");
-    assert_eq!(body["message"], "Database setup has already been performed.");
+    assert_eq!(
+        body["message"],
+        "Database setup has already been performed."
+    );
     assert!(second_dir.path().join("db.selection.json").exists());
     assert_eq!(second.get("/api/health/ready").await.0, 200);
     first.stop().await;
@@ -187,14 +194,18 @@ async fn unwritable_selection_file_leaves_the_database_unmarked() {
     let db = TestDb::new().await;
     let blocker = tempfile::NamedTempFile::new().expect("file");
     // A data folder inside a regular file can never be created.
-    let server = TestServer::start(&config(db.connection.clone(), &blocker.path().join("data"))).await;
+    let server =
+        TestServer::start(&config(db.connection.clone(), &blocker.path().join("data"))).await;
     let (code, body) = server.setup().await;
     assert_eq!(code, 500, "{body}");
     assert_eq!(
         body["error"],
         "Database initialization failed. Check server logs and configuration."
     );
-    assert!(body["message"].as_str().unwrap_or_default().contains("selection file"));
+    assert!(body["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("selection file"));
     let rows = db.query("SELECT count(*) FROM deploystack_setup").await;
     assert_eq!(rows[0].get::<_, i64>(0), 0, "no completion recorded");
     assert_eq!(server.get("/api/db/status").await.1["initialized"], false);
@@ -297,6 +308,9 @@ async fn tls_with_the_wrong_ca_is_refused_with_a_clear_error() {
     let (code, body, db) = setup_over(TlsMode::VerifyWithRoots(ca)).await;
     assert_eq!(code, 503, "{body}");
     let message = body["message"].as_str().unwrap_or_default();
-    assert!(message.contains("UnknownIssuer") || message.contains("certificate"), "{message}");
+    assert!(
+        message.contains("UnknownIssuer") || message.contains("certificate"),
+        "{message}"
+    );
     assert!(!db.exists().await);
 }

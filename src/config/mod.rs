@@ -74,3 +74,77 @@ impl Config {
         self.persistent_data_dir.join("db.selection.json")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_source(&EnvSource::from_pairs(pairs.iter().copied()))
+    }
+
+    fn external(pairs: &[(&str, &str)]) -> ExternalPostgres {
+        match config(pairs).expect("valid").postgres {
+            PostgresSource::External(e) => e,
+            PostgresSource::Embedded => panic!("expected external"),
+        }
+    }
+
+    #[test]
+    fn no_connection_variable_means_embedded() {
+        let c = config(&[("POSTGRES_POOL_MAX", "4"), ("POSTGRES_BIN_DIR", "/x")]).expect("valid");
+        assert!(matches!(c.postgres, PostgresSource::Embedded));
+        assert_eq!(c.pool.max_size, 4);
+        assert_eq!((c.host.to_string(), c.port), ("127.0.0.1".into(), 3000));
+    }
+
+    #[test]
+    fn external_uses_upstream_defaults_and_requires_a_password() {
+        let e = external(&[("POSTGRES_PASSWORD", "")]);
+        assert_eq!(
+            (
+                e.host.as_str(),
+                e.port,
+                e.database.as_str(),
+                e.user.as_str()
+            ),
+            ("localhost", 5432, "deploystack", "postgres")
+        );
+        assert_eq!(e.missing_variables(), vec!["POSTGRES_PASSWORD"]);
+        assert!(matches!(e.tls, TlsMode::Disabled));
+        let e = external(&[("POSTGRES_PASSWORD", "p"), ("POSTGRES_SSL", "true")]);
+        assert!(e.missing_variables().is_empty());
+        assert!(matches!(e.tls, TlsMode::AcceptAnyCertificate));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_password() {
+        let c = config(&[("POSTGRES_PASSWORD", "hunter2-secret")]).expect("valid");
+        assert!(!format!("{c:?}").contains("hunter2-secret"));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("POSTGRES_PORT", "x"),
+            ("PORT", "70000"),
+            ("POSTGRES_SSL", "perhaps"),
+            ("POSTGRES_POOL_MIN_IDLE", "99"),
+            ("POSTGRES_CONNECT_TIMEOUT_MS", "0"),
+        ] {
+            let err = config(&[(name, value)]).expect_err(name).to_string();
+            assert!(err.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn ca_file_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate").expect("write");
+        let err = config(&[("POSTGRES_SSL_ROOT_CERT", path.to_str().expect("utf-8"))])
+            .expect_err("invalid CA")
+            .to_string();
+        assert!(err.contains("POSTGRES_SSL_ROOT_CERT"), "{err}");
+    }
+}

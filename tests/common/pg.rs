@@ -46,7 +46,10 @@ pub async fn shared() -> &'static SharedCluster {
             std::fs::write(&ca_file, &pki.ca_pem).expect("write CA");
             let other_ca_file = root.join("other-ca.pem");
             std::fs::write(&other_ca_file, certs::generate().ca_pem).expect("write CA");
-            let running = cluster.start().await.expect("start the shared test cluster");
+            let running = cluster
+                .start()
+                .await
+                .expect("start the shared test cluster");
             SharedCluster {
                 running,
                 ca_file,
@@ -165,7 +168,10 @@ impl Drop for TestDb {
         admin.database = "postgres".into();
         // Drop runs inside the test's runtime, so the cleanup gets a runtime of its own.
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async {

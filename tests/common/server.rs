@@ -58,7 +58,9 @@ impl TestServer {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .expect("local port");
-        let app = App::start(config, initializers).await.expect("start backend");
+        let app = App::start(config, initializers)
+            .await
+            .expect("start backend");
         let state = app.state().clone();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.serve(acceptor, async move {

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real PostgreSQL clusters that the tests start themselves
+# (as the `postgres` system user when run as root). Installs what the tests need first:
+# the PostgreSQL server binaries and diesel CLI (for the schema.rs check).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() {
+    if [ "$(id -u)" -eq 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    else
+        echo "missing: $* (install them with apt-get)" >&2
+        exit 1
+    fi
+}
+
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
+    apt_install postgresql
+fi
+if ! command -v diesel >/dev/null; then
+    command -v pg_config >/dev/null || apt_install libpq-dev
+    cargo install diesel_cli --version '^2.3' --no-default-features --features postgres --locked
+fi
+
+cargo test "$@"

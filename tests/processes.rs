@@ -1,0 +1,245 @@
+//! The real binary: embedded mode, several processes setting up one database, start-up
+//! validation of the environment, the `migrate` and `openapi` subcommands.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use common::pg::TestDb;
+use common::process::{command, BackendProcess};
+use common::server::json_of;
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+/// Environment that points the binary at the test database.
+fn external_env(db: &TestDb, data_dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    let c = &db.connection;
+    vec![
+        ("POSTGRES_HOST", c.host.clone()),
+        ("POSTGRES_PORT", c.port.to_string()),
+        ("POSTGRES_DATABASE", c.database.clone()),
+        ("POSTGRES_USER", c.user.clone()),
+        (
+            "POSTGRES_PASSWORD",
+            c.password
+                .as_ref()
+                .map(|p| p.expose_secret().to_owned())
+                .unwrap_or_default(),
+        ),
+        ("PERSISTENT_DATA_DIR", data_dir.display().to_string()),
+    ]
+}
+
+async fn post_setup(url: &str) -> (u16, serde_json::Value) {
+    let resp = reqwest::Client::new()
+        .post(format!("{url}/api/db/setup"))
+        .json(&json!({"type": "postgresql"}))
+        .send()
+        .await
+        .expect("POST");
+    json_of(resp).await
+}
+
+async fn get(url: &str, path: &str) -> (u16, serde_json::Value) {
+    json_of(reqwest::get(format!("{url}{path}")).await.expect("GET")).await
+}
+
+/// A folder the `postgres` user can traverse (tempdir() creates mode 0700).
+fn shared_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("deploystack-proc-")
+        .tempdir()
+        .expect("dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_mode_starts_sets_up_and_restarts() {
+    let dir = shared_tempdir();
+    let data = dir.path().join("persistent_data");
+    let env = vec![("PERSISTENT_DATA_DIR", data.display().to_string())];
+
+    let first = BackendProcess::start(&env, &dir.path().join("first.log")).await;
+    let (code, body) = get(&first.url, "/api/db/status").await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        body,
+        json!({"configured": true, "initialized": false, "dialect": "postgresql"})
+    );
+    let (code, body) = post_setup(&first.url).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(get(&first.url, "/api/health/ready").await.0, 200);
+    let log = first.log_text();
+    let status = first.terminate().await;
+    assert!(status.success(), "clean exit: {status}\n{log}");
+
+    // The cluster is stopped with the server: its lock file is gone.
+    assert!(
+        !data.join("postgres/data/postmaster.pid").exists(),
+        "postgres still running"
+    );
+    let password =
+        std::fs::read_to_string(data.join("postgres/superuser.password")).expect("password");
+    let mode = std::fs::metadata(data.join("postgres/superuser.password"))
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "password file is private");
+
+    let second = BackendProcess::start(&env, &dir.path().join("second.log")).await;
+    common::wait_until(
+        "the restarted backend to be ready",
+        Duration::from_secs(30),
+        || async { get(&second.url, "/api/db/status").await.1["initialized"] == true },
+    )
+    .await;
+    assert_eq!(post_setup(&second.url).await.0, 409);
+    let log = second.log_text();
+    assert!(
+        !log.contains(password.trim()),
+        "the generated password is never logged"
+    );
+    assert!(second.terminate().await.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_set_up_one_database_once() {
+    // Separate folders (replicas on two hosts) and one shared folder.
+    for shared_folder in [false, true] {
+        let db = TestDb::new().await;
+        let dir_a = tempfile::tempdir().expect("dir");
+        let dir_b = if shared_folder {
+            None
+        } else {
+            Some(tempfile::tempdir().expect("dir"))
+        };
+        let folder_b = dir_b.as_ref().map_or(dir_a.path(), |d| d.path());
+        let a = BackendProcess::start(
+            &external_env(&db, dir_a.path()),
+            &dir_a.path().join("a.log"),
+        )
+        .await;
+        let b =
+            BackendProcess::start(&external_env(&db, folder_b), &dir_a.path().join("b.log")).await;
+        let calls = (0..6).map(|i| {
+            let url = if i % 2 == 0 {
+                a.url.clone()
+            } else {
+                b.url.clone()
+            };
+            async move { post_setup(&url).await }
+        });
+        let results = futures_util::future::join_all(calls).await;
+        let ok = results.iter().filter(|(c, _)| *c == 200).count();
+        let conflict = results.iter().filter(|(c, _)| *c == 409).count();
+        assert_eq!(
+            (ok, conflict),
+            (1, 5),
+            "shared folder {shared_folder}: {results:?}"
+        );
+        let rows = db.query("SELECT count(*) FROM deploystack_setup").await;
+        assert_eq!(rows[0].get::<_, i64>(0), 1);
+        for process in [&a, &b] {
+            let (_, status) = get(&process.url, "/api/db/status").await;
+            assert_eq!(status["initialized"], true);
+        }
+        for folder in [dir_a.path(), folder_b] {
+            let text = std::fs::read_to_string(folder.join("db.selection.json")).expect("file");
+            let value: serde_json::Value = serde_json::from_str(&text).expect("whole JSON file");
+            assert_eq!(value["type"], "postgresql");
+        }
+        assert!(a.terminate().await.success());
+        assert!(b.terminate().await.success());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_environment_stops_the_process_naming_the_variable() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cases = [
+        ("POSTGRES_PORT", "five-four-three-two"),
+        ("PORT", "http"),
+        ("HOST", "not an address"),
+        ("POSTGRES_SSL", "maybe"),
+        ("POSTGRES_SSL_ROOT_CERT", "/nonexistent/ca.pem"),
+        ("POSTGRES_POOL_MAX", "0"),
+        ("POSTGRES_STATEMENT_TIMEOUT_MS", "-1"),
+    ];
+    for (name, value) in cases {
+        let log = dir.path().join(format!("{name}.log"));
+        let vars = vec![
+            (name, value.to_owned()),
+            ("POSTGRES_PASSWORD", "x".to_owned()),
+            ("PERSISTENT_DATA_DIR", dir.path().display().to_string()),
+        ];
+        let status = tokio::time::timeout(Duration::from_secs(30), command(&vars, &log).status())
+            .await
+            .expect("exits at once")
+            .expect("run");
+        assert!(!status.success(), "{name}={value} must stop the process");
+        let text = std::fs::read_to_string(&log).expect("log");
+        assert!(text.contains(name), "{name}: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_logs_or_responses() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let secret = "Zq9-unlikely-secret-Zq9";
+    let mut env = external_env(&db, dir.path());
+    env.retain(|(k, _)| *k != "POSTGRES_PASSWORD");
+    env.push(("POSTGRES_PASSWORD", secret.to_owned()));
+    env.push(("RUST_LOG", "trace".to_owned()));
+    let process = BackendProcess::start(&env, &dir.path().join("log")).await;
+    let (code, body) = post_setup(&process.url).await;
+    assert_eq!(code, 500, "{body}");
+    assert!(!body.to_string().contains(secret));
+    let log = process.log_text();
+    assert!(process.terminate().await.success());
+    assert!(log.contains("password authentication failed"), "{log}");
+    assert!(!log.contains(secret), "secret in log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_subcommand_applies_then_reports_up_to_date() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let env = external_env(&db, dir.path());
+    for expected in ["applied 00000000000000", "database is up to date"] {
+        let out = command(&env, &dir.path().join("migrate.log"))
+            .arg("migrate")
+            .stdout(std::process::Stdio::piped())
+            .output()
+            .await
+            .expect("run migrate");
+        assert!(
+            out.status.success(),
+            "{}",
+            std::fs::read_to_string(dir.path().join("migrate.log")).unwrap_or_default()
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(expected), "{stdout}");
+    }
+    // migrate alone does not perform setup.
+    let rows = db.query("SELECT count(*) FROM deploystack_setup").await;
+    assert_eq!(rows[0].get::<_, i64>(0), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_subcommand_prints_the_committed_spec() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = command(&[], &dir.path().join("log"))
+        .arg("openapi")
+        .stdout(std::process::Stdio::piped())
+        .output()
+        .await
+        .expect("run openapi");
+    assert!(out.status.success());
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .expect("openapi/openapi.json");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
+}
