@@ -5,13 +5,13 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 
 use crate::db::error::DbError;
-use crate::db::pool::{DbConn, DbPool};
+use crate::db::pool::{DbConn, DbPool, LivePool};
 
 /// Shared by every handler; setup swaps a pool in without a restart, and a read costs one
 /// atomic load, so the hot path never waits on a lock.
 #[derive(Clone, Default)]
 pub struct Database {
-    pool: Arc<ArcSwapOption<DbPool>>,
+    pool: Arc<ArcSwapOption<LivePool>>,
 }
 
 impl Database {
@@ -21,7 +21,7 @@ impl Database {
     }
 
     /// Makes `pool` the live pool; called once setup or start-up migration succeeded.
-    pub fn install(&self, pool: DbPool) {
+    pub fn install(&self, pool: LivePool) {
         self.pool.store(Some(Arc::new(pool)));
     }
 
@@ -31,14 +31,17 @@ impl Database {
     }
 
     /// The live pool, for services that run several statements.
-    pub fn pool(&self) -> Result<Arc<DbPool>, DbError> {
-        self.pool.load_full().ok_or(DbError::NotInitialized)
+    pub fn pool(&self) -> Result<DbPool, DbError> {
+        self.live().map(|live| live.pool.clone())
     }
 
-    /// A connection for one request.
+    /// A connection for one request; fails fast with PostgreSQL's reason when it is down.
     pub async fn conn(&self) -> Result<DbConn, DbError> {
-        let pool = self.pool()?;
-        Ok(pool.get_owned().await?)
+        self.live()?.get().await
+    }
+
+    fn live(&self) -> Result<Arc<LivePool>, DbError> {
+        self.pool.load_full().ok_or(DbError::NotInitialized)
     }
 
     /// Runs `SELECT 1` through the pool: the readiness probe.

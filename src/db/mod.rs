@@ -14,4 +14,4 @@ pub mod tls;
 pub use connector::{ConnectError, PgConnector};
 pub use database::Database;
 pub use error::DbError;
-pub use pool::{build_pool, DbConn, DbPool};
+pub use pool::{DbConn, DbPool, LivePool};

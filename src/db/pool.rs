@@ -1,38 +1,94 @@
 //! The bb8 pool of diesel-async connections that every request handler draws from.
 
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
 use diesel_async::AsyncPgConnection;
 use futures_util::FutureExt;
+use tokio::sync::watch;
+use tracing::warn;
 
 use crate::config::PoolSettings;
 use crate::db::connector::PgConnector;
+use crate::db::error::DbError;
 
-/// The pool type shared through [`crate::db::Database`].
+/// The bb8 pool type.
 pub type DbPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
 
 /// A connection checked out of the pool, owned so it can outlive the pool handle it came from.
 pub type DbConn = bb8::PooledConnection<'static, AsyncDieselConnectionManager<AsyncPgConnection>>;
 
-/// Builds the pool without waiting for connections, so a server that is down at this moment
-/// does not stop the process; connection errors surface per request as 503s.
-pub fn build_pool(connector: &PgConnector, settings: &PoolSettings) -> DbPool {
-    let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
-    let connector = connector.clone();
-    manager_config.custom_setup = Box::new(move |_url: &str| {
+/// The pool plus a feed of its connection failures.
+///
+/// bb8 never hands a failed connection attempt to the caller waiting for it: the waiter only
+/// times out. Watching the failures lets a request that waits for a connection fail at once,
+/// with PostgreSQL's own reason, when the server is down.
+#[derive(Clone)]
+pub struct LivePool {
+    /// The pool.
+    pub pool: DbPool,
+    failures: watch::Receiver<Option<String>>,
+}
+
+impl LivePool {
+    /// Builds the pool without waiting for connections, so a server that is down at this
+    /// moment does not stop the process; connection errors surface per request as 503s.
+    pub fn new(connector: &PgConnector, settings: &PoolSettings) -> Self {
+        let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
         let connector = connector.clone();
-        async move { connector.connect().await.map_err(Into::into) }.boxed()
-    });
-    // The URL is unused: `custom_setup` connects with the typed config (no password in a string).
-    let manager = AsyncDieselConnectionManager::new_with_config("postgres://", manager_config);
-    bb8::Pool::builder()
-        .max_size(settings.max_size)
-        .min_idle(Some(settings.min_idle))
-        .connection_timeout(settings.connect_timeout)
-        .idle_timeout(Some(settings.idle_timeout))
-        // Checking every checkout with `SELECT 1` halves throughput; diesel-async still drops
-        // connections that are closed or stuck in a transaction when they are returned.
-        .test_on_check_out(false)
-        // Fail the request at once when PostgreSQL is down instead of retrying until the timeout.
-        .retry_connection(false)
-        .build_unchecked(manager)
+        manager_config.custom_setup = Box::new(move |_url: &str| {
+            let connector = connector.clone();
+            async move { connector.connect().await.map_err(Into::into) }.boxed()
+        });
+        // The URL is unused: `custom_setup` connects with the typed config (no password in a string).
+        let manager = AsyncDieselConnectionManager::new_with_config("postgres://", manager_config);
+        let (sender, failures) = watch::channel(None);
+        let pool = bb8::Pool::builder()
+            .max_size(settings.max_size)
+            .min_idle(Some(settings.min_idle))
+            .connection_timeout(settings.connect_timeout)
+            .idle_timeout(Some(settings.idle_timeout))
+            // Checking every checkout with `SELECT 1` halves throughput; diesel-async still drops
+            // connections that are closed or stuck in a transaction when they are returned.
+            .test_on_check_out(false)
+            // A failed attempt is reported (below) instead of being retried until the timeout.
+            .retry_connection(false)
+            .error_sink(Box::new(FailureFeed(sender)))
+            .build_unchecked(manager);
+        Self { pool, failures }
+    }
+
+    /// A connection, or the reason none can be had: PostgreSQL's error as soon as an attempt
+    /// to connect fails while we wait, or a timeout.
+    pub async fn get(&self) -> Result<DbConn, DbError> {
+        let mut failures = self.failures.clone();
+        failures.mark_unchanged();
+        tokio::select! {
+            biased;
+            conn = self.pool.get_owned() => Ok(conn?),
+            Ok(()) = failures.changed() => {
+                let reason = failures.borrow().clone().unwrap_or_default();
+                Err(DbError::Unavailable(reason))
+            }
+        }
+    }
+}
+
+/// Publishes each failed connection attempt to the waiters of [`LivePool::get`].
+struct FailureFeed(watch::Sender<Option<String>>);
+
+impl std::fmt::Debug for FailureFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FailureFeed")
+    }
+}
+
+impl bb8::ErrorSink<PoolError> for FailureFeed {
+    fn sink(&self, error: PoolError) {
+        let reason = error.to_string();
+        warn!(error = %reason, "cannot open a database connection");
+        self.0.send_replace(Some(reason));
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<PoolError>> {
+        Box::new(FailureFeed(self.0.clone()))
+    }
 }

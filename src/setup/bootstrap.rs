@@ -13,7 +13,7 @@ use super::error::SetupError;
 use super::initializer::Initializer;
 use crate::config::PoolSettings;
 use crate::db::schema::deploystack_setup;
-use crate::db::{build_pool, migrations, provision, DbPool, PgConnector};
+use crate::db::{migrations, provision, LivePool, PgConnector};
 
 /// Advisory lock key held for the whole bootstrap ("dssetup!" in ASCII).
 const SETUP_LOCK_KEY: i64 = 0x6473_7365_7475_7021;
@@ -21,7 +21,7 @@ const SETUP_LOCK_KEY: i64 = 0x6473_7365_7475_7021;
 /// A bootstrapped database, not yet published to request handlers.
 pub struct Bootstrapped {
     /// Pool over the migrated database.
-    pub pool: DbPool,
+    pub pool: LivePool,
     /// Names of initializers that failed (logged already).
     pub failed_initializers: Vec<&'static str>,
     /// Whether the database already recorded a completed setup before this run.
@@ -79,10 +79,10 @@ pub async fn bootstrap(
         .await
         .map_err(init_error)?
         > 0;
-    let pool = build_pool(connector, pool_settings);
+    let pool = LivePool::new(connector, pool_settings);
     let mut failed_initializers = Vec::new();
     for initializer in initializers {
-        if let Err(e) = initializer.run(&pool).await {
+        if let Err(e) = initializer.run(&pool.pool).await {
             error!(initializer = initializer.name(), error = %format!("{e:#}"), "initializer failed");
             failed_initializers.push(initializer.name());
         }
