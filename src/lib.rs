@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod embedded_pg;
+pub mod services;
 pub mod setup;
 pub mod state;
 pub mod telemetry;

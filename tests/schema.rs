@@ -105,3 +105,51 @@ async fn schema_snapshot(db: &TestDb) -> Vec<String> {
     .map(|row| row.get::<_, String>(0))
     .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_foreign_key_column_is_indexed() {
+    let db = TestDb::new().await;
+    migrated(&db).await;
+    // A foreign key is covered when some index (or unique/primary key) starts with its columns.
+    let uncovered = db
+        .query(
+            "SELECT c.conrelid::regclass::text || '(' || array_to_string(ARRAY(
+                 SELECT a.attname FROM unnest(c.conkey) k JOIN pg_attribute a
+                 ON a.attrelid = c.conrelid AND a.attnum = k), ',') || ')'
+             FROM pg_constraint c
+             WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace
+               AND NOT EXISTS (
+                 SELECT 1 FROM pg_index i
+                 WHERE i.indrelid = c.conrelid
+                   AND (i.indkey::int2[])[0:array_length(c.conkey, 1) - 1] = c.conkey)
+             ORDER BY 1",
+        )
+        .await
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>();
+    assert!(
+        uncovered.is_empty(),
+        "foreign keys without an index: {uncovered:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_and_time_columns_use_native_types() {
+    let db = TestDb::new().await;
+    migrated(&db).await;
+    // Upstream stored JSON as text and times as text or epoch integers; none of that remains.
+    let suspicious = db
+        .query(
+            "SELECT table_name || '.' || column_name || ':' || data_type FROM information_schema.columns
+             WHERE table_schema = 'public' AND (
+                 (data_type IN ('text', 'integer', 'bigint') AND (column_name LIKE '%\\_at' OR column_name IN ('expires', 'timestamp', 'bucket_timestamp')))
+              OR (data_type = 'json'))
+             ORDER BY 1",
+        )
+        .await
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect::<Vec<_>>();
+    assert!(suspicious.is_empty(), "{suspicious:?}");
+}

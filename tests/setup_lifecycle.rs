@@ -127,16 +127,14 @@ async fn restart_with_selection_file_applies_pending_migrations() {
     assert_eq!(server.setup().await.0, 200);
     server.stop().await;
 
-    // Roll the newest migration back, as if this binary shipped a new one.
-    let newest = db
-        .query("SELECT version FROM __diesel_schema_migrations ORDER BY version DESC LIMIT 1")
-        .await[0]
-        .get::<_, String>(0);
-    db.query("DROP TABLE deploystack_setup").await;
-    db.query(&format!(
-        "DELETE FROM __diesel_schema_migrations WHERE version = '{newest}'"
-    ))
-    .await;
+    // Roll the newest migration back with its down.sql, as if this binary shipped a new one.
+    let newest = revert_newest_migration(&db).await;
+    let rows = db
+        .query(&format!(
+            "SELECT count(*) FROM __diesel_schema_migrations WHERE version = '{newest}'"
+        ))
+        .await;
+    assert_eq!(rows[0].get::<_, i64>(0), 0);
 
     let server = TestServer::start(&cfg).await;
     server.wait_initialized().await;
@@ -150,7 +148,7 @@ async fn restart_with_selection_file_applies_pending_migrations() {
         1,
         "the migration was applied again"
     );
-    // Setup is recorded again in the re-created table, and setup stays done.
+    // Setup stays done.
     let rows = db.query("SELECT count(*) FROM deploystack_setup").await;
     assert_eq!(rows[0].get::<_, i64>(0), 1);
     assert_eq!(server.setup().await.0, 409);
@@ -313,4 +311,24 @@ async fn tls_with_the_wrong_ca_is_refused_with_a_clear_error() {
         "{message}"
     );
     assert!(!db.exists().await);
+}
+
+/// Reverts the newest applied migration; returns its version.
+async fn revert_newest_migration(db: &TestDb) -> String {
+    use deploystack_backend::config::PoolSettings;
+    use deploystack_backend::db::{migrations::MIGRATIONS, PgConnector};
+    use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+    use diesel_async::AsyncPgConnection;
+    use diesel_migrations::MigrationHarness;
+
+    let connector = PgConnector::new(&db.connection, &PoolSettings::default()).expect("connector");
+    let conn = connector.connect().await.expect("connect");
+    tokio::task::spawn_blocking(move || {
+        let mut conn: AsyncConnectionWrapper<AsyncPgConnection> = conn.into();
+        conn.revert_last_migration(MIGRATIONS)
+            .expect("revert")
+            .to_string()
+    })
+    .await
+    .expect("task")
 }

@@ -17,5 +17,5 @@ pub trait Initializer: Send + Sync {
 
 /// The initializers of the core backend, in the order they run.
 pub fn core_initializers() -> Vec<std::sync::Arc<dyn Initializer>> {
-    Vec::new()
+    vec![std::sync::Arc::new(crate::services::RoleSync)]
 }

@@ -142,6 +142,15 @@ impl TestDb {
         client.query(sql, &[]).await.expect("query")
     }
 
+    /// Runs statements (several allowed) on the test database.
+    pub async fn execute(&self, sql: &str) {
+        let (client, conn) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(conn);
+        client.batch_execute(sql).await.expect("execute");
+    }
+
     /// Whether the database exists yet.
     pub async fn exists(&self) -> bool {
         let mut admin = self.connection.clone();
@@ -235,4 +244,27 @@ fn sweep_stale() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// A migrated database behind a ready [`Database`] handle, with the roles synced, for
+/// tests that call services directly.
+pub async fn ready_database(db: &TestDb) -> deploystack_backend::db::Database {
+    use deploystack_backend::config::PoolSettings;
+    use deploystack_backend::db::{migrations, provision, Database, LivePool, PgConnector};
+    use deploystack_backend::setup::Initializer;
+
+    let settings = PoolSettings::default();
+    let connector = PgConnector::new(&db.connection, &settings).expect("connector");
+    let conn = provision::connect_creating_database(&connector)
+        .await
+        .expect("connect");
+    migrations::run_pending(conn).await.expect("migrate");
+    let pool = LivePool::new(&connector, &settings);
+    deploystack_backend::services::RoleSync
+        .run(&pool.pool)
+        .await
+        .expect("role sync");
+    let database = Database::new();
+    database.install(pool);
+    database
 }

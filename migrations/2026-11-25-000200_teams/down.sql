@@ -1,0 +1,3 @@
+DROP TABLE user_preferences;
+DROP TABLE team_memberships;
+DROP TABLE teams;

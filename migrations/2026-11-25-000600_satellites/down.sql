@@ -1,0 +1,2 @@
+DROP TABLE satellite_registration_tokens;
+DROP TABLE satellites;

@@ -1,0 +1,21 @@
+//! Typed services over the core tables, one per area. Each takes the [`Database`] handle and
+//! follows upstream's patterns: updates and deletes report whether a row changed, bulk
+//! operations report how many rows they touched.
+//!
+//! [`Database`]: crate::db::Database
+
+pub mod error;
+pub mod installations;
+pub mod mcp_servers;
+pub mod roles;
+pub mod teams;
+pub mod tokens;
+pub mod users;
+
+pub use error::{ServiceError, ServiceResult};
+pub use installations::McpInstallationService;
+pub use mcp_servers::McpServerService;
+pub use roles::{RoleService, RoleSync};
+pub use teams::TeamService;
+pub use tokens::{IssuedToken, TokenGrant, TokenService};
+pub use users::{CreateUser, UserService};

@@ -1,0 +1,249 @@
+//! Teams and their memberships.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use super::{ServiceError, ServiceResult};
+use crate::db::models::{
+    Membership, MembershipId, NewMembership, NewTeam, Team, TeamChanges, TeamId, TeamRole, User,
+    UserId,
+};
+use crate::db::schema::{team_memberships, teams, users};
+use crate::db::Database;
+
+/// Teams: creation with their owner, renaming, deletion, and membership management.
+#[derive(Clone)]
+pub struct TeamService {
+    db: Database,
+}
+
+impl TeamService {
+    /// A service over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Creates a team and makes its owner a `team_admin`, in one transaction: either both
+    /// rows exist afterwards or neither does. A taken slug is a `Conflict`, an unknown owner
+    /// `NotFound`.
+    pub async fn create_team(
+        &self,
+        name: &str,
+        slug: &str,
+        description: Option<&str>,
+        owner: &UserId,
+        is_default: bool,
+    ) -> ServiceResult<Team> {
+        let new = NewTeam {
+            id: TeamId::generate(),
+            name: name.to_owned(),
+            slug: slug.to_owned(),
+            description: description.map(str::to_owned),
+            owner_id: owner.clone(),
+            is_default,
+        };
+        let mut conn = self.db.conn().await?;
+        conn.transaction::<_, ServiceError, _>(async |conn| {
+            let team = diesel::insert_into(teams::table)
+                .values(&new)
+                .returning(Team::as_returning())
+                .get_result(conn)
+                .await?;
+            diesel::insert_into(team_memberships::table)
+                .values(NewMembership {
+                    id: MembershipId::generate(),
+                    team_id: team.id.clone(),
+                    user_id: new.owner_id.clone(),
+                    role: TeamRole::Admin,
+                })
+                .execute(conn)
+                .await?;
+            Ok(team)
+        })
+        .await
+    }
+
+    /// A team by id.
+    pub async fn get_team(&self, id: &TeamId) -> ServiceResult<Option<Team>> {
+        let mut conn = self.db.conn().await?;
+        Ok(teams::table
+            .find(id)
+            .select(Team::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?)
+    }
+
+    /// A team by slug.
+    pub async fn get_team_by_slug(&self, slug: &str) -> ServiceResult<Option<Team>> {
+        let mut conn = self.db.conn().await?;
+        Ok(teams::table
+            .filter(teams::slug.eq(slug))
+            .select(Team::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?)
+    }
+
+    /// The teams `user` belongs to, with the user's role in each, by name.
+    pub async fn list_teams_for_user(&self, user: &UserId) -> ServiceResult<Vec<(Team, TeamRole)>> {
+        let mut conn = self.db.conn().await?;
+        Ok(teams::table
+            .inner_join(team_memberships::table)
+            .filter(team_memberships::user_id.eq(user))
+            .order((teams::name.asc(), teams::id.asc()))
+            .select((Team::as_select(), team_memberships::role))
+            .load(&mut conn)
+            .await?)
+    }
+
+    /// Renames a team; `false` when no such team.
+    pub async fn update_team_name(&self, id: &TeamId, name: &str) -> ServiceResult<bool> {
+        self.update_team(
+            id,
+            &TeamChanges {
+                name: Some(name.to_owned()),
+                ..TeamChanges::default()
+            },
+        )
+        .await
+    }
+
+    /// Changes team fields; `false` when no such team.
+    pub async fn update_team(&self, id: &TeamId, changes: &TeamChanges) -> ServiceResult<bool> {
+        let mut conn = self.db.conn().await?;
+        let n = diesel::update(teams::table.find(id))
+            .set(changes)
+            .execute(&mut conn)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Deletes a team with its memberships, installations and credentials; `false` when no
+    /// such team.
+    pub async fn delete_team(&self, id: &TeamId) -> ServiceResult<bool> {
+        let mut conn = self.db.conn().await?;
+        let n = diesel::delete(teams::table.find(id))
+            .execute(&mut conn)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Adds `user` to `team` with `role`. `Conflict` when already a member, `Invalid` when
+    /// the team is at its member limit, `NotFound` for an unknown team or user.
+    pub async fn add_member(
+        &self,
+        team: &TeamId,
+        user: &UserId,
+        role: TeamRole,
+    ) -> ServiceResult<Membership> {
+        let mut conn = self.db.conn().await?;
+        let (team, user) = (team.clone(), user.clone());
+        conn.transaction::<_, ServiceError, _>(async |conn| {
+            // Locks the team row so two concurrent additions cannot both pass the limit.
+            let limit: i32 = teams::table
+                .find(&team)
+                .select(teams::member_limit)
+                .for_update()
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or_else(|| ServiceError::NotFound(format!("team {team}")))?;
+            let members: i64 = team_memberships::table
+                .filter(team_memberships::team_id.eq(&team))
+                .count()
+                .get_result(conn)
+                .await?;
+            if members >= i64::from(limit) {
+                return Err(ServiceError::Invalid(format!(
+                    "team {team} has reached its limit of {limit} members"
+                )));
+            }
+            Ok(diesel::insert_into(team_memberships::table)
+                .values(NewMembership {
+                    id: MembershipId::generate(),
+                    team_id: team.clone(),
+                    user_id: user.clone(),
+                    role,
+                })
+                .returning(Membership::as_returning())
+                .get_result(conn)
+                .await?)
+        })
+        .await
+    }
+
+    /// Changes a member's role; `false` when `user` is not a member. The owner stays
+    /// `team_admin` (`Invalid`).
+    pub async fn change_member_role(
+        &self,
+        team: &TeamId,
+        user: &UserId,
+        role: TeamRole,
+    ) -> ServiceResult<bool> {
+        let mut conn = self.db.conn().await?;
+        if role != TeamRole::Admin && self.is_owner(&mut conn, team, user).await? {
+            return Err(ServiceError::Invalid(
+                "the team owner must stay team_admin".into(),
+            ));
+        }
+        let n = diesel::update(
+            team_memberships::table
+                .filter(team_memberships::team_id.eq(team))
+                .filter(team_memberships::user_id.eq(user)),
+        )
+        .set(team_memberships::role.eq(role))
+        .execute(&mut conn)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Removes a member; `false` when `user` is not a member. The owner cannot leave
+    /// (`Invalid`): transfer ownership or delete the team.
+    pub async fn remove_member(&self, team: &TeamId, user: &UserId) -> ServiceResult<bool> {
+        let mut conn = self.db.conn().await?;
+        if self.is_owner(&mut conn, team, user).await? {
+            return Err(ServiceError::Invalid(
+                "the team owner cannot be removed from the team".into(),
+            ));
+        }
+        let n = diesel::delete(
+            team_memberships::table
+                .filter(team_memberships::team_id.eq(team))
+                .filter(team_memberships::user_id.eq(user)),
+        )
+        .execute(&mut conn)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Members of a team with their accounts, in joining order.
+    pub async fn list_members(&self, team: &TeamId) -> ServiceResult<Vec<(Membership, User)>> {
+        let mut conn = self.db.conn().await?;
+        Ok(team_memberships::table
+            .inner_join(users::table)
+            .filter(team_memberships::team_id.eq(team))
+            .order((
+                team_memberships::joined_at.asc(),
+                team_memberships::id.asc(),
+            ))
+            .select((Membership::as_select(), User::as_select()))
+            .load(&mut conn)
+            .await?)
+    }
+
+    async fn is_owner(
+        &self,
+        conn: &mut diesel_async::AsyncPgConnection,
+        team: &TeamId,
+        user: &UserId,
+    ) -> ServiceResult<bool> {
+        let owner: Option<UserId> = teams::table
+            .find(team)
+            .select(teams::owner_id)
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(owner.as_ref() == Some(user))
+    }
+}

@@ -1,0 +1,149 @@
+//! Accounts.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use super::ServiceResult;
+use crate::db::models::{AuthType, GlobalRole, NewUser, User, UserChanges, UserId};
+use crate::db::schema::users;
+use crate::db::Database;
+
+/// Serializes "is this the first user?" decisions ("dsusers" in ASCII).
+const FIRST_USER_LOCK: i64 = 0x0064_7375_7365_7273;
+
+/// What a registration provides.
+#[derive(Debug, Clone)]
+pub struct CreateUser {
+    /// Display name.
+    pub username: String,
+    /// Email address (unique).
+    pub email: String,
+    /// How the user signs in.
+    pub auth_type: AuthType,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// GitHub account id.
+    pub github_id: Option<String>,
+    /// Password hash.
+    pub hashed_password: Option<String>,
+}
+
+/// Users: registration, lookup, profile changes, deletion.
+#[derive(Clone)]
+pub struct UserService {
+    db: Database,
+}
+
+impl UserService {
+    /// A service over `db`.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Registers a user. The first user of the installation becomes `global_admin` with a
+    /// verified email (upstream rule); later ones are `global_user`. A taken email or
+    /// GitHub id is a `Conflict`.
+    pub async fn create_user(&self, input: CreateUser) -> ServiceResult<User> {
+        let mut conn = self.db.conn().await?;
+        let user = conn
+            .transaction::<_, super::ServiceError, _>(async |conn| {
+                diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FIRST_USER_LOCK})"))
+                    .execute(conn)
+                    .await?;
+                let existing: i64 = users::table.count().get_result(conn).await?;
+                let first = existing == 0;
+                let new = NewUser {
+                    id: UserId::generate(),
+                    username: input.username,
+                    email: input.email,
+                    auth_type: input.auth_type,
+                    first_name: input.first_name,
+                    last_name: input.last_name,
+                    github_id: input.github_id,
+                    hashed_password: input.hashed_password,
+                    role_id: Some(
+                        if first {
+                            GlobalRole::Admin
+                        } else {
+                            GlobalRole::User
+                        }
+                        .into(),
+                    ),
+                    email_verified: first,
+                };
+                Ok(diesel::insert_into(users::table)
+                    .values(&new)
+                    .returning(User::as_returning())
+                    .get_result(conn)
+                    .await?)
+            })
+            .await?;
+        Ok(user)
+    }
+
+    /// A user by id.
+    pub async fn get_user(&self, id: &UserId) -> ServiceResult<Option<User>> {
+        let mut conn = self.db.conn().await?;
+        Ok(users::table
+            .find(id)
+            .select(User::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?)
+    }
+
+    /// A user by email address.
+    pub async fn get_user_by_email(&self, email: &str) -> ServiceResult<Option<User>> {
+        let mut conn = self.db.conn().await?;
+        Ok(users::table
+            .filter(users::email.eq(email))
+            .select(User::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?)
+    }
+
+    /// Users by creation time, a page at a time.
+    pub async fn list_users(&self, limit: i64, offset: i64) -> ServiceResult<Vec<User>> {
+        let mut conn = self.db.conn().await?;
+        Ok(users::table
+            .order((users::created_at.asc(), users::id.asc()))
+            .limit(limit)
+            .offset(offset)
+            .select(User::as_select())
+            .load(&mut conn)
+            .await?)
+    }
+
+    /// Changes profile fields; `false` when no such user.
+    pub async fn update_user(&self, id: &UserId, changes: &UserChanges) -> ServiceResult<bool> {
+        let mut conn = self.db.conn().await?;
+        let n = diesel::update(users::table.find(id))
+            .set(changes)
+            .execute(&mut conn)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Sets the global role; `false` when no such user.
+    pub async fn set_global_role(&self, id: &UserId, role: GlobalRole) -> ServiceResult<bool> {
+        let mut conn = self.db.conn().await?;
+        let n = diesel::update(users::table.find(id))
+            .set(users::role_id.eq(Some(crate::db::models::RoleId::from(role))))
+            .execute(&mut conn)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Deletes a user and everything that is theirs alone (sessions, memberships, tokens);
+    /// `false` when no such user, `Conflict` while they still own a team.
+    pub async fn delete_user(&self, id: &UserId) -> ServiceResult<bool> {
+        let mut conn = self.db.conn().await?;
+        let n = diesel::delete(users::table.find(id))
+            .execute(&mut conn)
+            .await?;
+        Ok(n > 0)
+    }
+}
