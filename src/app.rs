@@ -14,6 +14,7 @@ use tracing::info;
 use crate::config::{Config, ExternalPostgres, PostgresSource};
 use crate::db::{Database, PgConnector};
 use crate::embedded_pg::{Cluster, ClusterOptions, RunningPostgres};
+use crate::settings::{GlobalSettings, SettingsCipher};
 use crate::setup::{Initializer, SetupService};
 use crate::state::AppState;
 
@@ -32,10 +33,16 @@ pub struct App {
 impl App {
     /// Starts the embedded cluster when no `POSTGRES_*` variable is set, then resumes a
     /// completed setup in the background (migrating before the database is served).
-    pub async fn start(
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        Self::start_with(config, Vec::new()).await
+    }
+
+    /// [`App::start`] with `extra` initializers after the core ones (tests, plugins).
+    pub async fn start_with(
         config: &Config,
-        initializers: Vec<Arc<dyn Initializer>>,
+        extra: Vec<Arc<dyn Initializer>>,
     ) -> anyhow::Result<Self> {
+        let cipher = settings_cipher(config).await?;
         let (connection, embedded) = connection_for(config).await?;
         let missing = connection.missing_variables();
         let connector = if missing.is_empty() {
@@ -45,6 +52,12 @@ impl App {
             Err(missing)
         };
         let database = Database::new();
+        let settings = GlobalSettings::new(database.clone(), cipher.clone());
+        if let Ok(connector) = &connector {
+            settings.listen(connector.clone());
+        }
+        let mut initializers = crate::setup::initializer::core_initializers(cipher);
+        initializers.extend(extra);
         let setup = Arc::new(SetupService::new(
             config.selection_file(),
             connector,
@@ -57,7 +70,11 @@ impl App {
             async move { setup.resume().await }
         });
         Ok(Self {
-            state: AppState { database, setup },
+            state: AppState {
+                database,
+                setup,
+                settings,
+            },
             embedded,
             resume,
         })
@@ -128,6 +145,19 @@ pub async fn shutdown_signal() {
     };
     tokio::select! { () = ctrl_c => {}, () = term => {} }
     info!("shutting down");
+}
+
+/// Resolves the encryption secret (generating it on first use) and derives the key, off the
+/// async threads: scrypt is slow by design.
+pub async fn settings_cipher(config: &Config) -> anyhow::Result<Arc<SettingsCipher>> {
+    let configured = config.encryption_secret.clone();
+    let data_dir = config.persistent_data_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        let secret = crate::settings::secret::resolve(configured.as_ref(), &data_dir)?;
+        anyhow::Ok(Arc::new(SettingsCipher::derive(&secret)?))
+    })
+    .await
+    .context("key derivation panicked")?
 }
 
 /// The server to use, starting the embedded one if needed.

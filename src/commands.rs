@@ -15,7 +15,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve => {
             let config = Config::from_env()?;
             let acceptor = app::bind(&config).await?;
-            let app = App::start(&config, crate::setup::initializer::core_initializers()).await?;
+            let app = App::start(&config).await?;
             app.serve(acceptor, app::shutdown_signal()).await
         }
         Command::Migrate => migrate(&Config::from_env()?).await,

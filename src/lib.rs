@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod embedded_pg;
 pub mod services;
+pub mod settings;
 pub mod setup;
 pub mod state;
 pub mod telemetry;

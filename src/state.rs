@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::db::Database;
+use crate::settings::GlobalSettings;
 use crate::setup::SetupService;
 
 /// Cheap to clone; attached to every request.
@@ -12,4 +13,6 @@ pub struct AppState {
     pub database: Database,
     /// Setup and its state.
     pub setup: Arc<SetupService>,
+    /// Global settings.
+    pub settings: GlobalSettings,
 }

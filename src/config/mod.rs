@@ -8,6 +8,7 @@
 //! | `POSTGRES_SSL`, `POSTGRES_SSL_ROOT_CERT` | `false`, unset |
 //! | `POSTGRES_POOL_*`, `POSTGRES_*_TIMEOUT_MS` | see [`PoolSettings`] |
 //! | `POSTGRES_BIN_DIR` | found on the machine (embedded mode only) |
+//! | `DEPLOYSTACK_ENCRYPTION_SECRET` | generated into `PERSISTENT_DATA_DIR/encryption.secret` |
 //!
 //! When none of the connection variables is set the server runs its own embedded PostgreSQL.
 
@@ -46,6 +47,8 @@ pub struct Config {
     pub pool: PoolSettings,
     /// Explicit location of `initdb`/`postgres` for embedded mode.
     pub postgres_bin_dir: Option<PathBuf>,
+    /// Secret the settings encryption key is derived from; generated and stored when unset.
+    pub encryption_secret: Option<secrecy::SecretString>,
 }
 
 impl Config {
@@ -66,6 +69,9 @@ impl Config {
             postgres: PostgresSource::from_env(env)?,
             pool: PoolSettings::from_env(env)?,
             postgres_bin_dir: env.string("POSTGRES_BIN_DIR").map(PathBuf::from),
+            encryption_secret: env
+                .string("DEPLOYSTACK_ENCRYPTION_SECRET")
+                .map(secrecy::SecretString::from),
         })
     }
 

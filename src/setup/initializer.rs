@@ -15,7 +15,13 @@ pub trait Initializer: Send + Sync {
     fn run<'a>(&'a self, pool: &'a DbPool) -> BoxFuture<'a, anyhow::Result<()>>;
 }
 
-/// The initializers of the core backend, in the order they run.
-pub fn core_initializers() -> Vec<std::sync::Arc<dyn Initializer>> {
-    vec![std::sync::Arc::new(crate::services::RoleSync)]
+/// The initializers of the core backend, in the order they run: roles, then global
+/// settings (encrypted with `cipher`).
+pub fn core_initializers(
+    cipher: std::sync::Arc<crate::settings::SettingsCipher>,
+) -> Vec<std::sync::Arc<dyn Initializer>> {
+    vec![
+        std::sync::Arc::new(crate::services::RoleSync),
+        std::sync::Arc::new(crate::settings::SettingsInitializer::new(cipher)),
+    ]
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use deploystack_backend::app::App;
 use deploystack_backend::config::{Config, ExternalPostgres, PoolSettings, PostgresSource};
-use deploystack_backend::setup::initializer::core_initializers;
 use deploystack_backend::setup::Initializer;
 use deploystack_backend::state::AppState;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -26,6 +25,7 @@ pub fn config(connection: ExternalPostgres, data_dir: &Path) -> Config {
             ..PoolSettings::default()
         },
         postgres_bin_dir: None,
+        encryption_secret: Some("test-encryption-secret".to_owned().into()),
     }
 }
 
@@ -44,10 +44,10 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the backend with the core initializers.
     pub async fn start(config: &Config) -> Self {
-        Self::start_with(config, core_initializers()).await
+        Self::start_with(config, Vec::new()).await
     }
 
-    /// Starts the backend with `initializers`.
+    /// Starts the backend with `initializers` after the core ones.
     pub async fn start_with(config: &Config, initializers: Vec<Arc<dyn Initializer>>) -> Self {
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
@@ -58,7 +58,7 @@ impl TestServer {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .expect("local port");
-        let app = App::start(config, initializers)
+        let app = App::start_with(config, initializers)
             .await
             .expect("start backend");
         let state = app.state().clone();

@@ -1,0 +1,134 @@
+//! The in-process cache of stored settings. It is only used while this process listens for
+//! changes made by other processes: when the listening connection is down, every read goes to
+//! the database, so a stale value is never served.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tracing::{debug, warn};
+
+use super::notify::CHANNEL;
+use crate::db::PgConnector;
+
+/// A stored row as the cache keeps it (values stay encrypted in memory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSetting {
+    /// Stored text (ciphertext when encrypted).
+    pub value: String,
+    /// Declared type.
+    pub kind: String,
+    /// Whether `value` is ciphertext.
+    pub is_encrypted: bool,
+}
+
+/// Key → stored row (`None`: known not to exist).
+#[derive(Default)]
+pub struct SettingsCache {
+    entries: RwLock<HashMap<String, Option<StoredSetting>>>,
+    listening: AtomicBool,
+    /// Bumped by every invalidation: a row read from the database before an invalidation
+    /// must not be cached after it.
+    generation: AtomicU64,
+}
+
+impl SettingsCache {
+    /// The cached row of `key`, if the cache is usable and holds it.
+    pub fn get(&self, key: &str) -> Option<Option<StoredSetting>> {
+        if !self.listening.load(Ordering::Acquire) {
+            return None;
+        }
+        self.entries.read().ok()?.get(key).cloned()
+    }
+
+    /// The current generation; take it before reading from the database.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Remembers the row of `key` read at `generation`, unless something was invalidated
+    /// since (or the cache is off).
+    pub fn put(&self, key: &str, row: Option<StoredSetting>, generation: u64) {
+        if !self.listening.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.write() {
+            if self.generation.load(Ordering::Acquire) == generation {
+                entries.insert(key.to_owned(), row);
+            }
+        }
+    }
+
+    /// Forgets `key`, or everything when `key` is empty.
+    pub fn invalidate(&self, key: &str) {
+        if let Ok(mut entries) = self.entries.write() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            if key.is_empty() {
+                entries.clear();
+            } else {
+                entries.remove(key);
+            }
+        }
+    }
+
+    fn set_listening(&self, on: bool) {
+        self.listening.store(on, Ordering::Release);
+        self.invalidate("");
+    }
+
+    /// Whether reads may be served from memory.
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Acquire)
+    }
+
+    /// Keeps a dedicated connection that LISTENs for changes; reconnects with backoff and
+    /// switches the cache off while disconnected. Ends when the cache is dropped.
+    pub fn spawn_listener(self: &Arc<Self>, connector: PgConnector) -> tokio::task::JoinHandle<()> {
+        use diesel_async::RunQueryDsl;
+
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut delay = Duration::from_millis(200);
+            loop {
+                if weak.strong_count() == 0 {
+                    return;
+                }
+                match connector.connect().await {
+                    Ok(mut conn) => {
+                        if let Err(e) = diesel::sql_query(format!("LISTEN {CHANNEL}"))
+                            .execute(&mut conn)
+                            .await
+                        {
+                            warn!(error = %e, "cannot LISTEN for settings changes");
+                        } else {
+                            delay = Duration::from_millis(200);
+                            let Some(cache) = weak.upgrade() else { return };
+                            cache.set_listening(true);
+                            drop(cache);
+                            debug!("listening for settings changes");
+                            let mut stream = std::pin::pin!(conn.notifications_stream());
+                            while let Some(message) = stream.next().await {
+                                let Some(cache) = weak.upgrade() else { return };
+                                match message {
+                                    Ok(n) => cache.invalidate(&n.payload),
+                                    Err(e) => {
+                                        warn!(error = %e, "settings change listener lost its connection");
+                                        break;
+                                    }
+                                }
+                            }
+                            if let Some(cache) = weak.upgrade() {
+                                cache.set_listening(false);
+                            }
+                        }
+                    }
+                    Err(e) => debug!(error = %e, "settings change listener cannot connect yet"),
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        })
+    }
+}

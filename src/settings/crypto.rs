@@ -1,0 +1,118 @@
+//! Encryption of setting values in upstream's exact format, so values written by an upstream
+//! installation can be read here and the reverse: AES-256-GCM with a 16-byte random IV,
+//! AAD `deploystack-global-settings`, key = scrypt(secret, "deploystack-global-settings-salt",
+//! N=16384, r=8, p=1, 32 bytes), stored as lowercase hex `iv:tag:ciphertext`.
+
+use aes_gcm::aead::consts::U16;
+use aes_gcm::aead::{AeadInPlace, KeyInit};
+use aes_gcm::aes::Aes256;
+use aes_gcm::{AesGcm, Nonce, Tag};
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+
+/// scrypt salt used by upstream.
+const SALT: &[u8] = b"deploystack-global-settings-salt";
+/// Additional authenticated data used by upstream.
+const AAD: &[u8] = b"deploystack-global-settings";
+/// IV and tag length in bytes (upstream uses a 16-byte IV).
+const IV_LEN: usize = 16;
+const TAG_LEN: usize = 16;
+
+type Cipher = AesGcm<Aes256, U16>;
+
+/// Why a value could not be encrypted or decrypted. Never carries key material or plaintext.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// Not `iv:tag:ciphertext` in hex.
+    #[error("Invalid encrypted data format. Expected format: iv:authTag:encryptedData")]
+    Format,
+    /// The tag does not verify: another secret was used, or the value was altered.
+    #[error("the value cannot be decrypted: the encryption secret differs from the one that encrypted it, or the value was altered")]
+    Authentication,
+    /// Decrypted bytes are not UTF-8.
+    #[error("the decrypted value is not UTF-8 text")]
+    NotText,
+    /// The key could not be derived (never happens with the fixed parameters).
+    #[error("cannot derive the encryption key: {0}")]
+    KeyDerivation(String),
+}
+
+/// The derived key, ready to encrypt and decrypt. Deriving costs tens of milliseconds by
+/// design (scrypt), so it is done once per process.
+pub struct SettingsCipher {
+    cipher: Cipher,
+}
+
+impl std::fmt::Debug for SettingsCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SettingsCipher")
+    }
+}
+
+impl SettingsCipher {
+    /// Derives the key from `secret` exactly as upstream does.
+    pub fn derive(secret: &SecretString) -> Result<Self, CryptoError> {
+        let params = scrypt::Params::new(14, 8, 1, 32)
+            .map_err(|e| CryptoError::KeyDerivation(e.to_string()))?;
+        let mut key = [0u8; 32];
+        scrypt::scrypt(secret.expose_secret().as_bytes(), SALT, &params, &mut key)
+            .map_err(|e| CryptoError::KeyDerivation(e.to_string()))?;
+        let cipher =
+            Cipher::new_from_slice(&key).map_err(|e| CryptoError::KeyDerivation(e.to_string()))?;
+        key.fill(0);
+        Ok(Self { cipher })
+    }
+
+    /// Encrypts `plaintext` with a fresh random IV.
+    pub fn encrypt(&self, plaintext: &str) -> String {
+        let mut iv = [0u8; IV_LEN];
+        rand::rng().fill_bytes(&mut iv);
+        let mut buffer = plaintext.as_bytes().to_vec();
+        let tag = self
+            .cipher
+            .encrypt_in_place_detached(Nonce::<U16>::from_slice(&iv), AAD, &mut buffer)
+            .unwrap_or_else(|_| unreachable!("AES-GCM encryption only fails above 64 GiB"));
+        format!(
+            "{}:{}:{}",
+            hex::encode(iv),
+            hex::encode(tag),
+            hex::encode(buffer)
+        )
+    }
+
+    /// Decrypts a stored value.
+    pub fn decrypt(&self, stored: &str) -> Result<SecretString, CryptoError> {
+        let (iv, tag, mut data) = split(stored)?;
+        self.cipher
+            .decrypt_in_place_detached(
+                Nonce::<U16>::from_slice(&iv),
+                AAD,
+                &mut data,
+                Tag::<U16>::from_slice(&tag),
+            )
+            .map_err(|_| CryptoError::Authentication)?;
+        String::from_utf8(data)
+            .map(SecretString::from)
+            .map_err(|_| CryptoError::NotText)
+    }
+}
+
+/// Whether `value` has the shape of an encrypted value (upstream's `isEncrypted`).
+pub fn looks_encrypted(value: &str) -> bool {
+    split(value).is_ok()
+}
+
+fn split(stored: &str) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), CryptoError> {
+    let mut parts = stored.split(':');
+    let (Some(iv), Some(tag), Some(data), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(CryptoError::Format);
+    };
+    let decode = |part: &str| hex::decode(part).map_err(|_| CryptoError::Format);
+    let (iv, tag, data) = (decode(iv)?, decode(tag)?, decode(data)?);
+    if iv.len() != IV_LEN || tag.len() != TAG_LEN {
+        return Err(CryptoError::Format);
+    }
+    Ok((iv, tag, data))
+}

@@ -1,0 +1,257 @@
+//! Writes the code's definitions into the database at setup and at every start: missing
+//! groups and settings are inserted and code-owned metadata of existing ones refreshed in a
+//! single statement; values an administrator changed are never touched, and settings that
+//! only the database knows are reported, not deleted.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::future::BoxFuture;
+use secrecy::ExposeSecret;
+use tracing::{info, warn};
+
+use super::crypto::SettingsCipher;
+use super::groups;
+use super::notify;
+use crate::db::DbPool;
+use crate::setup::Initializer;
+
+/// Serializes initialization across processes ("dssettng").
+const INIT_LOCK_KEY: i64 = 0x6473_7365_7474_6e67;
+
+/// One statement: insert what is missing, refresh metadata that differs, and return what
+/// the report needs from the rows as they were before.
+const SYNC_STATEMENT: &str = r#"
+WITH def_groups (id, name, description, icon, sort_order) AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int4[])
+), def_settings (key, name, value, type, description, is_encrypted, group_id, sort_order) AS (
+    SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bool[], $12::text[], $13::int4[])
+), inserted_groups AS (
+    INSERT INTO global_setting_groups (id, name, description, icon, sort_order)
+    SELECT * FROM def_groups ON CONFLICT (id) DO NOTHING RETURNING id
+), updated_groups AS (
+    UPDATE global_setting_groups g
+    SET name = d.name, description = d.description, icon = d.icon, sort_order = d.sort_order
+    FROM def_groups d
+    WHERE g.id = d.id
+      AND (g.name, g.description, g.icon, g.sort_order) IS DISTINCT FROM (d.name, d.description, d.icon, d.sort_order)
+    RETURNING g.id
+), inserted_settings AS (
+    INSERT INTO global_settings (key, name, value, type, description, is_encrypted, group_id, sort_order)
+    SELECT * FROM def_settings ON CONFLICT (key) DO NOTHING RETURNING key
+), updated_settings AS (
+    UPDATE global_settings s
+    SET name = d.name, type = d.type, description = d.description, group_id = d.group_id, sort_order = d.sort_order
+    FROM def_settings d
+    WHERE s.key = d.key
+      AND (s.name, s.type, s.description, s.group_id, s.sort_order) IS DISTINCT FROM (d.name, d.type, d.description, d.group_id, d.sort_order)
+    RETURNING s.key
+)
+SELECT
+    (SELECT count(*) FROM inserted_groups) AS groups_inserted,
+    (SELECT count(*) FROM updated_groups) AS groups_updated,
+    (SELECT count(*) FROM inserted_settings) AS settings_inserted,
+    (SELECT count(*) FROM updated_settings) AS settings_updated,
+    ARRAY(SELECT key FROM global_settings WHERE key <> ALL ($6) ORDER BY key) AS unknown_keys,
+    (SELECT jsonb_object_agg(key, jsonb_build_array(value, is_encrypted))
+       FROM global_settings WHERE key = ANY ($14) OR (key = ANY ($15) AND NOT is_encrypted)) AS watched
+"#;
+
+/// What an initialization did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InitReport {
+    /// Groups created.
+    pub groups_inserted: i64,
+    /// Groups whose metadata changed.
+    pub groups_updated: i64,
+    /// Settings created with their default.
+    pub settings_inserted: i64,
+    /// Settings whose metadata changed.
+    pub settings_updated: i64,
+    /// Settings in the database that the code no longer declares (kept).
+    pub unknown_keys: Vec<String>,
+    /// Required settings still empty after initialization.
+    pub empty_required: Vec<String>,
+    /// Settings that were stored in plaintext although declared encrypted, now encrypted.
+    pub encrypted_now: Vec<String>,
+}
+
+/// The row [`SYNC_STATEMENT`] returns.
+#[derive(QueryableByName)]
+struct SyncRow {
+    #[diesel(sql_type = BigInt)]
+    groups_inserted: i64,
+    #[diesel(sql_type = BigInt)]
+    groups_updated: i64,
+    #[diesel(sql_type = BigInt)]
+    settings_inserted: i64,
+    #[diesel(sql_type = BigInt)]
+    settings_updated: i64,
+    #[diesel(sql_type = Array<Text>)]
+    unknown_keys: Vec<String>,
+    /// Pre-statement `{key: [value, is_encrypted]}` of the settings the report looks at.
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    watched: Option<serde_json::Value>,
+}
+
+/// Runs the initialization on `conn` in one transaction under an advisory lock.
+pub async fn initialize(
+    conn: &mut AsyncPgConnection,
+    cipher: &SettingsCipher,
+) -> anyhow::Result<InitReport> {
+    let defs: Vec<_> = groups::all_settings().collect();
+    let required: Vec<String> = defs
+        .iter()
+        .filter(|(_, _, d)| d.required)
+        .map(|(_, _, d)| d.key.to_owned())
+        .collect();
+    let encrypted: Vec<String> = defs
+        .iter()
+        .filter(|(_, _, d)| d.encrypted)
+        .map(|(_, _, d)| d.key.to_owned())
+        .collect();
+    let query = diesel::sql_query(SYNC_STATEMENT)
+        .bind::<Array<Text>, _>(groups::ALL.iter().map(|g| g.id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(groups::ALL.iter().map(|g| g.name).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            groups::ALL
+                .iter()
+                .map(|g| g.description)
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(groups::ALL.iter().map(|g| g.icon).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(groups::ALL.iter().map(|g| g.sort_order).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(defs.iter().map(|(_, _, d)| d.key).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(defs.iter().map(|(_, _, d)| d.name).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            defs.iter()
+                .map(|(_, _, d)| {
+                    if d.encrypted {
+                        cipher.encrypt(d.default)
+                    } else {
+                        d.default.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(
+            defs.iter()
+                .map(|(_, _, d)| d.kind.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(
+            defs.iter()
+                .map(|(_, _, d)| d.description)
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Bool>, _>(defs.iter().map(|(_, _, d)| d.encrypted).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(defs.iter().map(|(g, _, _)| g.id).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(defs.iter().map(|(_, i, _)| *i as i32).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(required)
+        .bind::<Array<Text>, _>(encrypted);
+    conn.transaction::<_, anyhow::Error, _>(async |conn| {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({INIT_LOCK_KEY})"))
+            .execute(conn)
+            .await?;
+        let row: SyncRow = query.get_result(conn).await?;
+        let watched: HashMap<String, (String, bool)> = row
+            .watched
+            .map(serde_json::from_value)
+            .transpose()?
+            .unwrap_or_default();
+        let mut report = InitReport {
+            groups_inserted: row.groups_inserted,
+            groups_updated: row.groups_updated,
+            settings_inserted: row.settings_inserted,
+            settings_updated: row.settings_updated,
+            unknown_keys: row.unknown_keys,
+            ..InitReport::default()
+        };
+        for (_, _, def) in &defs {
+            let Some((value, is_encrypted)) = watched.get(def.key) else {
+                // Inserted just now with its default.
+                if def.required && def.default.is_empty() {
+                    report.empty_required.push(def.key.to_owned());
+                }
+                continue;
+            };
+            if def.encrypted && !is_encrypted {
+                notify::encrypt_in_place(conn, def.key, &cipher.encrypt(value)).await?;
+                report.encrypted_now.push(def.key.to_owned());
+            }
+            if def.required {
+                let empty = if *is_encrypted {
+                    cipher
+                        .decrypt(value)
+                        .map(|v| v.expose_secret().is_empty())
+                        .unwrap_or(false)
+                } else {
+                    value.is_empty()
+                };
+                if empty {
+                    report.empty_required.push(def.key.to_owned());
+                }
+            }
+        }
+        let changed = report.groups_inserted
+            + report.groups_updated
+            + report.settings_inserted
+            + report.settings_updated;
+        if changed > 0 || !report.encrypted_now.is_empty() {
+            notify::all_changed(conn).await?;
+        }
+        Ok(report)
+    })
+    .await
+}
+
+/// The settings initialization as a post-migration initializer.
+pub struct SettingsInitializer {
+    cipher: Arc<SettingsCipher>,
+}
+
+impl SettingsInitializer {
+    /// An initializer encrypting defaults with `cipher`.
+    pub fn new(cipher: Arc<SettingsCipher>) -> Self {
+        Self { cipher }
+    }
+}
+
+impl Initializer for SettingsInitializer {
+    fn name(&self) -> &'static str {
+        "global settings"
+    }
+
+    fn run<'a>(&'a self, pool: &'a DbPool) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async move {
+            let mut conn = pool.get().await?;
+            let report = initialize(&mut conn, &self.cipher).await?;
+            info!(
+                groups_inserted = report.groups_inserted,
+                groups_updated = report.groups_updated,
+                settings_inserted = report.settings_inserted,
+                settings_updated = report.settings_updated,
+                "global settings initialized"
+            );
+            for key in &report.unknown_keys {
+                warn!(
+                    key,
+                    "setting exists in the database but not in the code; kept"
+                );
+            }
+            for key in &report.encrypted_now {
+                warn!(
+                    key,
+                    "setting was stored in plaintext although declared encrypted; encrypted it"
+                );
+            }
+            for key in &report.empty_required {
+                warn!(key, "required setting is empty");
+            }
+            Ok(())
+        })
+    }
+}

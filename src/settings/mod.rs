@@ -1,0 +1,19 @@
+//! Global settings: definitions in code (one file per group under `groups/`), their
+//! initialization in the database, upstream-compatible encryption of secrets, and typed
+//! access with a cache kept coherent across processes by LISTEN/NOTIFY.
+
+pub mod cache;
+pub mod crypto;
+pub mod definition;
+pub mod error;
+pub mod groups;
+pub mod init;
+pub mod notify;
+pub mod secret;
+mod service;
+
+pub use crypto::SettingsCipher;
+pub use definition::{parse_bool, SettingDefinition, SettingType, SettingsGroup};
+pub use error::{SettingsError, SettingsResult};
+pub use init::{InitReport, SettingsInitializer};
+pub use service::{GlobalSettings, SettingInfo};
