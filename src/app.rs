@@ -160,6 +160,20 @@ pub async fn settings_cipher(config: &Config) -> anyhow::Result<Arc<SettingsCiph
     .context("key derivation panicked")?
 }
 
+/// For command-line tools: the embedded cluster a running server already started, if any,
+/// otherwise as [`connection_for`].
+pub async fn connection_for_tool(
+    config: &Config,
+) -> anyhow::Result<(ExternalPostgres, Option<RunningPostgres>)> {
+    if matches!(config.postgres, PostgresSource::Embedded) {
+        let root = config.persistent_data_dir.join("postgres");
+        if let Some(connection) = crate::embedded_pg::attach_running(&root, EMBEDDED_DATABASE) {
+            return Ok((connection, None));
+        }
+    }
+    connection_for(config).await
+}
+
 /// The server to use, starting the embedded one if needed.
 pub async fn connection_for(
     config: &Config,

@@ -20,4 +20,30 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document (JSON) to stdout.
     Openapi,
+    /// Read and change global settings (same environment as the server).
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+}
+
+/// `settings` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// List settings (values of encrypted ones are hidden).
+    List {
+        /// Only this group (e.g. `smtp`).
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// Print one value, decrypted.
+    Get {
+        /// Setting key, e.g. `smtp.host`.
+        key: String,
+    },
+    /// Validate, encrypt when the setting is secret, and store a value.
+    Set {
+        /// Setting key, e.g. `smtp.password`.
+        key: String,
+        /// New value.
+        value: String,
+    },
 }

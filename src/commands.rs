@@ -19,12 +19,13 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             app.serve(acceptor, app::shutdown_signal()).await
         }
         Command::Migrate => migrate(&Config::from_env()?).await,
+        Command::Settings(command) => crate::settings_cli::run(&Config::from_env()?, command).await,
     }
 }
 
 /// Creates the database if needed and applies pending migrations.
 async fn migrate(config: &Config) -> anyhow::Result<()> {
-    let (connection, embedded) = app::connection_for(config).await?;
+    let (connection, embedded) = app::connection_for_tool(config).await?;
     let missing = connection.missing_variables();
     anyhow::ensure!(
         missing.is_empty(),

@@ -10,6 +10,7 @@ pub mod db;
 pub mod embedded_pg;
 pub mod services;
 pub mod settings;
+pub mod settings_cli;
 pub mod setup;
 pub mod state;
 pub mod telemetry;

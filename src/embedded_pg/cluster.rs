@@ -171,6 +171,25 @@ impl Cluster {
     }
 }
 
+/// Credentials of a cluster under `root` that another process (a running server) started,
+/// so a command-line tool can use it instead of trying to start it a second time.
+pub fn attach_running(root: &Path, database: &str) -> Option<ExternalPostgres> {
+    let pid_file = fs::read_to_string(root.join("data").join("postmaster.pid")).ok()?;
+    let mut lines = pid_file.lines();
+    let pid: i32 = lines.next()?.trim().parse().ok()?;
+    let port: u16 = lines.nth(2)?.trim().parse().ok()?;
+    kill(Pid::from_raw(pid), None).ok()?;
+    let password = fs::read_to_string(root.join("superuser.password")).ok()?;
+    Some(ExternalPostgres {
+        host: "127.0.0.1".into(),
+        port,
+        database: database.into(),
+        user: SUPERUSER.into(),
+        password: Some(SecretString::from(password.trim().to_owned())),
+        tls: TlsMode::Disabled,
+    })
+}
+
 /// A running server; stopped with [`RunningPostgres::stop`], or when this process dies.
 pub struct RunningPostgres {
     pid: u32,

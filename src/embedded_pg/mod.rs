@@ -12,7 +12,7 @@ mod cluster;
 mod process;
 
 pub use binaries::find_bin_dir;
-pub use cluster::{Cluster, ClusterOptions, RunningPostgres, SUPERUSER};
+pub use cluster::{attach_running, Cluster, ClusterOptions, RunningPostgres, SUPERUSER};
 
 /// Why the embedded cluster could not be prepared or started.
 #[derive(Debug, thiserror::Error)]

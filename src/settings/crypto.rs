@@ -82,7 +82,7 @@ impl SettingsCipher {
 
     /// Decrypts a stored value.
     pub fn decrypt(&self, stored: &str) -> Result<SecretString, CryptoError> {
-        let (iv, tag, mut data) = split(stored)?;
+        let Parts { iv, tag, mut data } = split(stored)?;
         self.cipher
             .decrypt_in_place_detached(
                 Nonce::<U16>::from_slice(&iv),
@@ -102,7 +102,14 @@ pub fn looks_encrypted(value: &str) -> bool {
     split(value).is_ok()
 }
 
-fn split(stored: &str) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), CryptoError> {
+/// The decoded parts of a stored value.
+struct Parts {
+    iv: Vec<u8>,
+    tag: Vec<u8>,
+    data: Vec<u8>,
+}
+
+fn split(stored: &str) -> Result<Parts, CryptoError> {
     let mut parts = stored.split(':');
     let (Some(iv), Some(tag), Some(data), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -114,5 +121,5 @@ fn split(stored: &str) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>), CryptoError> {
     if iv.len() != IV_LEN || tag.len() != TAG_LEN {
         return Err(CryptoError::Format);
     }
-    Ok((iv, tag, data))
+    Ok(Parts { iv, tag, data })
 }

@@ -133,3 +133,41 @@ pub fn is_valid_key(key: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_accept_upstream_spellings() {
+        for yes in ["true", "1", "yes", "on", "enabled", "TRUE", " Yes "] {
+            assert_eq!(parse_bool(yes), Some(true), "{yes}");
+        }
+        for no in ["false", "0", "no", "off", "disabled", "False"] {
+            assert_eq!(parse_bool(no), Some(false), "{no}");
+        }
+        for bad in ["", "maybe", "2", "y"] {
+            assert_eq!(parse_bool(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn values_are_checked_against_their_type() {
+        assert_eq!(SettingType::Number.normalize(" 587 "), Ok("587".into()));
+        assert!(SettingType::Number.normalize("1.5").is_ok());
+        assert!(SettingType::Number.normalize("abc").is_err());
+        assert!(SettingType::Number.normalize("NaN").is_err());
+        assert_eq!(SettingType::Boolean.normalize("on"), Ok("true".into()));
+        assert!(SettingType::Boolean.normalize("sure").is_err());
+        assert_eq!(SettingType::String.normalize(" x "), Ok(" x ".into()));
+    }
+
+    #[test]
+    fn keys_follow_the_pattern() {
+        assert!(is_valid_key("smtp.from_name"));
+        assert!(is_valid_key("user-display.header_show_discord"));
+        assert!(!is_valid_key(""));
+        assert!(!is_valid_key("bad key"));
+        assert!(!is_valid_key(&"k".repeat(256)));
+    }
+}
