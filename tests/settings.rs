@@ -597,23 +597,36 @@ async fn two_processes_initialize_one_database_at_once() {
     let dir_b = tempfile::tempdir().expect("dir");
     let (env_a, env_b) = (cli_env(&db, dir_a.path()), cli_env(&db, dir_b.path()));
     // Both find a selection file and bootstrap the same empty database concurrently.
+    let (log_a, log_b) = (dir_a.path().join("a.log"), dir_b.path().join("b.log"));
     let (a, b) = tokio::join!(
-        common::process::BackendProcess::start(&env_a, &dir_a.path().join("a.log")),
-        common::process::BackendProcess::start(&env_b, &dir_b.path().join("b.log")),
+        common::process::BackendProcess::start(&env_a, &log_a),
+        common::process::BackendProcess::start(&env_b, &log_b),
     );
     for process in [&a, &b] {
         let url = format!("{}/api/health/ready", process.url);
         common::wait_until("ready", Duration::from_secs(30), || async {
-            reqwest::get(&url).await.map(|r| r.status().as_u16() == 200).unwrap_or(false)
+            reqwest::get(&url)
+                .await
+                .map(|r| r.status().as_u16() == 200)
+                .unwrap_or(false)
         })
         .await;
     }
-    assert_eq!(count(&db, "SELECT count(*) FROM global_settings").await, total_settings());
-    assert_eq!(count(&db, "SELECT count(*) FROM global_setting_groups").await, groups::ALL.len() as i64);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM global_settings").await,
+        total_settings()
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM global_setting_groups").await,
+        groups::ALL.len() as i64
+    );
     let (log_a, log_b) = (a.log_text(), b.log_text());
     assert!(a.terminate().await.success() && b.terminate().await.success());
     for log in [log_a, log_b] {
-        assert!(!log.contains("initializer failed") && !log.contains("ERROR"), "{log}");
+        assert!(
+            !log.contains("initializer failed") && !log.contains("ERROR"),
+            "{log}"
+        );
         assert!(log.contains("global settings initialized"), "{log}");
     }
 }
