@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against real PostgreSQL clusters that the tests start themselves
 # (as the `postgres` system user when run as root). Installs what the tests need first:
-# the PostgreSQL server binaries and diesel CLI (for the schema.rs check).
+# the PostgreSQL server binaries, Node.js (upstream encryption vectors), Chromium with
+# chromedriver (browser tests) and diesel CLI (for the schema.rs check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,10 @@ apt_install() {
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then
     apt_install postgresql
 fi
+missing=()
+command -v node >/dev/null || missing+=(nodejs)
+{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || missing+=(chromium chromium-driver)
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 if ! command -v diesel >/dev/null; then
     command -v pg_config >/dev/null || apt_install libpq-dev
     cargo install diesel_cli --version '^2.3' --no-default-features --features postgres --locked

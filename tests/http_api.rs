@@ -342,3 +342,64 @@ fn embedded_migration_count() -> usize {
         .expect("embedded migrations")
         .len()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_are_sent_to_the_wizard_until_setup_is_done() {
+    let db = TestDb::new().await;
+    let (server, _dir) = server_for(&db).await;
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let browser_get = || {
+        no_redirect
+            .get(format!("{}/", server.url))
+            .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+            .send()
+    };
+    let resp = browser_get().await.expect("GET /");
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(resp.headers()["location"], "/setup");
+    // API clients keep the JSON banner.
+    assert_eq!(server.get("/").await.0, 200);
+
+    let resp = server
+        .http
+        .get(format!("{}/setup", server.url))
+        .send()
+        .await
+        .expect("GET /setup");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap_or("")
+        .contains("default-src 'none'"));
+    let html = resp.text().await.expect("html");
+    assert!(
+        html.contains("/setup/setup.js") && !html.contains("http://") && !html.contains("https://")
+    );
+    for (asset, kind) in [
+        ("/setup/setup.js", "text/javascript"),
+        ("/setup/setup.css", "text/css"),
+    ] {
+        let resp = server
+            .http
+            .get(format!("{}{asset}", server.url))
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(resp.status().as_u16(), 200, "{asset}");
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap_or("")
+                .starts_with(kind),
+            "{asset}"
+        );
+    }
+
+    assert_eq!(server.setup().await.0, 200);
+    let resp = browser_get().await.expect("GET /");
+    assert_eq!(resp.status().as_u16(), 200);
+    server.stop().await;
+}

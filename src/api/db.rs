@@ -20,6 +20,7 @@ pub enum DatabaseType {
 
 /// State of the database as the setup wizard needs it.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct DbStatus {
     /// Credentials are complete (always true with the embedded database).
     pub configured: bool,
@@ -32,6 +33,7 @@ pub struct DbStatus {
 /// Body of `POST /api/db/setup`; credentials always come from the environment.
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields)]
+#[oai(example)]
 pub struct SetupRequest {
     /// Must be `postgresql`.
     #[oai(rename = "type")]
@@ -40,6 +42,7 @@ pub struct SetupRequest {
 
 /// A completed setup.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct SetupSuccess {
     /// Human-readable outcome.
     pub message: String,
@@ -51,6 +54,7 @@ pub struct SetupSuccess {
 
 /// Setup had already been performed (upstream shape).
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct SetupConflict {
     /// `Database setup has already been performed.`
     pub message: String,
@@ -163,5 +167,42 @@ impl DbApi {
     async fn setup(&self, state: Data<&AppState>, body: Json<SetupRequest>) -> SetupResponse {
         let Json(SetupRequest { database_type: _ }) = body;
         SetupResponse::from_outcome(state.setup.setup().await)
+    }
+}
+
+impl poem_openapi::types::Example for DbStatus {
+    fn example() -> Self {
+        Self {
+            configured: true,
+            initialized: false,
+            dialect: DatabaseType::Postgresql,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for SetupRequest {
+    fn example() -> Self {
+        Self {
+            database_type: DatabaseType::Postgresql,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for SetupSuccess {
+    fn example() -> Self {
+        Self {
+            message: "Database setup successful. All services have been initialized and are ready to use.".into(),
+            restart_required: false,
+            database_type: DatabaseType::Postgresql,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for SetupConflict {
+    fn example() -> Self {
+        Self {
+            message: "Database setup has already been performed.".into(),
+            database_type: "postgresql".into(),
+        }
     }
 }

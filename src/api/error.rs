@@ -9,6 +9,7 @@ use crate::db::DbError;
 
 /// Body of every error answer that has no more specific upstream shape.
 #[derive(Debug, Clone, PartialEq, Eq, Object, serde::Serialize, serde::Deserialize)]
+#[oai(example)]
 pub struct ErrorBody {
     /// Short, stable description of the kind of error.
     #[oai(validator(min_length = 1))]
@@ -55,4 +56,13 @@ pub fn to_json_response(err: poem::Error) -> Response {
 /// A JSON response with `status`.
 pub fn json_response(status: StatusCode, body: &ErrorBody) -> Response {
     poem::web::Json(body).with_status(status).into_response()
+}
+
+impl poem_openapi::types::Example for ErrorBody {
+    fn example() -> Self {
+        Self::new(
+            "Database unavailable",
+            "could not connect to PostgreSQL at localhost:5432/deploystack: connection refused",
+        )
+    }
 }

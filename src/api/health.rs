@@ -10,6 +10,7 @@ use crate::state::AppState;
 
 /// A healthy answer.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct HealthStatus {
     /// Always `ok`.
     pub status: String,
@@ -59,6 +60,14 @@ impl HealthApi {
         match state.database.ping().await {
             Ok(()) => ReadyResponse::Ready(HealthStatus::ok()),
             Err(e) => ReadyResponse::Unavailable(Json(ErrorBody::from_db(&e))),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for HealthStatus {
+    fn example() -> Self {
+        Self {
+            status: "ok".into(),
         }
     }
 }

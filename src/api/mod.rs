@@ -6,6 +6,7 @@ pub mod db;
 pub mod error;
 pub mod health;
 pub mod root;
+mod setup_page;
 mod tags;
 
 use poem::{Endpoint, EndpointExt, Route};
@@ -46,6 +47,7 @@ pub fn endpoint(state: AppState) -> impl Endpoint {
     Route::new()
         .at("/documentation/json", spec)
         .nest("/documentation", docs)
+        .nest("/setup", setup_page::routes())
         .nest("/", api)
         .with(body_limit::BodyLimit(MAX_BODY_BYTES))
         .catch_all_error(|e| async move { error::to_json_response(e) })

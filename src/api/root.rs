@@ -2,14 +2,16 @@
 
 use chrono::{SecondsFormat, Utc};
 use poem::web::Data;
+use poem::Request;
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::tags::ApiTags;
 use crate::state::AppState;
 
 /// The banner.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Banner {
     /// Always `DeployStack Backend is running.`
     pub message: String,
@@ -21,6 +23,17 @@ pub struct Banner {
     pub version: String,
 }
 
+/// The banner, or for a browser while setup is pending, the way to the wizard.
+#[derive(ApiResponse)]
+pub enum BannerResponse {
+    /// The banner.
+    #[oai(status = 200)]
+    Banner(Json<Banner>),
+    /// A browser (`Accept: text/html`) before setup: go to the setup wizard.
+    #[oai(status = 303)]
+    ToSetup(#[oai(header = "Location")] String),
+}
+
 /// Banner operation.
 pub struct RootApi;
 
@@ -28,24 +41,44 @@ pub struct RootApi;
 impl RootApi {
     /// Service banner
     ///
-    /// Reports that the backend runs and whether its database is connected.
+    /// Reports that the backend runs and whether its database is connected. A browser that
+    /// asks for HTML while setup is pending is sent to the setup wizard at `/setup`.
     #[oai(
         path = "/",
         method = "get",
         tag = "ApiTags::General",
         operation_id = "getBanner"
     )]
-    async fn banner(&self, state: Data<&AppState>) -> Json<Banner> {
+    async fn banner(&self, state: Data<&AppState>, request: &Request) -> BannerResponse {
+        let wants_html = request
+            .headers()
+            .get(poem::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+        if wants_html && !state.database.is_ready() {
+            return BannerResponse::ToSetup("/setup".into());
+        }
         let status = if state.database.is_ready() {
             "Database Connected"
         } else {
             "Database Not Configured/Connected - Use /api/db/status and /api/db/setup"
         };
-        Json(Banner {
+        BannerResponse::Banner(Json(Banner {
             message: "DeployStack Backend is running.".into(),
             status: status.into(),
             timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
             version: env!("CARGO_PKG_VERSION").into(),
-        })
+        }))
+    }
+}
+
+impl poem_openapi::types::Example for Banner {
+    fn example() -> Self {
+        Self {
+            message: "DeployStack Backend is running.".into(),
+            status: "Database Connected".into(),
+            timestamp: "2026-01-01T00:00:00.000Z".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! the tests run as root), a fresh database per test, and the backend served on a real port.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod certs;
 pub mod pg;
 pub mod process;

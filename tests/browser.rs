@@ -1,0 +1,249 @@
+//! The setup wizard and the Swagger UI in a real headless Chromium, against a real server
+//! and database. Screenshots of each state land in `target/tmp/screenshots/`.
+
+mod common;
+
+use common::browser::Browser;
+use common::pg::{OwnCluster, TestDb};
+use common::server::{config, TestServer};
+use fantoccini::Locator;
+
+async fn server_for(db: &TestDb) -> (TestServer, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("dir");
+    let server = TestServer::start(&config(db.connection.clone(), dir.path())).await;
+    (server, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_lists_the_variables_when_credentials_are_incomplete() {
+    let db = TestDb::new().await;
+    let mut connection = db.connection.clone();
+    connection.password = None;
+    let dir = tempfile::tempdir().expect("dir");
+    let server = TestServer::start(&config(connection, dir.path())).await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/setup", server.url))
+        .await
+        .expect("goto");
+    let text = browser.wait_visible("#state-incomplete").await;
+    assert!(
+        text.contains("POSTGRES_PASSWORD") && text.contains("embedded PostgreSQL"),
+        "{text}"
+    );
+    assert!(!browser.is_visible("#state-ready").await);
+    browser.screenshot("1-credentials-incomplete").await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_sets_up_the_database_with_a_click() {
+    let db = TestDb::new().await;
+    let (server, _dir) = server_for(&db).await;
+    let browser = Browser::start().await;
+
+    // A browser opening / is sent to the wizard while setup is pending.
+    browser.client.goto(&server.url).await.expect("goto");
+    let url = browser.client.current_url().await.expect("url");
+    assert_eq!(url.path(), "/setup");
+
+    let text = browser.wait_visible("#state-ready").await;
+    assert!(
+        text.contains("PostgreSQL") && text.contains("Recommended"),
+        "{text}"
+    );
+    let button = browser
+        .client
+        .find(Locator::Css("#setup-button"))
+        .await
+        .expect("button");
+    assert_eq!(button.text().await.expect("label"), "Set up the database");
+    browser.screenshot("2-ready-for-setup").await;
+
+    browser.click("#setup-button").await;
+    let done = browser.wait_visible("#state-done").await;
+    assert!(done.contains("The database is set up"), "{done}");
+    assert!(!browser.is_visible("#restart-notice").await);
+    let outcome = browser
+        .client
+        .find(Locator::Css("#outcome"))
+        .await
+        .expect("live region");
+    assert_eq!(
+        outcome.attr("aria-live").await.expect("attr").as_deref(),
+        Some("polite")
+    );
+    assert_eq!(
+        outcome.text().await.expect("text"),
+        "Database setup completed."
+    );
+    // Focus moves to the outcome so keyboard and screen reader users land on it.
+    let focused = browser.client.active_element().await.expect("focus");
+    assert_eq!(
+        focused.attr("id").await.expect("id").as_deref(),
+        Some("done-title")
+    );
+    browser.screenshot("3-setup-succeeded").await;
+    assert_eq!(server.get("/api/db/status").await.1["initialized"], true);
+
+    // Reloading shows the set-up state; / now answers the banner.
+    browser
+        .client
+        .goto(&format!("{}/setup", server.url))
+        .await
+        .expect("goto");
+    browser.wait_visible("#state-done").await;
+    browser.screenshot("4-already-set-up").await;
+    browser.client.goto(&server.url).await.expect("goto");
+    let body = browser
+        .client
+        .find(Locator::Css("body"))
+        .await
+        .expect("body")
+        .text()
+        .await
+        .expect("text");
+    assert!(body.contains("Database Connected"), "{body}");
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_shows_the_error_and_retries_when_postgres_returns() {
+    let port = common::free_port();
+    let own = OwnCluster::prepare(port).await;
+    let first = own.cluster.start().await.expect("start");
+    let db = TestDb::on(&first);
+    first.stop().await.expect("stop");
+    let (server, _dir) = server_for(&db).await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/setup", server.url))
+        .await
+        .expect("goto");
+    browser.wait_visible("#state-ready").await;
+
+    browser.click("#setup-button").await;
+    let error = browser.wait_visible("#error").await;
+    assert!(
+        error.contains("Database unavailable") && error.contains("Check the backend logs"),
+        "{error}"
+    );
+    let button = browser
+        .client
+        .find(Locator::Css("#setup-button"))
+        .await
+        .expect("button");
+    assert!(
+        button.is_enabled().await.expect("enabled"),
+        "retry must be possible"
+    );
+    browser.screenshot("5-setup-error").await;
+
+    let running = own.cluster.start().await.expect("restart");
+    browser.click("#setup-button").await;
+    browser.wait_visible("#state-done").await;
+    assert!(
+        !browser.is_visible("#error").await,
+        "the old error is cleared"
+    );
+    browser.close().await;
+    server.stop().await;
+    drop(db);
+    running.stop().await.expect("stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_fits_a_narrow_screen() {
+    let db = TestDb::new().await;
+    let (server, _dir) = server_for(&db).await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .set_window_size(360, 740)
+        .await
+        .expect("resize");
+    browser
+        .client
+        .goto(&format!("{}/setup", server.url))
+        .await
+        .expect("goto");
+    browser.wait_visible("#state-ready").await;
+    let overflow = browser
+        .client
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(
+        overflow,
+        serde_json::Value::Bool(false),
+        "horizontal scrolling on a narrow screen"
+    );
+    browser.screenshot("6-narrow-screen").await;
+    browser.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_lists_operations_and_executes_one() {
+    let db = TestDb::new().await;
+    let (server, _dir) = server_for(&db).await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/documentation", server.url))
+        .await
+        .expect("goto");
+    browser
+        .wait_visible("#operations-Database-getDatabaseStatus")
+        .await;
+    let page = browser
+        .client
+        .find(Locator::Css("#ui"))
+        .await
+        .expect("ui")
+        .text()
+        .await
+        .expect("text");
+    for path in [
+        "/api/db/status",
+        "/api/db/setup",
+        "/api/health",
+        "/api/health/ready",
+    ] {
+        assert!(page.contains(path), "Swagger UI lacks {path}");
+    }
+
+    browser
+        .click("#operations-Database-getDatabaseStatus .opblock-summary-control")
+        .await;
+    browser
+        .wait_visible("#operations-Database-getDatabaseStatus .try-out__btn")
+        .await;
+    browser
+        .click("#operations-Database-getDatabaseStatus .try-out__btn")
+        .await;
+    browser
+        .wait_visible("#operations-Database-getDatabaseStatus .execute")
+        .await;
+    browser
+        .click("#operations-Database-getDatabaseStatus .execute")
+        .await;
+    let response = browser
+        .wait_visible("#operations-Database-getDatabaseStatus .live-responses-table .response-col_description pre")
+        .await;
+    let live: serde_json::Value = serde_json::from_str(&response).expect("JSON response body");
+    assert_eq!(
+        live,
+        serde_json::json!({"configured": true, "initialized": false, "dialect": "postgresql"})
+    );
+    browser.screenshot("7-swagger-try-it-out").await;
+    browser.close().await;
+    server.stop().await;
+}

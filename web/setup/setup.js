@@ -1,0 +1,101 @@
+// The setup wizard: shows the database status and runs POST /api/db/setup.
+"use strict";
+
+(function () {
+  const states = ["loading", "unreachable", "incomplete", "ready", "done"];
+  const $ = (id) => document.getElementById(id);
+
+  function show(state, focus) {
+    for (const name of states) {
+      $("state-" + name).hidden = name !== state;
+    }
+    if (focus) {
+      const heading = document.querySelector("#state-" + state + " h2");
+      if (heading) heading.focus();
+    }
+  }
+
+  function hideError() {
+    $("error").hidden = true;
+    $("error-message").textContent = "";
+  }
+
+  function showError(message) {
+    $("error-message").textContent = message;
+    $("error").hidden = false;
+    $("error-title").focus();
+  }
+
+  function announce(text) {
+    $("outcome").textContent = text;
+  }
+
+  async function readJson(response) {
+    try {
+      return await response.json();
+    } catch (_) {
+      return {};
+    }
+  }
+
+  async function loadStatus(focus) {
+    show("loading", false);
+    hideError();
+    try {
+      const response = await fetch("/api/db/status", { cache: "no-store", headers: { Accept: "application/json" } });
+      const status = await readJson(response);
+      if (!response.ok) throw new Error(status.message || status.error || "HTTP " + response.status);
+      if (status.initialized) {
+        show("done", focus);
+      } else if (!status.configured) {
+        show("incomplete", focus);
+      } else {
+        show("ready", focus);
+      }
+    } catch (error) {
+      $("unreachable-detail").textContent = "Could not read /api/db/status: " + error.message;
+      show("unreachable", true);
+    }
+  }
+
+  async function runSetup() {
+    const button = $("setup-button");
+    button.disabled = true;
+    button.setAttribute("aria-disabled", "true");
+    $("progress").hidden = false;
+    $("state-ready").setAttribute("aria-busy", "true");
+    hideError();
+    announce("");
+    try {
+      const response = await fetch("/api/db/setup", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({ type: "postgresql" }),
+      });
+      const body = await readJson(response);
+      if (response.ok || response.status === 409) {
+        $("restart-notice").hidden = !body.restart_required;
+        $("restart-text").textContent = body.restart_required ? body.message : "";
+        show("done", true);
+        announce(response.ok ? "Database setup completed." : "The database was already set up.");
+        return;
+      }
+      const detail = [body.error, body.message].filter(Boolean).join(": ");
+      showError(detail || "The server answered HTTP " + response.status + ".");
+    } catch (error) {
+      showError("The backend could not be reached: " + error.message);
+    } finally {
+      button.disabled = false;
+      button.removeAttribute("aria-disabled");
+      $("progress").hidden = true;
+      $("state-ready").removeAttribute("aria-busy");
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    $("setup-button").addEventListener("click", runSetup);
+    $("recheck").addEventListener("click", () => loadStatus(true));
+    $("retry-status").addEventListener("click", () => loadStatus(true));
+    loadStatus(false);
+  });
+})();
