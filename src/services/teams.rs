@@ -85,6 +85,18 @@ impl TeamService {
             .optional()?)
     }
 
+    /// All teams by name, a page at a time (administration).
+    pub async fn list_teams(&self, limit: i64, offset: i64) -> ServiceResult<Vec<Team>> {
+        let mut conn = self.db.conn().await?;
+        Ok(teams::table
+            .order((teams::name.asc(), teams::id.asc()))
+            .limit(limit)
+            .offset(offset)
+            .select(Team::as_select())
+            .load(&mut conn)
+            .await?)
+    }
+
     /// The teams `user` belongs to, with the user's role in each, by name.
     pub async fn list_teams_for_user(&self, user: &UserId) -> ServiceResult<Vec<(Team, TeamRole)>> {
         let mut conn = self.db.conn().await?;

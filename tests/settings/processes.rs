@@ -1,0 +1,164 @@
+//! The cache across processes, the operator CLI, the generated secret, two starting servers.
+
+use std::time::Duration;
+
+use deploystack_backend::settings::groups;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::common;
+use crate::common::pg::TestDb;
+use crate::{cli, cli_env, count, initialized, total_settings};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_is_invalidated_by_writes_of_another_process() {
+    let db = TestDb::new().await;
+    let (_database, settings) = initialized(&db).await;
+    let _listener = settings.listen(
+        deploystack_backend::db::PgConnector::new(&db.connection, &Default::default())
+            .expect("connector"),
+    );
+    common::wait_until("the cache to listen", Duration::from_secs(10), || async {
+        settings.cache_enabled()
+    })
+    .await;
+    assert_eq!(
+        settings
+            .get_string("smtp.host")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some("")
+    );
+    // A change behind the cache's back (no NOTIFY) is not seen: the read is served from memory.
+    db.execute("UPDATE global_settings SET value = 'sneaky' WHERE key = 'smtp.host'")
+        .await;
+    assert_eq!(
+        settings
+            .get_string("smtp.host")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some("")
+    );
+
+    // The operator CLI, another process, notifies: the cached value is dropped.
+    let dir = tempfile::tempdir().expect("dir");
+    let env = cli_env(&db, dir.path());
+    let (ok, _, log) = cli(&env, dir.path(), &["set", "smtp.host", "smtp.example.org"]).await;
+    assert!(ok, "{log}");
+    common::wait_until(
+        "the other process's write",
+        Duration::from_secs(10),
+        || async {
+            settings
+                .get_string("smtp.host")
+                .await
+                .expect("get")
+                .as_deref()
+                == Some("smtp.example.org")
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_cli_lists_gets_and_sets_with_validation() {
+    let db = TestDb::new().await;
+    let (_database, settings) = initialized(&db).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let env = cli_env(&db, dir.path());
+
+    let (ok, out, log) = cli(&env, dir.path(), &["set", "smtp.password", "from-cli"]).await;
+    assert!(ok, "{log}");
+    assert!(out.contains("smtp.password updated"));
+    assert!(!log.contains("from-cli"));
+    let (ok, out, _) = cli(&env, dir.path(), &["get", "smtp.password"]).await;
+    assert!(ok);
+    assert_eq!(out.trim_end(), "from-cli");
+    assert_eq!(
+        settings
+            .get_string("smtp.password")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some("from-cli")
+    );
+
+    let (ok, out, _) = cli(&env, dir.path(), &["list", "--group", "smtp"]).await;
+    assert!(ok);
+    assert!(
+        out.lines().count() == 8 && out.contains("smtp.port") && out.contains("<encrypted>"),
+        "{out}"
+    );
+    assert!(!out.contains("from-cli"));
+
+    let (ok, _, log) = cli(&env, dir.path(), &["set", "smtp.port", "lots"]).await;
+    assert!(!ok, "a bad value must fail");
+    assert!(log.contains("smtp.port"), "log: {log:?}");
+    assert_eq!(
+        settings.get_number("smtp.port").await.expect("unchanged"),
+        Some(587.0)
+    );
+    let (ok, _, log) = cli(&env, dir.path(), &["get", "nope"]).await;
+    assert!(!ok && log.contains("nope"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_secret_is_private_and_reused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let first = deploystack_backend::settings::secret::resolve(None, dir.path()).expect("generate");
+    let path = dir.path().join("encryption.secret");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).expect("file").permissions().mode() & 0o777,
+        0o600
+    );
+    let second = deploystack_backend::settings::secret::resolve(None, dir.path()).expect("reuse");
+    assert_eq!(first.expose_secret(), second.expose_secret());
+    assert!(first.expose_secret().len() >= 32);
+    let configured = SecretString::from("from-env".to_owned());
+    let chosen =
+        deploystack_backend::settings::secret::resolve(Some(&configured), dir.path()).expect("env");
+    assert_eq!(chosen.expose_secret(), "from-env");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_initialize_one_database_at_once() {
+    let db = TestDb::new().await;
+    let dir_a = tempfile::tempdir().expect("dir");
+    let dir_b = tempfile::tempdir().expect("dir");
+    let (env_a, env_b) = (cli_env(&db, dir_a.path()), cli_env(&db, dir_b.path()));
+    // Both find a selection file and bootstrap the same empty database concurrently.
+    let (log_a, log_b) = (dir_a.path().join("a.log"), dir_b.path().join("b.log"));
+    let (a, b) = tokio::join!(
+        common::process::BackendProcess::start(&env_a, &log_a),
+        common::process::BackendProcess::start(&env_b, &log_b),
+    );
+    for process in [&a, &b] {
+        let url = format!("{}/api/health/ready", process.url);
+        common::wait_until("ready", Duration::from_secs(30), || async {
+            reqwest::get(&url)
+                .await
+                .map(|r| r.status().as_u16() == 200)
+                .unwrap_or(false)
+        })
+        .await;
+    }
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM global_settings").await,
+        total_settings()
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM global_setting_groups").await,
+        groups::ALL.len() as i64
+    );
+    let (log_a, log_b) = (a.log_text(), b.log_text());
+    assert!(a.terminate().await.success() && b.terminate().await.success());
+    for log in [log_a, log_b] {
+        assert!(
+            !log.contains("initializer failed") && !log.contains("ERROR"),
+            "{log}"
+        );
+        assert!(log.contains("global settings initialized"), "{log}");
+    }
+}
