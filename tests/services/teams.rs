@@ -24,7 +24,7 @@ async fn team_is_created_with_its_owner_as_team_admin() {
     );
     let other = f
         .teams
-        .create_team("Zeta", "zeta", None, &ada.id, false)
+        .create_team("zeta", "zeta", None, &ada.id, false)
         .await
         .expect("team");
     let page = f.teams.list_teams(1, 1).await.expect("page");
