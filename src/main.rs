@@ -3,16 +3,43 @@
 use clap::Parser;
 use deploystack_backend::cli::{Cli, Command};
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    tune_allocator();
     let _ = dotenvy::dotenv();
     deploystack_backend::telemetry::init();
     let cli = Cli::parse();
-    match deploystack_backend::commands::run(cli.command.unwrap_or(Command::Serve)).await {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(deploystack_backend::commands::run(
+        cli.command.unwrap_or(Command::Serve),
+    ));
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Keeps glibc's heap lean for a small service: two arenas instead of eight per core, and a
+/// fixed mmap threshold, so the one large short-lived allocation at start (scrypt's 16 MiB
+/// key derivation) is returned to the system instead of raising the threshold and leaving
+/// later allocations stranded on the heap. Measured with `cargo bench --bench http`.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; it runs before any other thread exists.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }

@@ -7,29 +7,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use common::pg::TestDb;
-use common::process::{command, BackendProcess};
+use common::process::{command, external_env, BackendProcess};
 use common::server::json_of;
-use secrecy::ExposeSecret;
 use serde_json::json;
-
-/// Environment that points the binary at the test database.
-fn external_env(db: &TestDb, data_dir: &std::path::Path) -> Vec<(&'static str, String)> {
-    let c = &db.connection;
-    vec![
-        ("POSTGRES_HOST", c.host.clone()),
-        ("POSTGRES_PORT", c.port.to_string()),
-        ("POSTGRES_DATABASE", c.database.clone()),
-        ("POSTGRES_USER", c.user.clone()),
-        (
-            "POSTGRES_PASSWORD",
-            c.password
-                .as_ref()
-                .map(|p| p.expose_secret().to_owned())
-                .unwrap_or_default(),
-        ),
-        ("PERSISTENT_DATA_DIR", data_dir.display().to_string()),
-    ]
-}
 
 async fn post_setup(url: &str) -> (u16, serde_json::Value) {
     let resp = reqwest::Client::new()

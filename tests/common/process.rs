@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use tokio::process::{Child, Command};
+
+use super::pg::TestDb;
 
 /// A running `deploystack-backend` process.
 pub struct BackendProcess {
@@ -72,4 +75,18 @@ impl BackendProcess {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Environment that points the binary at `db`, keeping its files in `data_dir`.
+pub fn external_env(db: &TestDb, data_dir: &Path) -> Vec<(&'static str, String)> {
+    let c = &db.connection;
+    let password = c.password.as_ref().map(|p| p.expose_secret().to_owned());
+    vec![
+        ("POSTGRES_HOST", c.host.clone()),
+        ("POSTGRES_PORT", c.port.to_string()),
+        ("POSTGRES_DATABASE", c.database.clone()),
+        ("POSTGRES_USER", c.user.clone()),
+        ("POSTGRES_PASSWORD", password.unwrap_or_default()),
+        ("PERSISTENT_DATA_DIR", data_dir.display().to_string()),
+    ]
 }

@@ -46,27 +46,14 @@ pub(crate) async fn count(db: &TestDb, sql: &str) -> i64 {
 
 /// Environment for the binary against `db` with setup already performed in `dir`.
 pub(crate) fn cli_env(db: &TestDb, dir: &Path) -> Vec<(&'static str, String)> {
-    let c = &db.connection;
     std::fs::write(
         dir.join("db.selection.json"),
         r#"{"type":"postgresql","selectedAt":"2026-01-01T00:00:00.000Z","version":"1.0"}"#,
     )
     .expect("selection file");
-    vec![
-        ("POSTGRES_HOST", c.host.clone()),
-        ("POSTGRES_PORT", c.port.to_string()),
-        ("POSTGRES_DATABASE", c.database.clone()),
-        ("POSTGRES_USER", c.user.clone()),
-        (
-            "POSTGRES_PASSWORD",
-            c.password
-                .as_ref()
-                .map(|p| p.expose_secret().to_owned())
-                .unwrap_or_default(),
-        ),
-        ("PERSISTENT_DATA_DIR", dir.display().to_string()),
-        ("DEPLOYSTACK_ENCRYPTION_SECRET", SECRET.to_owned()),
-    ]
+    let mut env = common::process::external_env(db, dir);
+    env.push(("DEPLOYSTACK_ENCRYPTION_SECRET", SECRET.to_owned()));
+    env
 }
 
 pub(crate) async fn cli(
