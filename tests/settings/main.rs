@@ -18,7 +18,7 @@ use common::process::command;
 use deploystack_backend::db::Database;
 use deploystack_backend::settings::init::initialize;
 use deploystack_backend::settings::{groups, GlobalSettings, SettingsCipher};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 pub(crate) const SECRET: &str = "test-encryption-secret";
 
