@@ -28,6 +28,7 @@ pub struct App {
     state: AppState,
     embedded: Option<RunningPostgres>,
     resume: JoinHandle<()>,
+    listener: Option<JoinHandle<()>>,
 }
 
 impl App {
@@ -53,9 +54,10 @@ impl App {
         };
         let database = Database::new();
         let settings = GlobalSettings::new(database.clone(), cipher.clone());
-        if let Ok(connector) = &connector {
-            settings.listen(connector.clone());
-        }
+        let listener = connector
+            .as_ref()
+            .ok()
+            .map(|connector| settings.listen(connector.clone()));
         let mut initializers = crate::setup::initializer::core_initializers(cipher);
         initializers.extend(extra);
         let setup = Arc::new(SetupService::new(
@@ -77,6 +79,7 @@ impl App {
             },
             embedded,
             resume,
+            listener,
         })
     }
 
@@ -114,6 +117,9 @@ impl App {
     /// Releases the database: closes the pool and stops the embedded cluster.
     pub async fn shutdown(self) {
         self.resume.abort();
+        if let Some(listener) = self.listener {
+            listener.abort();
+        }
         self.state.database.close();
         if let Some(cluster) = self.embedded {
             let _ = cluster.stop().await;

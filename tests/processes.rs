@@ -119,8 +119,6 @@ async fn two_processes_set_up_one_database_once() {
             (1, 5),
             "shared folder {shared_folder}: {results:?}"
         );
-        let rows = db.query("SELECT count(*) FROM deploystack_setup").await;
-        assert_eq!(rows[0].get::<_, i64>(0), 1);
         for process in [&a, &b] {
             let (_, status) = get(&process.url, "/api/db/status").await;
             assert_eq!(status["initialized"], true);
@@ -130,6 +128,20 @@ async fn two_processes_set_up_one_database_once() {
             let value: serde_json::Value = serde_json::from_str(&text).expect("whole JSON file");
             assert_eq!(value["type"], "postgresql");
         }
+        let logs = [a.log_text(), b.log_text()];
+        let completions: usize = logs
+            .iter()
+            .map(|l| l.matches("database setup completed").count())
+            .sum();
+        assert_eq!(
+            completions, 1,
+            "exactly one process initialized the database: {logs:?}"
+        );
+        let initialized: usize = logs
+            .iter()
+            .map(|l| l.matches("global settings initialized").count())
+            .sum();
+        assert_eq!(initialized, 1, "initializers ran once: {logs:?}");
         assert!(a.terminate().await.success());
         assert!(b.terminate().await.success());
     }
@@ -181,6 +193,56 @@ async fn secrets_never_reach_logs_or_responses() {
     assert!(process.terminate().await.success());
     assert!(log.contains("password authentication failed"), "{log}");
     assert!(!log.contains(secret), "secret in log");
+
+    // A working installation logging at trace level: neither the database password, the
+    // encryption secret nor a decrypted setting reaches the server's or the CLI's log.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let encryption_secret = "Enc-7f3a-unlikely-encryption-secret";
+    let setting_value = "smtp-pass-0b9e-unlikely";
+    let mut env = external_env(&db, dir.path());
+    let db_password = env
+        .iter()
+        .find(|(k, _)| *k == "POSTGRES_PASSWORD")
+        .map(|(_, v)| v.clone())
+        .expect("password");
+    env.push((
+        "DEPLOYSTACK_ENCRYPTION_SECRET",
+        encryption_secret.to_owned(),
+    ));
+    env.push(("RUST_LOG", "trace".to_owned()));
+    let process = BackendProcess::start(&env, &dir.path().join("server.log")).await;
+    assert_eq!(post_setup(&process.url).await.0, 200);
+    let cli_log = dir.path().join("cli.log");
+    let status = command(&env, &cli_log)
+        .args(["settings", "set", "smtp.password", setting_value])
+        .status()
+        .await
+        .expect("settings set");
+    assert!(status.success());
+    let mut texts = vec![std::fs::read_to_string(&cli_log).unwrap_or_default()];
+    for path in [
+        "/",
+        "/api/db/status",
+        "/api/health/ready",
+        "/documentation/json",
+    ] {
+        texts.push(
+            reqwest::get(format!("{}{path}", process.url))
+                .await
+                .expect("GET")
+                .text()
+                .await
+                .expect("body"),
+        );
+    }
+    texts.push(process.log_text());
+    assert!(process.terminate().await.success());
+    for text in &texts {
+        for secret in [db_password.as_str(), encryption_secret, setting_value] {
+            assert!(!text.contains(secret), "a secret leaked: {text}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

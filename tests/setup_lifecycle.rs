@@ -249,10 +249,26 @@ async fn killed_database_gives_503_and_the_pool_recovers() {
     assert_eq!(server.get("/api/db/status").await.1["initialized"], true);
 
     let running = own.cluster.start().await.expect("restart");
-    common::wait_until("the pool to recover", Duration::from_secs(20), || async {
-        server.get("/api/health/ready").await.0 == 200
-    })
-    .await;
+    let (code, body) = server.get("/api/health/ready").await;
+    assert_eq!(
+        code, 200,
+        "the first request after PostgreSQL returns succeeds: {body}"
+    );
+
+    // A restart nobody noticed: the idle pooled connections are dead, yet no request fails.
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        open.push(server.get("/api/health/ready"));
+    }
+    for (code, _) in futures_util::future::join_all(open).await {
+        assert_eq!(code, 200);
+    }
+    running.kill().await;
+    let running = own.cluster.start().await.expect("restart");
+    for _ in 0..6 {
+        let (code, body) = server.get("/api/health/ready").await;
+        assert_eq!(code, 200, "{body}");
+    }
     server.stop().await;
     drop(db);
     running.stop().await.expect("stop");
@@ -331,4 +347,39 @@ async fn revert_newest_migration(db: &TestDb) -> String {
     })
     .await
     .expect("task")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recorded_setup_that_is_not_serving_is_finished_by_the_next_call() {
+    use deploystack_backend::config::PoolSettings;
+    use deploystack_backend::db::{Database, PgConnector};
+    use deploystack_backend::setup::{SetupError, SetupService};
+
+    // As if a process wrote the selection file and stopped before its commit: the file is
+    // there, the database is not set up, nothing serves it.
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("db.selection.json");
+    std::fs::write(
+        &file,
+        r#"{"type":"postgresql","selectedAt":"2026-01-01T00:00:00.000Z","version":"1.0"}"#,
+    )
+    .expect("file");
+    let connector = PgConnector::new(&db.connection, &PoolSettings::default()).expect("connector");
+    let database = Database::new();
+    let setup = SetupService::new(
+        file,
+        Ok(connector),
+        PoolSettings::default(),
+        database.clone(),
+        Vec::new(),
+    );
+    let err = setup.setup().await.expect_err("already performed");
+    assert!(
+        matches!(err, SetupError::AlreadyPerformed { .. }),
+        "{err:?}"
+    );
+    assert!(database.is_ready(), "the call finished the recorded setup");
+    let rows = db.query("SELECT count(*) FROM deploystack_setup").await;
+    assert_eq!(rows[0].get::<_, i64>(0), 1);
 }

@@ -17,10 +17,13 @@ CREATE TABLE satellites (
     config jsonb,
     created_by text NOT NULL REFERENCES users (id),
     created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    -- One name per team, and one name among global satellites (team_id NULL).
-    CONSTRAINT satellites_team_name_key UNIQUE NULLS NOT DISTINCT (team_id, name)
+    updated_at timestamptz NOT NULL DEFAULT now()
 );
+-- One name per team, and one name among global satellites (team_id NULL). Two partial
+-- indexes rather than UNIQUE NULLS NOT DISTINCT, which needs PostgreSQL 15.
+CREATE UNIQUE INDEX satellites_team_name_key ON satellites (team_id, name) WHERE team_id IS NOT NULL;
+CREATE UNIQUE INDEX satellites_global_name_key ON satellites (name) WHERE team_id IS NULL;
+CREATE INDEX satellites_team_id_idx ON satellites (team_id);
 CREATE INDEX satellites_satellite_type_idx ON satellites (satellite_type);
 CREATE INDEX satellites_status_idx ON satellites (status);
 CREATE INDEX satellites_last_heartbeat_idx ON satellites (last_heartbeat);

@@ -166,7 +166,19 @@ impl DbApi {
     )]
     async fn setup(&self, state: Data<&AppState>, body: Json<SetupRequest>) -> SetupResponse {
         let Json(SetupRequest { database_type: _ }) = body;
-        SetupResponse::from_outcome(state.setup.setup().await)
+        // Run to completion even if the client goes away: a setup cancelled halfway (file
+        // written, commit not) is exactly the half-done state this design avoids.
+        let setup = state.setup.clone();
+        match tokio::spawn(async move { setup.setup().await }).await {
+            Ok(outcome) => SetupResponse::from_outcome(outcome),
+            Err(e) => {
+                error!(error = %e, "database setup task failed");
+                SetupResponse::Failed(Json(ErrorBody::new(
+                    "Database setup failed",
+                    "the setup task ended unexpectedly; check the server logs and retry",
+                )))
+            }
+        }
     }
 }
 

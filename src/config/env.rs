@@ -17,9 +17,18 @@ pub enum ConfigError {
 }
 
 /// A snapshot of variables: the process environment, or a map in tests.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct EnvSource {
     vars: HashMap<String, String>,
+}
+
+/// Names only: the values include passwords and the encryption secret.
+impl std::fmt::Debug for EnvSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<_> = self.vars.keys().collect();
+        names.sort();
+        f.debug_struct("EnvSource").field("names", &names).finish()
+    }
 }
 
 impl EnvSource {

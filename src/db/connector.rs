@@ -70,6 +70,12 @@ impl PgConnector {
             .user(&pg.user)
             .application_name("deploystack-backend")
             .connect_timeout(pool.connect_timeout)
+            // Notice a dead peer (failover, dropped NAT entry) in about a minute instead of
+            // hours: matters for the long-lived LISTEN connection most.
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3)
             .ssl_mode(if tls.is_some() {
                 SslMode::Require
             } else {

@@ -57,16 +57,43 @@ impl LivePool {
     }
 
     /// A connection, or the reason none can be had: PostgreSQL's error as soon as an attempt
-    /// to connect fails while we wait, or a timeout.
+    /// to connect fails while the pool holds no connection at all, or a timeout. Connections
+    /// that died while idle (PostgreSQL restarted) are discarded here instead of being handed
+    /// out, so the first request after a restart already succeeds.
     pub async fn get(&self) -> Result<DbConn, DbError> {
+        use diesel_async::pooled_connection::PoolableConnection;
+
+        let max_attempts = self.pool.state().connections + 1;
+        for _ in 0..max_attempts {
+            let mut conn = self.wait_for_connection().await?;
+            if !conn.is_broken() {
+                return Ok(conn);
+            }
+            // Dropping it lets bb8 see it is broken and close it.
+        }
+        self.wait_for_connection().await
+    }
+
+    async fn wait_for_connection(&self) -> Result<DbConn, DbError> {
         let mut failures = self.failures.clone();
         failures.mark_unchanged();
-        tokio::select! {
-            biased;
-            conn = self.pool.get_owned() => Ok(conn?),
-            Ok(()) = failures.changed() => {
-                let reason = failures.borrow().clone().unwrap_or_default();
-                Err(DbError::Unavailable(reason))
+        let get = self.pool.get_owned();
+        tokio::pin!(get);
+        loop {
+            tokio::select! {
+                biased;
+                conn = &mut get => return Ok(conn?),
+                changed = failures.changed() => {
+                    if changed.is_err() {
+                        return Ok(get.await?);
+                    }
+                    // Only give up when nothing could come back to us: with live connections in
+                    // the pool (a burst, or "too many clients"), wait for one to be returned.
+                    if self.pool.state().connections == 0 {
+                        let reason = failures.borrow_and_update().clone().unwrap_or_default();
+                        return Err(DbError::Unavailable(reason));
+                    }
+                }
             }
         }
     }

@@ -25,23 +25,20 @@ pub async fn connect_creating_database(
         .await?;
     let statement = format!("CREATE DATABASE {}", quote_identifier(connector.database()));
     match diesel::sql_query(statement).execute(&mut admin).await {
-        Ok(_) => info!(database = connector.database(), "created database"),
-        Err(diesel::result::Error::DatabaseError(_, info))
-            if is_duplicate_database(info.message()) => {}
-        Err(e) => {
-            return Err(ProvisionError::CreateFailed {
+        Ok(_) => {
+            info!(database = connector.database(), "created database");
+            Ok(connector.connect().await?)
+        }
+        // Most often another process created it between our connect and our CREATE
+        // DATABASE; whatever the server's language, the database is usable if we can connect.
+        Err(e) => connector
+            .connect()
+            .await
+            .map_err(|_| ProvisionError::CreateFailed {
                 database: connector.database().to_owned(),
                 detail: e.to_string(),
-            })
-        }
+            }),
     }
-    Ok(connector.connect().await?)
-}
-
-/// Another process created it between our attempt to connect and our `CREATE DATABASE`
-/// (42P04, or a unique violation on `pg_database` when both commit at once).
-fn is_duplicate_database(message: &str) -> bool {
-    message.contains("already exists") || message.contains("pg_database_datname_index")
 }
 
 /// Double-quotes an identifier the way PostgreSQL's `quote_ident` does.

@@ -306,31 +306,36 @@ fn initdb(
     run_as: Option<RunAs>,
     durable: bool,
 ) -> Result<SecretString, EmbeddedError> {
-    if data.exists() {
-        warn!(dir = %data.display(), "removing an incomplete cluster left by an earlier attempt");
-        fs::remove_dir_all(data).map_err(EmbeddedError::io(format!(
-            "cannot remove {}",
-            data.display()
-        )))?;
+    // initdb works in a staging folder that becomes `data` only once the cluster and its
+    // password file are complete: an interrupted first start leaves nothing half-made behind.
+    let staging = root.join("data.initdb");
+    for leftover in [data, staging.as_path()] {
+        if leftover.exists() {
+            warn!(dir = %leftover.display(), "removing an incomplete cluster left by an earlier attempt");
+            fs::remove_dir_all(leftover).map_err(EmbeddedError::io(format!(
+                "cannot remove {}",
+                leftover.display()
+            )))?;
+        }
     }
-    fs::create_dir(data).map_err(EmbeddedError::io(format!(
+    fs::create_dir(&staging).map_err(EmbeddedError::io(format!(
         "cannot create {}",
-        data.display()
+        staging.display()
     )))?;
-    fs::set_permissions(data, fs::Permissions::from_mode(0o700)).map_err(EmbeddedError::io(
-        format!("cannot chmod {}", data.display()),
+    fs::set_permissions(&staging, fs::Permissions::from_mode(0o700)).map_err(EmbeddedError::io(
+        format!("cannot chmod {}", staging.display()),
     ))?;
     let password = Alphanumeric.sample_string(&mut rand::rng(), 32);
     // initdb reads the password from a file its user can read; it is removed right after.
     let pwfile = root.join(".initdb.pw");
     write_private(&pwfile, password.as_bytes(), 0o600)?;
     if let Some(user) = run_as {
-        user.chown(data)?;
+        user.chown(&staging)?;
         user.chown(&pwfile)?;
     }
     let mut cmd = process::command(&bin_dir.join("initdb"), run_as);
     cmd.arg("-D")
-        .arg(data)
+        .arg(&staging)
         .args(["-U", SUPERUSER, "-E", "UTF8", "--locale=C.UTF-8"])
         .args(["--auth-local=scram-sha-256", "--auth-host=scram-sha-256"])
         .arg(format!("--pwfile={}", pwfile.display()));
@@ -342,11 +347,15 @@ fn initdb(
     result.map_err(|e| match run_as {
         Some(_) => EmbeddedError::Failed(format!(
             "{e}\n(hint: the \"postgres\" system user must be able to reach {}; set PERSISTENT_DATA_DIR to a folder it can traverse)",
-            data.display()
+            staging.display()
         )),
         None => e,
     })?;
     write_private(password_file, password.as_bytes(), 0o600)?;
+    fs::rename(&staging, data).map_err(EmbeddedError::io(format!(
+        "cannot move {} into place",
+        staging.display()
+    )))?;
     info!(dir = %data.display(), "initialized the embedded PostgreSQL cluster");
     Ok(SecretString::from(password))
 }

@@ -54,12 +54,23 @@ impl Bootstrapped {
     }
 }
 
+/// When the initializers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitializerPolicy {
+    /// Every time (process start: they prepare this process too).
+    Always,
+    /// Only if the database was not set up yet (a setup call: another process that already
+    /// set the database up ran them, so the database is initialized exactly once).
+    UnlessSetUp,
+}
+
 /// Runs every step up to, not including, recording completion; the lock stays held until
 /// [`Bootstrapped::commit`] or drop.
 pub async fn bootstrap(
     connector: &PgConnector,
     pool_settings: &PoolSettings,
     initializers: &[Arc<dyn Initializer>],
+    policy: InitializerPolicy,
 ) -> Result<Bootstrapped, SetupError> {
     let mut conn =
         provision::connect_creating_database(&connector.without_statement_timeout()).await?;
@@ -81,7 +92,8 @@ pub async fn bootstrap(
         > 0;
     let pool = LivePool::new(connector, pool_settings);
     let mut failed_initializers = Vec::new();
-    for initializer in initializers {
+    let skip = already_set_up && policy == InitializerPolicy::UnlessSetUp;
+    for initializer in initializers.iter().filter(|_| !skip) {
         if let Err(e) = initializer.run(&pool.pool).await {
             error!(initializer = initializer.name(), error = %format!("{e:#}"), "initializer failed");
             failed_initializers.push(initializer.name());

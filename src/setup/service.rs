@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tracing::{error, info, warn};
 
-use super::bootstrap::bootstrap;
+use super::bootstrap::{bootstrap, InitializerPolicy};
 use super::error::SetupError;
 use super::initializer::Initializer;
 use super::selection_file::{self, DatabaseSelection, SelectionState, POSTGRESQL};
@@ -62,9 +62,22 @@ impl SetupService {
         let _one_at_a_time = self.running.lock().await;
         match selection_file::read(&self.selection_path) {
             SelectionState::Present(selection) => {
+                if selection.database_type == POSTGRESQL && !self.database.is_ready() {
+                    // Recorded here but not serving (the process stopped between writing the
+                    // file and committing, or the start-up resume is still retrying): finish
+                    // the job rather than answer 409 while every handler answers 503.
+                    let connector =
+                        self.connector
+                            .as_ref()
+                            .map_err(|missing| SetupError::Incomplete {
+                                missing: missing.clone(),
+                            })?;
+                    self.serve_existing(connector, InitializerPolicy::UnlessSetUp)
+                        .await?;
+                }
                 return Err(SetupError::AlreadyPerformed {
                     database_type: selection.database_type,
-                })
+                });
             }
             SelectionState::Unreadable(reason) => warn!(
                 file = %self.selection_path.display(), %reason,
@@ -78,7 +91,13 @@ impl SetupService {
             .map_err(|missing| SetupError::Incomplete {
                 missing: missing.clone(),
             })?;
-        let ready = bootstrap(connector, &self.pool_settings, &self.initializers).await?;
+        let ready = bootstrap(
+            connector,
+            &self.pool_settings,
+            &self.initializers,
+            InitializerPolicy::UnlessSetUp,
+        )
+        .await?;
         let path = self.selection_path.clone();
         let ready = ready
             .commit(move || {
@@ -96,6 +115,18 @@ impl SetupService {
         }
         info!(restart_required, "database setup completed");
         Ok(SetupCompleted { restart_required })
+    }
+
+    /// Migrates, initializes (per `policy`) and serves a database whose setup is recorded.
+    async fn serve_existing(
+        &self,
+        connector: &PgConnector,
+        policy: InitializerPolicy,
+    ) -> Result<(), SetupError> {
+        let ready = bootstrap(connector, &self.pool_settings, &self.initializers, policy).await?;
+        let ready = ready.commit(|| Ok(())).await?;
+        self.database.install(ready.pool);
+        Ok(())
     }
 
     /// At start: when the selection file says setup was done, migrate and serve the
@@ -132,13 +163,11 @@ impl SetupService {
         };
         let mut delay = Duration::from_millis(250);
         loop {
-            let attempt = async {
-                let ready = bootstrap(connector, &self.pool_settings, &self.initializers).await?;
-                ready.commit(|| Ok(())).await
-            };
-            match attempt.await {
-                Ok(ready) => {
-                    self.database.install(ready.pool);
+            match self
+                .serve_existing(connector, InitializerPolicy::Always)
+                .await
+            {
+                Ok(()) => {
                     info!("database ready");
                     return;
                 }
