@@ -26,6 +26,7 @@ pub struct LivePool {
     /// The pool.
     pub pool: DbPool,
     failures: watch::Receiver<Option<String>>,
+    max_size: u32,
 }
 
 impl LivePool {
@@ -53,7 +54,11 @@ impl LivePool {
             .retry_connection(false)
             .error_sink(Box::new(FailureFeed(sender)))
             .build_unchecked(manager);
-        Self { pool, failures }
+        Self {
+            pool,
+            failures,
+            max_size: settings.max_size,
+        }
     }
 
     /// A connection, or the reason none can be had: PostgreSQL's error as soon as an attempt
@@ -63,15 +68,16 @@ impl LivePool {
     pub async fn get(&self) -> Result<DbConn, DbError> {
         use diesel_async::pooled_connection::PoolableConnection;
 
-        let max_attempts = self.pool.state().connections + 1;
-        for _ in 0..max_attempts {
-            let mut conn = self.wait_for_connection().await?;
+        let mut conn = self.wait_for_connection().await?;
+        // At most every pooled connection can be dead; dropping one lets bb8 close it.
+        for _ in 0..self.max_size {
             if !conn.is_broken() {
-                return Ok(conn);
+                break;
             }
-            // Dropping it lets bb8 see it is broken and close it.
+            drop(conn);
+            conn = self.wait_for_connection().await?;
         }
-        self.wait_for_connection().await
+        Ok(conn)
     }
 
     async fn wait_for_connection(&self) -> Result<DbConn, DbError> {
