@@ -88,11 +88,6 @@ impl App {
         &self.state
     }
 
-    /// Port of the embedded cluster, when one runs.
-    pub fn embedded_port(&self) -> Option<u16> {
-        self.embedded.as_ref().map(RunningPostgres::port)
-    }
-
     /// Serves HTTP on `acceptor` until `shutdown` completes, then stops in order: in-flight
     /// requests, the pool, the embedded cluster.
     pub async fn serve(

@@ -125,14 +125,6 @@ impl PgConnector {
         format!("{}:{}/{}", self.host, self.port, self.database)
     }
 
-    /// Bound on opening one connection.
-    pub fn connect_timeout(&self) -> Duration {
-        self.config
-            .get_connect_timeout()
-            .copied()
-            .unwrap_or(Duration::from_secs(5))
-    }
-
     /// Opens one diesel-async connection.
     pub async fn connect(&self) -> Result<AsyncPgConnection, ConnectError> {
         let result = match &self.tls {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwapOption;
 
 use crate::db::error::DbError;
-use crate::db::pool::{DbConn, DbPool, LivePool};
+use crate::db::pool::{DbConn, LivePool};
 
 /// Shared by every handler; setup swaps a pool in without a restart, and a read costs one
 /// atomic load, so the hot path never waits on a lock.
@@ -28,11 +28,6 @@ impl Database {
     /// Whether setup completed and the schema is migrated.
     pub fn is_ready(&self) -> bool {
         self.pool.load().is_some()
-    }
-
-    /// The live pool, for services that run several statements.
-    pub fn pool(&self) -> Result<DbPool, DbError> {
-        self.live().map(|live| live.pool.clone())
     }
 
     /// A connection for one request; fails fast with PostgreSQL's reason when it is down.

@@ -5,7 +5,7 @@ use deploystack_backend::db::models::{
     InstallationId, McpServerId, NewInstallation, NewMcpServer, Team, TeamRole, User,
 };
 use deploystack_backend::services::{
-    McpInstallationService, McpServerService, ServiceError, TokenGrant, TokenService,
+    McpInstallationService, McpServerService, ServiceError, TokenService,
 };
 
 use crate::{count, fixture, team, user, Fixture};
@@ -125,12 +125,7 @@ async fn deleting_a_user_cascades_but_not_over_owned_teams() {
         .await
         .expect("add");
     let tokens = TokenService::new(f.database.clone());
-    let grant = TokenGrant {
-        user_id: bob.id.clone(),
-        team_id: t.id.clone(),
-        client_id: "cli".into(),
-        scope: "mcp:read".into(),
-    };
+    let grant = crate::grant(&bob, &t);
     tokens
         .issue_access_token(&grant, Duration::hours(1))
         .await

@@ -63,3 +63,13 @@ pub(crate) async fn team(f: &Fixture, slug: &str, owner: &User) -> Team {
 pub(crate) async fn count(db: &TestDb, sql: &str) -> i64 {
     db.query(sql).await[0].get(0)
 }
+
+/// A token grant for `user` in `team`.
+pub(crate) fn grant(user: &User, team: &Team) -> deploystack_backend::services::TokenGrant {
+    deploystack_backend::services::TokenGrant {
+        user_id: user.id.clone(),
+        team_id: team.id.clone(),
+        client_id: "cli".into(),
+        scope: "mcp:read".into(),
+    }
+}

@@ -1,7 +1,7 @@
 //! OAuth access and refresh tokens.
 
 use chrono::Duration;
-use deploystack_backend::services::{TokenGrant, TokenService};
+use deploystack_backend::services::TokenService;
 use secrecy::ExposeSecret;
 
 use crate::{count, fixture, team, user};
@@ -13,12 +13,7 @@ async fn tokens_issue_verify_revoke_and_expire() {
     let ada = user(&f, "ada").await;
     let t = team(&f, "acme", &ada).await;
     let tokens = TokenService::new(f.database.clone());
-    let grant = TokenGrant {
-        user_id: ada.id.clone(),
-        team_id: t.id.clone(),
-        client_id: "cli".into(),
-        scope: "mcp:read".into(),
-    };
+    let grant = crate::grant(&ada, &t);
 
     let live = tokens
         .issue_access_token(&grant, Duration::hours(1))
@@ -90,12 +85,7 @@ async fn refresh_tokens_are_single_use_even_concurrently() {
     let ada = user(&f, "ada").await;
     let t = team(&f, "acme", &ada).await;
     let tokens = TokenService::new(f.database.clone());
-    let grant = TokenGrant {
-        user_id: ada.id.clone(),
-        team_id: t.id.clone(),
-        client_id: "cli".into(),
-        scope: "mcp:read".into(),
-    };
+    let grant = crate::grant(&ada, &t);
     let issued = tokens
         .issue_refresh_token(&grant, Duration::days(30))
         .await
