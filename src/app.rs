@@ -9,42 +9,49 @@ use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::Server;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::{Config, ExternalPostgres, PostgresSource};
 use crate::db::{Database, PgConnector};
 use crate::embedded_pg::{Cluster, ClusterOptions, RunningPostgres};
+use crate::lifecycle::{Initializer, Phase};
 use crate::settings::{GlobalSettings, SettingsCipher};
-use crate::setup::{Initializer, SetupService};
+use crate::setup::SetupService;
 use crate::state::AppState;
 
 /// Database name of the embedded cluster.
 const EMBEDDED_DATABASE: &str = crate::config::DEFAULT_DATABASE;
 /// Time given to in-flight requests at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long the start waits for the database to be served before it opens HTTP anyway
+/// (long migrations); meanwhile the status says `starting`, never "not set up".
+pub const START_WAIT: Duration = Duration::from_secs(15);
 
 /// A started backend, not yet serving HTTP.
 pub struct App {
     state: AppState,
     embedded: Option<RunningPostgres>,
-    resume: JoinHandle<()>,
-    listener: Option<JoinHandle<()>>,
+    /// Services that start once the database is served (the settings change listener).
+    on_ready: JoinHandle<()>,
 }
 
 impl App {
-    /// Starts the embedded cluster when no `POSTGRES_*` variable is set, then resumes a
-    /// completed setup in the background (migrating before the database is served).
+    /// Starts the embedded cluster when no `POSTGRES_*` variable is set, then brings up a
+    /// database whose setup is recorded, waiting [`START_WAIT`] at most before returning.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
-        Self::start_with(config, Vec::new()).await
+        Self::start_with(config, Vec::new(), &CancellationToken::new()).await
     }
 
-    /// [`App::start`] with `extra` initializers after the core ones (tests, plugins).
+    /// [`App::start`] with `extra` initializers after the core ones (tests, plugins); a
+    /// cancelled `stop` (a signal during start-up) stops what was started and returns an error.
     pub async fn start_with(
         config: &Config,
         extra: Vec<Arc<dyn Initializer>>,
+        stop: &CancellationToken,
     ) -> anyhow::Result<Self> {
         let cipher = settings_cipher(config).await?;
-        let (connection, embedded) = connection_for(config).await?;
+        let (connection, embedded) = connection_for(config, stop).await?;
         let missing = connection.missing_variables();
         let connector = if missing.is_empty() {
             Ok(PgConnector::new(&connection, &config.pool)
@@ -54,11 +61,10 @@ impl App {
         };
         let database = Database::new();
         let settings = GlobalSettings::new(database.clone(), cipher.clone());
-        let listener = connector
-            .as_ref()
-            .ok()
-            .map(|connector| settings.listen(connector.clone()));
-        let mut initializers = crate::setup::initializer::core_initializers(cipher);
+        let mut initializers: Vec<Arc<dyn Initializer>> = vec![
+            Arc::new(crate::services::RoleSync),
+            Arc::new(crate::settings::SettingsInitializer::new(cipher)),
+        ];
         initializers.extend(extra);
         let setup = Arc::new(SetupService::new(
             config.selection_file(),
@@ -67,20 +73,23 @@ impl App {
             database.clone(),
             initializers,
         ));
-        let resume = tokio::spawn({
-            let setup = setup.clone();
-            async move { setup.resume().await }
-        });
-        Ok(Self {
+        let on_ready = tokio::spawn(start_when_served(setup.clone(), settings.clone()));
+        let app = Self {
             state: AppState {
                 database,
                 setup,
                 settings,
             },
             embedded,
-            resume,
-            listener,
-        })
+            on_ready,
+        };
+        tokio::select! {
+            () = app.state.setup.start(START_WAIT) => Ok(app),
+            () = stop.cancelled() => {
+                app.shutdown().await;
+                anyhow::bail!("stopped by a signal during start-up")
+            }
+        }
     }
 
     /// Handler state, for tests that call services directly.
@@ -89,7 +98,8 @@ impl App {
     }
 
     /// Serves HTTP on `acceptor` until `shutdown` completes, then stops in order: in-flight
-    /// requests, the pool, the embedded cluster.
+    /// requests, the database lifecycle (setup work, start-up retries), the pool and the
+    /// services on it, the embedded cluster.
     pub async fn serve(
         self,
         acceptor: TcpAcceptor,
@@ -105,20 +115,46 @@ impl App {
                 Some(SHUTDOWN_GRACE),
             )
             .await;
+        info!("HTTP server stopped");
         self.shutdown().await;
         result.context("HTTP server failed")
     }
 
-    /// Releases the database: closes the pool and stops the embedded cluster.
+    /// Releases the database in order: the lifecycle's background work ends (a setup in
+    /// progress finishes first), the pool closes, the listener stops, the cluster stops.
     pub async fn shutdown(self) {
-        self.resume.abort();
-        if let Some(listener) = self.listener {
-            listener.abort();
-        }
-        self.state.database.close();
+        self.state.setup.shutdown().await;
+        self.on_ready.abort();
+        let _ = self.on_ready.await;
         if let Some(cluster) = self.embedded {
             let _ = cluster.stop().await;
         }
+        info!("stopped");
+    }
+}
+
+/// Starts what needs a served database (the settings change listener) once, when it is:
+/// nothing connects to PostgreSQL before setup.
+async fn start_when_served(setup: Arc<SetupService>, settings: GlobalSettings) {
+    let mut phase = setup.watch_phase();
+    if phase.wait_for(|p| *p == Phase::Ready).await.is_err() {
+        return;
+    }
+    let Some(connector) = setup.connector().cloned() else {
+        return;
+    };
+    let listener = settings.listen(connector);
+    // Ends with the lifecycle; aborting this task drops the guard, which stops the listener.
+    let _stop_listener = AbortOnDrop(listener);
+    let _ = phase.wait_for(|p| *p == Phase::Stopped).await;
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -131,21 +167,34 @@ pub async fn bind(config: &Config) -> anyhow::Result<TcpAcceptor> {
         .with_context(|| format!("cannot listen on {addr} (set HOST/PORT)"))
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
+/// Runs the server until SIGTERM or Ctrl-C. A signal during start-up (the embedded cluster
+/// can take seconds) stops what was started cleanly; a second signal exits at once.
+pub async fn run(config: &Config) -> anyhow::Result<()> {
+    let stop = CancellationToken::new();
+    tokio::spawn(watch_signals(stop.clone()));
+    let acceptor = bind(config).await?;
+    let app = App::start_with(config, Vec::new(), &stop).await?;
+    app.serve(acceptor, async move { stop.cancelled().await })
+        .await
+}
+
+/// First SIGTERM/SIGINT: cancel `stop` (orderly shutdown). Second: exit now.
+async fn watch_signals(stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install the signal handlers");
+        return;
     };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
-    info!("shutting down");
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    info!("shutting down (send the signal again to exit at once)");
+    stop.cancel();
+    tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+    tracing::warn!("second signal: exiting now");
+    std::process::exit(130);
 }
 
 /// Resolves the encryption secret (generating it on first use) and derives the key, off the
@@ -172,12 +221,14 @@ pub async fn connection_for_tool(
             return Ok((connection, None));
         }
     }
-    connection_for(config).await
+    connection_for(config, &CancellationToken::new()).await
 }
 
-/// The server to use, starting the embedded one if needed.
+/// The server to use, starting the embedded one if needed; a cancelled `stop` during the
+/// embedded start stops the cluster cleanly (fast shutdown, awaited) and returns an error.
 pub async fn connection_for(
     config: &Config,
+    stop: &CancellationToken,
 ) -> anyhow::Result<(ExternalPostgres, Option<RunningPostgres>)> {
     match &config.postgres {
         PostgresSource::External(external) => Ok((external.clone(), None)),
@@ -188,7 +239,8 @@ pub async fn connection_for(
             let cluster = tokio::task::spawn_blocking(move || Cluster::prepare(options))
                 .await
                 .context("cluster preparation panicked")??;
-            let running = cluster.start().await?;
+            anyhow::ensure!(!stop.is_cancelled(), "stopped by a signal during start-up");
+            let running = cluster.start_until(stop).await?;
             Ok((running.connection(EMBEDDED_DATABASE), Some(running)))
         }
     }

@@ -1,6 +1,6 @@
 //! What each subcommand does.
 
-use crate::app::{self, App};
+use crate::app;
 use crate::cli::Command;
 use crate::config::Config;
 use crate::db::{migrations, provision, PgConnector};
@@ -12,12 +12,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             print!("{}", crate::api::spec_json());
             Ok(())
         }
-        Command::Serve => {
-            let config = Config::from_env()?;
-            let acceptor = app::bind(&config).await?;
-            let app = App::start(&config).await?;
-            app.serve(acceptor, app::shutdown_signal()).await
-        }
+        Command::Serve => app::run(&Config::from_env()?).await,
         Command::Migrate => migrate(&Config::from_env()?).await,
         Command::Settings(command) => crate::settings_cli::run(&Config::from_env()?, command).await,
     }

@@ -8,6 +8,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod embedded_pg;
+pub mod lifecycle;
 pub mod services;
 pub mod settings;
 pub mod settings_cli;

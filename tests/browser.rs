@@ -241,7 +241,7 @@ async fn swagger_ui_lists_operations_and_executes_one() {
     let live: serde_json::Value = serde_json::from_str(&response).expect("JSON response body");
     assert_eq!(
         live,
-        serde_json::json!({"configured": true, "initialized": false, "dialect": "postgresql"})
+        serde_json::json!({"configured": true, "initialized": false, "dialect": "postgresql", "state": "setup_required"})
     );
     browser.screenshot("7-swagger-try-it-out").await;
     browser.close().await;

@@ -46,7 +46,7 @@ async fn embedded_mode_starts_sets_up_and_restarts() {
     assert_eq!(code, 200);
     assert_eq!(
         body,
-        json!({"configured": true, "initialized": false, "dialect": "postgresql"})
+        json!({"configured": true, "initialized": false, "dialect": "postgresql", "state": "setup_required"})
     );
     let (code, body) = post_setup(&first.url).await;
     assert_eq!(code, 200, "{body}");

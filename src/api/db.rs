@@ -7,6 +7,7 @@ use tracing::error;
 
 use super::error::ErrorBody;
 use super::tags::ApiTags;
+use crate::lifecycle::Phase;
 use crate::setup::{SetupCompleted, SetupError};
 use crate::state::AppState;
 
@@ -16,6 +17,23 @@ use crate::state::AppState;
 pub enum DatabaseType {
     /// PostgreSQL.
     Postgresql,
+}
+
+/// Where the database lifecycle stands, so the wizard never offers setup to a deployment
+/// that is set up but momentarily without its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SetupState {
+    /// Credentials are incomplete: set the `POSTGRES_*` variables.
+    NotConfigured,
+    /// Setup has not been performed: `POST /api/db/setup`.
+    SetupRequired,
+    /// Setup was performed; the database is being checked, migrated or initialized.
+    Starting,
+    /// PostgreSQL cannot be used right now; the server retries by itself.
+    DatabaseUnavailable,
+    /// The database is set up and served.
+    Ready,
 }
 
 /// State of the database as the setup wizard needs it.
@@ -28,6 +46,20 @@ pub struct DbStatus {
     pub initialized: bool,
     /// Always `postgresql`.
     pub dialect: DatabaseType,
+    /// The lifecycle state (an addition to upstream's three fields).
+    pub state: SetupState,
+}
+
+impl SetupState {
+    fn of(phase: Phase, configured: bool) -> Self {
+        match phase {
+            Phase::Ready => Self::Ready,
+            _ if !configured => Self::NotConfigured,
+            Phase::Checking | Phase::Starting => Self::Starting,
+            Phase::SetupRequired => Self::SetupRequired,
+            Phase::Unavailable { .. } | Phase::Stopped => Self::DatabaseUnavailable,
+        }
+    }
 }
 
 /// Body of `POST /api/db/setup`; credentials always come from the environment.
@@ -78,7 +110,8 @@ pub enum SetupResponse {
     /// Creating or migrating the database failed; nothing was recorded, retry after fixing.
     #[oai(status = 500)]
     Failed(Json<ErrorBody>),
-    /// PostgreSQL is unreachable; nothing was recorded, retry when it is up.
+    /// PostgreSQL is unreachable, or a setup is in progress elsewhere, or the server is
+    /// shutting down; nothing was recorded, retry later.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
 }
@@ -119,15 +152,23 @@ impl SetupResponse {
                 "Database configuration incomplete. Please check environment variables.",
                 message,
             ))),
+            SetupError::Busy | SetupError::ShuttingDown => {
+                Self::Unavailable(Json(ErrorBody::new("Setup in progress", message)))
+            }
+            // PostgreSQL's own words (host, port, role names, login failures) go to the log
+            // only: callers of this endpoint are not authenticated.
             SetupError::Unreachable(_) => {
                 error!(error = %message, "database setup failed: PostgreSQL unreachable");
-                Self::Unavailable(Json(ErrorBody::new("Database unavailable", message)))
+                Self::Unavailable(Json(ErrorBody::new(
+                    "Database unavailable",
+                    "PostgreSQL cannot be reached. Check that it is running and the POSTGRES_* settings; the server logs have the details. Retry when it is up.",
+                )))
             }
             SetupError::Initialization(_) | SetupError::Persist(_) => {
                 error!(error = %message, "database setup failed");
                 Self::Failed(Json(ErrorBody::new(
                     "Database initialization failed. Check server logs and configuration.",
-                    message,
+                    "Creating, migrating or recording the database failed; nothing was recorded. The server logs have the details; retry after fixing the cause.",
                 )))
             }
         }
@@ -148,10 +189,12 @@ impl DbApi {
         operation_id = "getDatabaseStatus"
     )]
     async fn status(&self, state: Data<&AppState>) -> Json<DbStatus> {
+        let configured = state.setup.is_configured();
         Json(DbStatus {
-            configured: state.setup.is_configured(),
+            configured,
             initialized: state.database.is_ready(),
             dialect: DatabaseType::Postgresql,
+            state: SetupState::of(state.setup.phase(), configured),
         })
     }
 
@@ -166,19 +209,9 @@ impl DbApi {
     )]
     async fn setup(&self, state: Data<&AppState>, body: Json<SetupRequest>) -> SetupResponse {
         let Json(SetupRequest { database_type: _ }) = body;
-        // Run to completion even if the client goes away: a setup cancelled halfway (file
-        // written, commit not) is exactly the half-done state this design avoids.
-        let setup = state.setup.clone();
-        match tokio::spawn(async move { setup.setup().await }).await {
-            Ok(outcome) => SetupResponse::from_outcome(outcome),
-            Err(e) => {
-                error!(error = %e, "database setup task failed");
-                SetupResponse::Failed(Json(ErrorBody::new(
-                    "Database setup failed",
-                    "the setup task ended unexpectedly; check the server logs and retry",
-                )))
-            }
-        }
+        // The service runs setup as a tracked task: a client that goes away cannot cancel
+        // it halfway (file written, commit not), the half-done state this design avoids.
+        SetupResponse::from_outcome(state.setup.setup().await)
     }
 }
 
@@ -188,6 +221,7 @@ impl poem_openapi::types::Example for DbStatus {
             configured: true,
             initialized: false,
             dialect: DatabaseType::Postgresql,
+            state: SetupState::SetupRequired,
         }
     }
 }

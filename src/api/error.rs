@@ -27,12 +27,26 @@ impl ErrorBody {
         }
     }
 
-    /// The 503 body for a database that is not set up or not reachable.
+    /// The 503 body for a database that is not set up or not reachable. PostgreSQL's own
+    /// words (host, port, database, role names) go to the log, never to the caller, who
+    /// may not be authenticated.
     pub fn from_db(e: &DbError) -> Self {
         match e {
             DbError::NotInitialized => Self::new("Database not initialized", e.to_string()),
-            DbError::Unavailable(_) => Self::new("Database unavailable", e.to_string()),
-            DbError::Query(_) => Self::new("Database error", e.to_string()),
+            DbError::Unavailable(_) => {
+                tracing::warn!(error = %e, "database unavailable");
+                Self::new(
+                    "Database unavailable",
+                    "The database cannot be reached right now; retry shortly. The server logs have the details.",
+                )
+            }
+            DbError::Query(_) => {
+                tracing::error!(error = %e, "database query failed");
+                Self::new(
+                    "Database error",
+                    "A database query failed. The server logs have the details.",
+                )
+            }
         }
     }
 }
@@ -62,7 +76,7 @@ impl poem_openapi::types::Example for ErrorBody {
     fn example() -> Self {
         Self::new(
             "Database unavailable",
-            "could not connect to PostgreSQL at localhost:5432/deploystack: connection refused",
+            "The database cannot be reached right now; retry shortly. The server logs have the details.",
         )
     }
 }

@@ -137,10 +137,26 @@ mod tests {
             ("POSTGRES_SSL", "perhaps"),
             ("POSTGRES_POOL_MIN_IDLE", "99"),
             ("POSTGRES_CONNECT_TIMEOUT_MS", "0"),
+            // Above PostgreSQL's INT_MAX milliseconds: would be retried forever as "unreachable".
+            ("POSTGRES_STATEMENT_TIMEOUT_MS", "2147483648"),
+            ("POSTGRES_QUERY_TIMEOUT_MS", "-1"),
+            ("POSTGRES_TCP_USER_TIMEOUT_MS", "4294967296"),
+            ("POSTGRES_SETUP_LOCK_TIMEOUT_MS", "0"),
         ] {
             let err = config(&[(name, value)]).expect_err(name).to_string();
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn idle_timeout_zero_means_never_and_does_not_panic_the_pool() {
+        let c = config(&[("POSTGRES_IDLE_TIMEOUT_MS", "0")]).expect("valid");
+        assert_eq!(c.pool.idle_timeout, None);
+        let c = config(&[("POSTGRES_IDLE_TIMEOUT_MS", "1500")]).expect("valid");
+        assert_eq!(
+            c.pool.idle_timeout,
+            Some(std::time::Duration::from_millis(1500))
+        );
     }
 
     #[test]

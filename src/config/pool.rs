@@ -15,6 +15,15 @@ pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 600_000;
 /// Longest a single statement may run by default; 0 disables the limit.
 pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 30_000;
+/// Client-side deadline for an answer to a query by default: the statement timeout plus a
+/// margin, so PostgreSQL reports a slow statement itself and only a silent server trips it.
+pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = 35_000;
+/// Unacknowledged data makes the kernel drop the connection after this long by default.
+pub const DEFAULT_TCP_USER_TIMEOUT_MS: u64 = 30_000;
+/// How long setup waits for a setup or migration running elsewhere by default.
+pub const DEFAULT_SETUP_LOCK_TIMEOUT_MS: u64 = 15_000;
+/// PostgreSQL's own upper bound for time settings such as `statement_timeout` (INT_MAX ms).
+pub const POSTGRES_MAX_MS: u64 = i32::MAX as u64;
 
 /// How the pool behaves; the same in embedded and external mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,10 +34,18 @@ pub struct PoolSettings {
     pub min_idle: u32,
     /// Bound on opening a connection and on waiting for a pooled one.
     pub connect_timeout: Duration,
-    /// Idle connections above `min_idle` are closed after this.
-    pub idle_timeout: Duration,
+    /// Idle connections above `min_idle` are closed after this; `None` (0) keeps them.
+    pub idle_timeout: Option<Duration>,
     /// PostgreSQL `statement_timeout` for pooled sessions; zero means none.
     pub statement_timeout: Duration,
+    /// Client-side deadline for the server's answer to a query sent on a pooled connection:
+    /// past it the connection is closed and the query fails, even if the server vanished
+    /// without a word (half-open TCP). Zero means none.
+    pub query_timeout: Duration,
+    /// `TCP_USER_TIMEOUT` of every connection; zero keeps the kernel's default.
+    pub tcp_user_timeout: Duration,
+    /// Longest wait for the setup and migration locks held by another setup.
+    pub setup_lock_timeout: Duration,
 }
 
 impl Default for PoolSettings {
@@ -37,27 +54,75 @@ impl Default for PoolSettings {
             max_size: DEFAULT_POOL_MAX,
             min_idle: DEFAULT_POOL_MIN_IDLE,
             connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
-            idle_timeout: Duration::from_millis(DEFAULT_IDLE_TIMEOUT_MS),
+            idle_timeout: Some(Duration::from_millis(DEFAULT_IDLE_TIMEOUT_MS)),
             statement_timeout: Duration::from_millis(DEFAULT_STATEMENT_TIMEOUT_MS),
+            query_timeout: Duration::from_millis(DEFAULT_QUERY_TIMEOUT_MS),
+            tcp_user_timeout: Duration::from_millis(DEFAULT_TCP_USER_TIMEOUT_MS),
+            setup_lock_timeout: Duration::from_millis(DEFAULT_SETUP_LOCK_TIMEOUT_MS),
         }
+    }
+}
+
+/// A millisecond knob's valid range, checked at start so a bad value names its variable
+/// instead of panicking in a library or being retried forever.
+struct Millis {
+    name: &'static str,
+    min: u64,
+    max: u64,
+}
+
+impl Millis {
+    fn read(&self, env: &EnvSource, default: u64) -> Result<u64, ConfigError> {
+        let value = env.parsed::<u64>(self.name)?.unwrap_or(default);
+        if value < self.min || value > self.max {
+            return Err(ConfigError::Invalid {
+                name: self.name,
+                reason: format!(
+                    "must be between {} and {} (milliseconds), got {value}",
+                    self.min, self.max
+                ),
+            });
+        }
+        Ok(value)
     }
 }
 
 impl PoolSettings {
     pub(super) fn from_env(env: &EnvSource) -> Result<Self, ConfigError> {
         let d = Self::default();
-        let ms = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            Ok(env
-                .parsed::<u64>(name)?
-                .map(Duration::from_millis)
-                .unwrap_or(default))
+        let ms = |name, min, default| {
+            Millis {
+                name,
+                min,
+                max: POSTGRES_MAX_MS,
+            }
+            .read(env, default)
+            .map(Duration::from_millis)
         };
+        let idle = ms("POSTGRES_IDLE_TIMEOUT_MS", 0, DEFAULT_IDLE_TIMEOUT_MS)?;
         let settings = Self {
             max_size: env.parsed("POSTGRES_POOL_MAX")?.unwrap_or(d.max_size),
             min_idle: env.parsed("POSTGRES_POOL_MIN_IDLE")?.unwrap_or(d.min_idle),
-            connect_timeout: ms("POSTGRES_CONNECT_TIMEOUT_MS", d.connect_timeout)?,
-            idle_timeout: ms("POSTGRES_IDLE_TIMEOUT_MS", d.idle_timeout)?,
-            statement_timeout: ms("POSTGRES_STATEMENT_TIMEOUT_MS", d.statement_timeout)?,
+            connect_timeout: ms("POSTGRES_CONNECT_TIMEOUT_MS", 1, DEFAULT_CONNECT_TIMEOUT_MS)?,
+            idle_timeout: (!idle.is_zero()).then_some(idle),
+            statement_timeout: ms(
+                "POSTGRES_STATEMENT_TIMEOUT_MS",
+                0,
+                DEFAULT_STATEMENT_TIMEOUT_MS,
+            )?,
+            query_timeout: ms("POSTGRES_QUERY_TIMEOUT_MS", 0, DEFAULT_QUERY_TIMEOUT_MS)?,
+            tcp_user_timeout: Millis {
+                name: "POSTGRES_TCP_USER_TIMEOUT_MS",
+                min: 0,
+                max: u64::from(u32::MAX),
+            }
+            .read(env, DEFAULT_TCP_USER_TIMEOUT_MS)
+            .map(Duration::from_millis)?,
+            setup_lock_timeout: ms(
+                "POSTGRES_SETUP_LOCK_TIMEOUT_MS",
+                1,
+                DEFAULT_SETUP_LOCK_TIMEOUT_MS,
+            )?,
         };
         if settings.max_size == 0 {
             return Err(ConfigError::Invalid {
@@ -69,12 +134,6 @@ impl PoolSettings {
             return Err(ConfigError::Invalid {
                 name: "POSTGRES_POOL_MIN_IDLE",
                 reason: "must not exceed POSTGRES_POOL_MAX".into(),
-            });
-        }
-        if settings.connect_timeout.is_zero() {
-            return Err(ConfigError::Invalid {
-                name: "POSTGRES_CONNECT_TIMEOUT_MS",
-                reason: "must be at least 1".into(),
             });
         }
         Ok(settings)

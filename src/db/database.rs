@@ -1,5 +1,6 @@
 //! The `getDb()` of upstream: a handle that is either not ready or holds the live pool.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -12,6 +13,9 @@ use crate::db::pool::{DbConn, LivePool};
 #[derive(Clone, Default)]
 pub struct Database {
     pool: Arc<ArcSwapOption<LivePool>>,
+    /// Set for good by [`Database::close`]: a pool installed afterwards (by a transition
+    /// that outlived the shutdown wait) is dropped at once instead of being served.
+    closed: Arc<AtomicBool>,
 }
 
 impl Database {
@@ -23,6 +27,9 @@ impl Database {
     /// Makes `pool` the live pool; called once setup or start-up migration succeeded.
     pub fn install(&self, pool: LivePool) {
         self.pool.store(Some(Arc::new(pool)));
+        if self.closed.load(Ordering::SeqCst) {
+            self.pool.store(None);
+        }
     }
 
     /// Whether setup completed and the schema is migrated.
@@ -53,8 +60,9 @@ impl Database {
         Ok(())
     }
 
-    /// Drops the pool so its connections close (at shutdown).
+    /// Drops the pool so its connections close (at shutdown), and refuses any later one.
     pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
         self.pool.store(None);
     }
 }

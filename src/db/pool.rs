@@ -23,8 +23,8 @@ pub type DbConn = bb8::PooledConnection<'static, AsyncDieselConnectionManager<As
 /// with PostgreSQL's own reason, when the server is down.
 #[derive(Clone)]
 pub struct LivePool {
-    /// The pool.
-    pub pool: DbPool,
+    /// Private: every checkout goes through [`LivePool::get`], which fails fast.
+    pool: DbPool,
     failures: watch::Receiver<Option<String>>,
     max_size: u32,
 }
@@ -46,7 +46,8 @@ impl LivePool {
             .max_size(settings.max_size)
             .min_idle(Some(settings.min_idle))
             .connection_timeout(settings.connect_timeout)
-            .idle_timeout(Some(settings.idle_timeout))
+            // `None` (POSTGRES_IDLE_TIMEOUT_MS=0) keeps idle connections open; bb8 panics on zero.
+            .idle_timeout(settings.idle_timeout)
             // Checking every checkout with `SELECT 1` halves throughput; diesel-async still drops
             // connections that are closed or stuck in a transaction when they are returned.
             .test_on_check_out(false)

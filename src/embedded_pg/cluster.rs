@@ -12,6 +12,7 @@ use nix::unistd::Pid;
 use rand::distr::{Alphanumeric, SampleString};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::process::{self, RunAs};
@@ -125,6 +126,15 @@ impl Cluster {
 
     /// Starts the server and waits until it accepts logins.
     pub async fn start(&self) -> Result<RunningPostgres, EmbeddedError> {
+        self.start_until(&CancellationToken::new()).await
+    }
+
+    /// [`Cluster::start`], unless `stop` is cancelled first (a signal during start-up): then
+    /// the server is given a fast shutdown and awaited, so no crash recovery follows.
+    pub async fn start_until(
+        &self,
+        stop: &CancellationToken,
+    ) -> Result<RunningPostgres, EmbeddedError> {
         let port = match self.options.port {
             Some(port) => port,
             None => free_port()?,
@@ -165,7 +175,15 @@ impl Cluster {
             log_path,
             stopped: false,
         };
-        running.wait_ready().await?;
+        tokio::select! {
+            ready = running.wait_ready() => ready?,
+            () = stop.cancelled() => {
+                running.stop().await?;
+                return Err(EmbeddedError::Failed(
+                    "stopped by a signal during start-up".into(),
+                ));
+            }
+        }
         info!(port, pid, "embedded PostgreSQL is running");
         Ok(running)
     }

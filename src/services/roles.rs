@@ -10,8 +10,8 @@ use tracing::info;
 use super::ServiceResult;
 use crate::db::models::{Role, RoleId};
 use crate::db::schema::roles;
-use crate::db::{Database, DbPool};
-use crate::setup::Initializer;
+use crate::db::{Database, LivePool};
+use crate::lifecycle::Initializer;
 
 /// A built-in role as the code defines it.
 #[derive(Debug, Clone, Copy)]
@@ -204,7 +204,7 @@ impl Initializer for RoleSync {
         "role sync"
     }
 
-    fn run<'a>(&'a self, pool: &'a DbPool) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn run<'a>(&'a self, pool: &'a LivePool) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let mut conn = pool.get().await?;
             let written = sync_roles(&mut conn).await?;

@@ -12,6 +12,7 @@ use tracing::{debug, warn};
 
 use super::notify::CHANNEL;
 use crate::db::PgConnector;
+use crate::lifecycle::Backoff;
 
 /// A stored row as the cache keeps it (values stay encrypted in memory).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +91,7 @@ impl SettingsCache {
 
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut delay = Duration::from_millis(200);
+            let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
             loop {
                 if weak.strong_count() == 0 {
                     return;
@@ -103,7 +104,7 @@ impl SettingsCache {
                         {
                             warn!(error = %e, "cannot LISTEN for settings changes");
                         } else {
-                            delay = Duration::from_millis(200);
+                            backoff.reset();
                             let Some(cache) = weak.upgrade() else { return };
                             cache.set_listening(true);
                             drop(cache);
@@ -126,8 +127,7 @@ impl SettingsCache {
                     }
                     Err(e) => debug!(error = %e, "settings change listener cannot connect yet"),
                 }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                tokio::time::sleep(backoff.next_delay()).await;
             }
         })
     }

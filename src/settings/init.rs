@@ -16,8 +16,8 @@ use tracing::{info, warn};
 use super::crypto::SettingsCipher;
 use super::groups;
 use super::notify;
-use crate::db::DbPool;
-use crate::setup::Initializer;
+use crate::db::LivePool;
+use crate::lifecycle::Initializer;
 
 /// Serializes initialization across processes ("dssettng").
 const INIT_LOCK_KEY: i64 = 0x6473_7365_7474_6e67;
@@ -225,7 +225,7 @@ impl Initializer for SettingsInitializer {
         "global settings"
     }
 
-    fn run<'a>(&'a self, pool: &'a DbPool) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn run<'a>(&'a self, pool: &'a LivePool) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let mut conn = pool.get().await?;
             let report = initialize(&mut conn, &self.cipher).await?;

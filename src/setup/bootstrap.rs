@@ -10,13 +10,15 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use tracing::{error, info};
 
 use super::error::SetupError;
-use super::initializer::Initializer;
 use crate::config::PoolSettings;
 use crate::db::schema::deploystack_setup;
-use crate::db::{migrations, provision, LivePool, PgConnector};
+use crate::db::{migrations, provision, ConnectError, LivePool, PgConnector};
+use crate::lifecycle::Initializer;
 
 /// Advisory lock key held for the whole bootstrap ("dssetup!" in ASCII).
-const SETUP_LOCK_KEY: i64 = 0x6473_7365_7475_7021;
+pub const SETUP_LOCK_KEY: i64 = 0x6473_7365_7475_7021;
+/// How often a busy advisory lock is asked for again.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A bootstrapped database, not yet published to request handlers.
 pub struct Bootstrapped {
@@ -35,7 +37,7 @@ impl Bootstrapped {
     /// written) the database is left unmarked and a retry starts clean.
     pub async fn commit<F>(mut self, persist: F) -> Result<Bootstrapped, SetupError>
     where
-        F: FnOnce() -> std::io::Result<()> + Send,
+        F: FnOnce() -> std::io::Result<()> + Send + 'static,
     {
         let outcome = self
             .conn
@@ -45,7 +47,11 @@ impl Bootstrapped {
                     .on_conflict_do_nothing()
                     .execute(conn)
                     .await?;
-                persist()?;
+                // The file is fsynced: blocking I/O, done off the async threads but still
+                // before the commit, so a failure rolls the record back.
+                tokio::task::spawn_blocking(persist)
+                    .await
+                    .map_err(|e| std::io::Error::other(e.to_string()))??;
                 Ok(())
             })
             .await;
@@ -74,13 +80,16 @@ pub async fn bootstrap(
 ) -> Result<Bootstrapped, SetupError> {
     let mut conn =
         provision::connect_creating_database(&connector.without_statement_timeout()).await?;
-    diesel::sql_query(format!("SELECT pg_advisory_lock({SETUP_LOCK_KEY})"))
-        .execute(&mut conn)
+    let deadline = pool_settings.setup_lock_timeout;
+    if !try_lock_until(&mut conn, SETUP_LOCK_KEY, deadline).await? {
+        return Err(SetupError::Busy);
+    }
+    let (mut conn, applied) = migrations::run_pending_within(conn, deadline)
         .await
-        .map_err(init_error)?;
-    let (mut conn, applied) = migrations::run_pending(conn)
-        .await
-        .map_err(|e| SetupError::Initialization(e.to_string()))?;
+        .map_err(|e| match e {
+            migrations::MigrationError::LockBusy => SetupError::Busy,
+            other => SetupError::Initialization(other.to_string()),
+        })?;
     if !applied.is_empty() {
         info!(migrations = ?applied, "applied pending migrations");
     }
@@ -94,7 +103,7 @@ pub async fn bootstrap(
     let mut failed_initializers = Vec::new();
     let skip = already_set_up && policy == InitializerPolicy::UnlessSetUp;
     for initializer in initializers.iter().filter(|_| !skip) {
-        if let Err(e) = initializer.run(&pool.pool).await {
+        if let Err(e) = initializer.run(&pool).await {
             error!(initializer = initializer.name(), error = %format!("{e:#}"), "initializer failed");
             failed_initializers.push(initializer.name());
         }
@@ -105,6 +114,68 @@ pub async fn bootstrap(
         already_set_up,
         conn,
     })
+}
+
+/// Whether the database behind `connector` records a completed setup, looking only: a
+/// missing database or table means "no", and nothing is created.
+pub async fn setup_recorded(connector: &PgConnector) -> Result<bool, SetupError> {
+    let mut conn = match connector.connect().await {
+        Ok(conn) => conn,
+        Err(ConnectError::DatabaseMissing(_)) => return Ok(false),
+        Err(e @ ConnectError::Unreachable { .. }) => {
+            return Err(SetupError::Unreachable(e.to_string()))
+        }
+        Err(e) => return Err(SetupError::Initialization(e.to_string())),
+    };
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        found: bool,
+    }
+    // Two statements: a query naming a missing table fails to parse, whatever guards it.
+    let table: Found =
+        diesel::sql_query("SELECT to_regclass('public.deploystack_setup') IS NOT NULL AS found")
+            .get_result(&mut conn)
+            .await
+            .map_err(init_error)?;
+    if !table.found {
+        return Ok(false);
+    }
+    let row: Found =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM public.deploystack_setup) AS found")
+            .get_result(&mut conn)
+            .await
+            .map_err(init_error)?;
+    Ok(row.found)
+}
+
+/// Polls `pg_try_advisory_lock(key)` until it is granted or `limit` elapsed: a holder that
+/// is stuck (or slow) elsewhere makes the caller give up with a clear answer, never hang.
+async fn try_lock_until(
+    conn: &mut AsyncPgConnection,
+    key: i64,
+    limit: std::time::Duration,
+) -> Result<bool, SetupError> {
+    #[derive(QueryableByName)]
+    struct Granted {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        granted: bool,
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let row: Granted =
+            diesel::sql_query(format!("SELECT pg_try_advisory_lock({key}) AS granted"))
+                .get_result(&mut *conn)
+                .await
+                .map_err(init_error)?;
+        if row.granted {
+            return Ok(true);
+        }
+        if started.elapsed() >= limit {
+            return Ok(false);
+        }
+        tokio::time::sleep(LOCK_POLL.min(limit.saturating_sub(started.elapsed()))).await;
+    }
 }
 
 async fn unlock(conn: &mut AsyncPgConnection) {

@@ -24,6 +24,13 @@ pub enum SetupError {
     /// Connecting worked but creating the database or migrating it failed.
     #[error("{0}")]
     Initialization(String),
+    /// Another setup (in this process or elsewhere) held the setup lock for longer than
+    /// `POSTGRES_SETUP_LOCK_TIMEOUT_MS`; nothing was changed, retrying later works.
+    #[error("Database setup is in progress elsewhere; retry in a few seconds.")]
+    Busy,
+    /// The process is shutting down.
+    #[error("The server is shutting down.")]
+    ShuttingDown,
     /// The selection file could not be written.
     #[error("cannot write the selection file: {0}")]
     Persist(#[from] std::io::Error),

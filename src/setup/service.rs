@@ -1,18 +1,28 @@
-//! `POST /api/db/setup` and its start-up counterpart, as a service the HTTP layer calls.
+//! The one state machine of this process's database: `POST /api/db/setup` and the start-up
+//! bring-up are transitions of it, taken under one lock, with the background work tracked so
+//! shutdown can end it in order.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use tokio::sync::{watch, Mutex, MutexGuard};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use super::bootstrap::{bootstrap, InitializerPolicy};
+use super::bootstrap::{self, bootstrap, InitializerPolicy};
 use super::error::SetupError;
-use super::initializer::Initializer;
 use super::selection_file::{self, DatabaseSelection, SelectionState, POSTGRESQL};
 use crate::config::PoolSettings;
 use crate::db::{Database, PgConnector};
+use crate::lifecycle::{Backoff, Initializer, Phase};
+
+/// First and longest delay between two start-up attempts while PostgreSQL is unavailable.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+/// How long shutdown waits for a transition in progress (a setup call) to finish.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
 
 /// A completed setup.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,15 +31,29 @@ pub struct SetupCompleted {
     pub restart_required: bool,
 }
 
-/// Owns the setup state machine; one per process, shared by handlers.
+/// Owns the database lifecycle of the process; one per process, shared by handlers.
 pub struct SetupService {
     selection_path: PathBuf,
     connector: Result<PgConnector, Vec<&'static str>>,
     pool_settings: PoolSettings,
     database: Database,
     initializers: Vec<Arc<dyn Initializer>>,
-    /// Serializes setup calls within this process; the advisory lock does it across processes.
-    running: Mutex<()>,
+    /// Every transition (setup call, start-up attempt, shutdown) holds it: one at a time in
+    /// this process; the advisory lock does the same across processes.
+    transition: Mutex<()>,
+    phase: watch::Sender<Phase>,
+    /// Background work (the start-up retries, setup calls whose client left): awaited at
+    /// shutdown so nothing installs a pool after the database was closed.
+    tasks: TaskTracker,
+    cancel: CancellationToken,
+}
+
+/// What one start-up attempt ended with.
+enum Attempt {
+    /// Nothing more to do (serving, or setup not performed, or a fatal misconfiguration).
+    Settled,
+    /// Try again after a delay.
+    Retry(SetupError),
 }
 
 impl SetupService {
@@ -47,7 +71,10 @@ impl SetupService {
             pool_settings,
             database,
             initializers,
-            running: Mutex::new(()),
+            transition: Mutex::new(()),
+            phase: watch::Sender::new(Phase::Checking),
+            tasks: TaskTracker::new(),
+            cancel: CancellationToken::new(),
         }
     }
 
@@ -56,23 +83,84 @@ impl SetupService {
         self.connector.is_ok()
     }
 
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        *self.phase.borrow()
+    }
+
+    /// A receiver of phase changes (to start services once the database is served).
+    pub fn watch_phase(&self) -> watch::Receiver<Phase> {
+        self.phase.subscribe()
+    }
+
+    /// The connector, once credentials are complete.
+    pub fn connector(&self) -> Option<&PgConnector> {
+        self.connector.as_ref().ok()
+    }
+
+    /// Starts the bring-up in the background: serve a database whose setup is recorded (in
+    /// the selection file, or, for a replica with a folder of its own, in the database),
+    /// retrying while PostgreSQL is unavailable. Returns once the outcome is known or
+    /// `wait` elapsed, so the first HTTP answers after a restart already tell the truth.
+    pub async fn start(self: &Arc<Self>, wait: Duration) {
+        let this = self.clone();
+        self.tasks.spawn(async move {
+            let cancel = this.cancel.clone();
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = this.bring_up_until_settled() => {}
+            }
+        });
+        let mut phase = self.watch_phase();
+        let settled = phase.wait_for(|p| !p.is_settling());
+        if tokio::time::timeout(wait, settled).await.is_err() {
+            info!(
+                waited_ms = wait.as_millis() as u64,
+                "the database is still starting; serving HTTP meanwhile"
+            );
+        }
+    }
+
     /// Performs setup: creates and migrates the database, runs the initializers, writes the
-    /// selection file last, then serves the new pool. Any failure leaves no file behind.
-    pub async fn setup(&self) -> Result<SetupCompleted, SetupError> {
-        let _one_at_a_time = self.running.lock().await;
+    /// selection file last, then serves the new pool. Any failure leaves no file behind. The
+    /// work runs as a tracked task, so a client that disconnects cannot cancel it halfway.
+    pub async fn setup(self: &Arc<Self>) -> Result<SetupCompleted, SetupError> {
+        let this = self.clone();
+        let task = self.tasks.spawn(async move { this.setup_now().await });
+        task.await.map_err(|e| {
+            error!(error = %e, "the setup task ended unexpectedly");
+            SetupError::Initialization("the setup task ended unexpectedly".into())
+        })?
+    }
+
+    /// Stops the lifecycle in order: no new transition starts, the start-up retries end, a
+    /// setup call in progress finishes (bounded), then the pool is closed.
+    pub async fn shutdown(&self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        let waited = tokio::time::timeout(SHUTDOWN_WAIT, async {
+            self.tasks.wait().await;
+            let _guard = self.transition.lock().await;
+            self.phase.send_replace(Phase::Stopped);
+        })
+        .await;
+        if waited.is_err() {
+            warn!("a database transition did not finish in time; closing anyway");
+            self.phase.send_replace(Phase::Stopped);
+        }
+        self.database.close();
+    }
+
+    async fn setup_now(&self) -> Result<SetupCompleted, SetupError> {
+        let _guard = self.lock().await?;
         match selection_file::read(&self.selection_path) {
             SelectionState::Present(selection) => {
                 if selection.database_type == POSTGRESQL && !self.database.is_ready() {
                     // Recorded here but not serving (the process stopped between writing the
-                    // file and committing, or the start-up resume is still retrying): finish
-                    // the job rather than answer 409 while every handler answers 503.
-                    let connector =
-                        self.connector
-                            .as_ref()
-                            .map_err(|missing| SetupError::Incomplete {
-                                missing: missing.clone(),
-                            })?;
-                    self.serve_existing(connector, InitializerPolicy::UnlessSetUp)
+                    // file and committing, or PostgreSQL was down at start): finish the job
+                    // rather than answer 409 while every handler answers 503.
+                    let connector = self.credentials()?;
+                    self.serve_recorded(connector, InitializerPolicy::UnlessSetUp)
                         .await?;
                 }
                 return Err(SetupError::AlreadyPerformed {
@@ -85,12 +173,7 @@ impl SetupService {
             ),
             SelectionState::Absent => {}
         }
-        let connector = self
-            .connector
-            .as_ref()
-            .map_err(|missing| SetupError::Incomplete {
-                missing: missing.clone(),
-            })?;
+        let connector = self.credentials()?;
         let ready = bootstrap(
             connector,
             &self.pool_settings,
@@ -98,15 +181,10 @@ impl SetupService {
             InitializerPolicy::UnlessSetUp,
         )
         .await?;
-        let path = self.selection_path.clone();
-        let ready = ready
-            .commit(move || {
-                selection_file::write_atomic(&path, &DatabaseSelection::postgresql_now())
-            })
-            .await?;
+        let ready = ready.commit(self.selection_writer()).await?;
         let already_set_up = ready.already_set_up;
         let restart_required = !ready.failed_initializers.is_empty();
-        self.database.install(ready.pool);
+        self.serve(ready.pool);
         if already_set_up {
             info!("the database was already set up by another process; this one now serves it");
             return Err(SetupError::AlreadyPerformed {
@@ -117,69 +195,147 @@ impl SetupService {
         Ok(SetupCompleted { restart_required })
     }
 
-    /// Migrates, initializes (per `policy`) and serves a database whose setup is recorded.
-    async fn serve_existing(
+    async fn bring_up_until_settled(&self) {
+        let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
+        loop {
+            let attempt = match self.lock().await {
+                Ok(_guard) => self.bring_up_once().await,
+                Err(busy) => Attempt::Retry(busy),
+            };
+            let Attempt::Retry(e) = attempt else { return };
+            let delay = backoff.next_delay();
+            let retry_in_ms = delay.as_millis() as u64;
+            match &e {
+                SetupError::Unreachable(_) | SetupError::Busy => {
+                    warn!(error = %e, retry_in_ms, "database not available yet");
+                }
+                _ => error!(error = %e, retry_in_ms, "database initialization failed"),
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One start-up attempt, under the transition lock.
+    async fn bring_up_once(&self) -> Attempt {
+        if matches!(self.phase(), Phase::Ready | Phase::Stopped) {
+            return Attempt::Settled;
+        }
+        let recorded_here = match selection_file::read(&self.selection_path) {
+            SelectionState::Present(selection) if selection.database_type == POSTGRESQL => true,
+            SelectionState::Present(selection) => {
+                error!(
+                    "Database type '{}' is no longer supported. DeployStack now requires PostgreSQL. Please reconfigure your database.",
+                    selection.database_type
+                );
+                self.phase.send_replace(Phase::SetupRequired);
+                return Attempt::Settled;
+            }
+            SelectionState::Unreadable(reason) => {
+                warn!(file = %self.selection_path.display(), %reason, "unreadable selection file; waiting for setup");
+                self.phase.send_replace(Phase::SetupRequired);
+                return Attempt::Settled;
+            }
+            SelectionState::Absent => false,
+        };
+        let connector = match &self.connector {
+            Ok(connector) => connector,
+            Err(missing) => {
+                if recorded_here {
+                    error!(
+                        ?missing,
+                        "setup was performed but the credentials are incomplete"
+                    );
+                } else {
+                    info!(?missing, "database credentials are incomplete");
+                }
+                self.phase.send_replace(Phase::SetupRequired);
+                return Attempt::Settled;
+            }
+        };
+        if !recorded_here {
+            // A replica with a folder of its own: the database may record a setup that
+            // another instance performed. Only a read-only look: nothing is created.
+            match bootstrap::setup_recorded(connector).await {
+                Ok(false) => {
+                    info!("database setup has not been performed; waiting for POST /api/db/setup");
+                    self.phase.send_replace(Phase::SetupRequired);
+                    return Attempt::Settled;
+                }
+                Ok(true) => {
+                    info!("the database records a completed setup; serving it");
+                }
+                Err(e) => {
+                    self.phase
+                        .send_replace(Phase::Unavailable { recorded: false });
+                    return Attempt::Retry(e);
+                }
+            }
+        }
+        self.phase.send_replace(Phase::Starting);
+        match self
+            .serve_recorded(connector, InitializerPolicy::Always)
+            .await
+        {
+            Ok(()) => {
+                info!("database ready");
+                Attempt::Settled
+            }
+            Err(e) => {
+                self.phase
+                    .send_replace(Phase::Unavailable { recorded: true });
+                Attempt::Retry(e)
+            }
+        }
+    }
+
+    /// Migrates, initializes (per `policy`) and serves a database whose setup is recorded,
+    /// writing this folder's selection file when it has none (a replica's first start).
+    async fn serve_recorded(
         &self,
         connector: &PgConnector,
         policy: InitializerPolicy,
     ) -> Result<(), SetupError> {
         let ready = bootstrap(connector, &self.pool_settings, &self.initializers, policy).await?;
-        let ready = ready.commit(|| Ok(())).await?;
-        self.database.install(ready.pool);
+        let ready = ready.commit(self.selection_writer()).await?;
+        self.serve(ready.pool);
         Ok(())
     }
 
-    /// At start: when the selection file says setup was done, migrate and serve the
-    /// database, retrying with backoff while PostgreSQL is unreachable. Does nothing (and
-    /// touches no database) when setup has not been performed.
-    pub async fn resume(&self) {
-        let selection = match selection_file::read(&self.selection_path) {
-            SelectionState::Present(selection) => selection,
-            SelectionState::Absent => {
-                info!("database setup has not been performed; waiting for POST /api/db/setup");
-                return;
-            }
-            SelectionState::Unreadable(reason) => {
-                warn!(file = %self.selection_path.display(), %reason, "unreadable selection file; waiting for setup");
-                return;
-            }
-        };
-        if selection.database_type != POSTGRESQL {
-            error!(
-                "Database type '{}' is no longer supported. DeployStack now requires PostgreSQL. Please reconfigure your database.",
-                selection.database_type
-            );
-            return;
+    /// Writes the selection file unless one is there already; runs inside the transaction
+    /// that records the setup, off the async threads (it fsyncs).
+    fn selection_writer(&self) -> impl FnOnce() -> std::io::Result<()> + Send + 'static {
+        let path = self.selection_path.clone();
+        move || match selection_file::read(&path) {
+            SelectionState::Present(_) => Ok(()),
+            _ => selection_file::write_atomic(&path, &DatabaseSelection::postgresql_now()),
         }
-        let connector = match &self.connector {
-            Ok(connector) => connector,
-            Err(missing) => {
-                error!(
-                    ?missing,
-                    "setup was performed but the credentials are incomplete"
-                );
-                return;
-            }
-        };
-        let mut delay = Duration::from_millis(250);
-        loop {
-            match self
-                .serve_existing(connector, InitializerPolicy::Always)
-                .await
-            {
-                Ok(()) => {
-                    info!("database ready");
-                    return;
-                }
-                Err(e @ SetupError::Unreachable(_)) => {
-                    warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "database not reachable yet");
-                }
-                Err(e) => {
-                    error!(error = %e, retry_in_ms = delay.as_millis() as u64, "database initialization failed");
-                }
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(30));
+    }
+
+    fn serve(&self, pool: crate::db::LivePool) {
+        self.database.install(pool);
+        self.phase.send_replace(Phase::Ready);
+    }
+
+    fn credentials(&self) -> Result<&PgConnector, SetupError> {
+        self.connector
+            .as_ref()
+            .map_err(|missing| SetupError::Incomplete {
+                missing: missing.clone(),
+            })
+    }
+
+    /// The transition lock, waited for at most the setup lock timeout; refused once the
+    /// process is shutting down.
+    async fn lock(&self) -> Result<MutexGuard<'_, ()>, SetupError> {
+        let guard = tokio::time::timeout(
+            self.pool_settings.setup_lock_timeout,
+            self.transition.lock(),
+        )
+        .await
+        .map_err(|_| SetupError::Busy)?;
+        if self.phase() == Phase::Stopped || self.cancel.is_cancelled() {
+            return Err(SetupError::ShuttingDown);
         }
+        Ok(guard)
     }
 }

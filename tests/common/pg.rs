@@ -251,7 +251,7 @@ fn sweep_stale() {
 pub async fn ready_database(db: &TestDb) -> deploystack_backend::db::Database {
     use deploystack_backend::config::PoolSettings;
     use deploystack_backend::db::{migrations, provision, Database, LivePool, PgConnector};
-    use deploystack_backend::setup::Initializer;
+    use deploystack_backend::lifecycle::Initializer;
 
     let settings = PoolSettings::default();
     let connector = PgConnector::new(&db.connection, &settings).expect("connector");
@@ -261,7 +261,7 @@ pub async fn ready_database(db: &TestDb) -> deploystack_backend::db::Database {
     migrations::run_pending(conn).await.expect("migrate");
     let pool = LivePool::new(&connector, &settings);
     deploystack_backend::services::RoleSync
-        .run(&pool.pool)
+        .run(&pool)
         .await
         .expect("role sync");
     let database = Database::new();

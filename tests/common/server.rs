@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use deploystack_backend::app::App;
 use deploystack_backend::config::{Config, ExternalPostgres, PoolSettings, PostgresSource};
-use deploystack_backend::setup::Initializer;
+use deploystack_backend::lifecycle::Initializer;
 use deploystack_backend::state::AppState;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use serde_json::Value;
@@ -58,7 +58,7 @@ impl TestServer {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .expect("local port");
-        let app = App::start_with(config, initializers)
+        let app = App::start_with(config, initializers, &Default::default())
             .await
             .expect("start backend");
         let state = app.state().clone();

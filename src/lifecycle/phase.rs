@@ -1,0 +1,33 @@
+//! Where this process stands with its database. One value, owned by the setup service and
+//! published through a watch channel, so the status endpoint, the wizard, the start-up wait
+//! and the services started once the database is served all read the same truth.
+
+/// The database lifecycle of this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// At start, before we know whether setup was performed (reading the selection file,
+    /// or asking the database whether it records a setup).
+    Checking,
+    /// Setup has not been performed: the wizard offers it.
+    SetupRequired,
+    /// Setup was performed; the database is being migrated and initialized.
+    Starting,
+    /// PostgreSQL cannot be used right now; retrying in the background. `recorded` says
+    /// whether setup is known to have been performed (from the selection file).
+    Unavailable {
+        /// Setup is known to have been performed.
+        recorded: bool,
+    },
+    /// The database is migrated and served.
+    Ready,
+    /// The process is shutting down; nothing is installed any more.
+    Stopped,
+}
+
+impl Phase {
+    /// Whether the start-up is still deciding (the server waits a bounded time for this to
+    /// end before it serves, so the first answers already tell the truth).
+    pub fn is_settling(self) -> bool {
+        matches!(self, Phase::Checking | Phase::Starting)
+    }
+}
