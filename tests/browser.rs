@@ -124,8 +124,18 @@ async fn wizard_shows_the_error_and_retries_when_postgres_returns() {
         .goto(&format!("{}/setup", server.url))
         .await
         .expect("goto");
+    // PostgreSQL is down: no setup button, a notice that the backend keeps trying.
+    let text = browser.wait_visible("#state-unavailable").await;
+    assert!(text.contains("keeps trying"), "{text}");
+    assert!(!browser.is_visible("#state-ready").await);
+    browser.screenshot("5-database-unavailable").await;
+
+    // Back up: the page finds out by itself and offers setup.
+    let running = own.cluster.start().await.expect("restart");
     browser.wait_visible("#state-ready").await;
 
+    // Down again between the status and the click: the error, and a usable retry.
+    running.stop().await.expect("stop");
     browser.click("#setup-button").await;
     let error = browser.wait_visible("#error").await;
     assert!(
@@ -141,7 +151,7 @@ async fn wizard_shows_the_error_and_retries_when_postgres_returns() {
         button.is_enabled().await.expect("enabled"),
         "retry must be possible"
     );
-    browser.screenshot("5-setup-error").await;
+    browser.screenshot("6-setup-error").await;
 
     let running = own.cluster.start().await.expect("restart");
     browser.click("#setup-button").await;

@@ -2,7 +2,10 @@
 "use strict";
 
 (function () {
-  const states = ["loading", "unreachable", "incomplete", "ready", "done"];
+  const states = ["loading", "unreachable", "starting", "unavailable", "incomplete", "ready", "done"];
+  // While the backend brings a set-up database up (or waits for PostgreSQL), poll.
+  const POLL_MS = 2000;
+  let pollTimer = null;
   const $ = (id) => document.getElementById(id);
 
   function show(state, focus) {
@@ -38,17 +41,32 @@
     }
   }
 
-  async function loadStatus(focus) {
-    show("loading", false);
+  function pollLater() {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(() => loadStatus(false, true), POLL_MS);
+  }
+
+  async function loadStatus(focus, quiet) {
+    clearTimeout(pollTimer);
+    if (!quiet) show("loading", false);
     hideError();
     try {
       const response = await fetch("/api/db/status", { cache: "no-store", headers: { Accept: "application/json" } });
       const status = await readJson(response);
       if (!response.ok) throw new Error(status.message || status.error || "HTTP " + response.status);
-      if (status.initialized) {
+      // `state` (our addition) tells a set-up deployment without its database apart from
+      // one that needs setup; an upstream-shaped answer falls back to the three fields.
+      const state = status.state || (status.initialized ? "ready" : status.configured ? "setup_required" : "not_configured");
+      if (status.initialized || state === "ready") {
         show("done", focus);
-      } else if (!status.configured) {
+      } else if (state === "not_configured") {
         show("incomplete", focus);
+      } else if (state === "starting") {
+        show("starting", focus);
+        pollLater();
+      } else if (state === "database_unavailable") {
+        show("unavailable", focus);
+        pollLater();
       } else {
         show("ready", focus);
       }
@@ -96,6 +114,7 @@
     $("setup-button").addEventListener("click", runSetup);
     $("recheck").addEventListener("click", () => loadStatus(true));
     $("retry-status").addEventListener("click", () => loadStatus(true));
+    $("recheck-unavailable").addEventListener("click", () => loadStatus(true));
     loadStatus(false);
   });
 })();
