@@ -6,7 +6,11 @@ use deploystack_backend::cli::{Cli, Command};
 fn main() -> std::process::ExitCode {
     tune_allocator();
     let _ = dotenvy::dotenv();
-    deploystack_backend::telemetry::init();
+    if let Err(e) = deploystack_backend::telemetry::init() {
+        // No logger yet: the error goes straight to stderr.
+        eprintln!("invalid configuration: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,6 +1,10 @@
 //! The HTTP contract end to end, through a real listening server and a real PostgreSQL.
 
 mod common;
+#[path = "http_api/conformance.rs"]
+mod conformance;
+#[path = "http_api/observability.rs"]
+mod observability;
 
 use common::pg::TestDb;
 use common::server::{config, json_of, TestServer};
@@ -133,7 +137,6 @@ async fn invalid_setup_bodies_are_400_json_and_change_nothing() {
             "application/json",
             "{\"type\":\"postgresql\",\"password\":\"x\"}",
         ),
-        ("text/plain", "{\"type\":\"postgresql\"}"),
         ("application/json", ""),
     ];
     for (content_type, body) in cases {

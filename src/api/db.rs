@@ -107,6 +107,9 @@ pub enum SetupResponse {
     /// Setup was performed before (by this or another process).
     #[oai(status = 409)]
     AlreadyPerformed(Json<SetupConflict>),
+    /// The body is not sent as `Content-Type: application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// Creating or migrating the database failed; nothing was recorded, retry after fixing.
     #[oai(status = 500)]
     Failed(Json<ErrorBody>),
@@ -117,9 +120,17 @@ pub enum SetupResponse {
 }
 
 fn invalid_setup_request(err: poem::Error) -> SetupResponse {
+    const EXPECTED: &str = "Expected a JSON body {\"type\":\"postgresql\"}.";
+    if let Some(problem) = super::bad_body::content_type_problem(&err) {
+        return SetupResponse::UnsupportedMediaType(Json(ErrorBody::new(
+            "Unsupported Media Type",
+            format!("{problem} {EXPECTED}"),
+        )));
+    }
+    let problem = super::bad_body::describe::<SetupRequest>(&err);
     SetupResponse::BadRequest(Json(ErrorBody::new(
         "Invalid request body",
-        format!("{err}. Expected a JSON body {{\"type\":\"postgresql\"}}."),
+        format!("{problem} {EXPECTED}"),
     )))
 }
 

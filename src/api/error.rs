@@ -1,7 +1,10 @@
 //! The one JSON error shape, `{"error": ..., "message": ...}`, and the mapping of poem's own
-//! errors (unknown route, wrong method, bad JSON, body too large) onto it.
+//! errors (unknown route, wrong method, bad JSON, body too large) and of panics onto it.
+
+use std::any::Any;
 
 use poem::http::StatusCode;
+use poem::PathPattern;
 use poem::{IntoResponse, Response};
 use poem_openapi::Object;
 
@@ -52,7 +55,8 @@ impl ErrorBody {
 }
 
 /// Turns any error poem raises outside the typed operations into the JSON shape; errors that
-/// already carry a typed response (an operation's own answer) pass through unchanged.
+/// already carry a typed response (an operation's own answer) pass through unchanged. The
+/// matched route template travels along, for the request log.
 pub fn to_json_response(err: poem::Error) -> Response {
     if err.is_from_response() {
         return err.into_response();
@@ -61,10 +65,37 @@ pub fn to_json_response(err: poem::Error) -> Response {
     let label = status.canonical_reason().unwrap_or("Error");
     let message = match status {
         StatusCode::NOT_FOUND => "No route matches this path.".to_owned(),
-        StatusCode::METHOD_NOT_ALLOWED => "This path does not accept this method.".to_owned(),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "This path does not accept this method; the `Allow` header lists those it does."
+                .to_owned()
+        }
         _ => err.to_string(),
     };
-    json_response(status, &ErrorBody::new(label, message))
+    let mut resp = json_response(status, &ErrorBody::new(label, message));
+    if let Some(pattern) = err.data::<PathPattern>() {
+        resp.set_data(pattern.clone());
+    }
+    resp
+}
+
+/// The answer to a request whose handler panicked: a plain 500 that says nothing of the panic
+/// (it may hold internal detail); the panic is logged inside the request's span, so with its
+/// request id.
+pub fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    tracing::error!(panic = detail, "request handler panicked");
+    json_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &ErrorBody::new(
+            "Internal server error",
+            "The server failed to handle this request. It was logged; quote the \
+             `x-request-id` header of this answer when reporting it.",
+        ),
+    )
 }
 
 /// A JSON response with `status`.

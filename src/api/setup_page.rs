@@ -1,9 +1,12 @@
 //! The setup wizard at `/setup`: a small page (HTML, CSS, JS embedded in the binary, no CDN,
 //! no build step) that reads `/api/db/status` and runs `POST /api/db/setup`.
 
+use poem::endpoint::BoxEndpoint;
 use poem::http::header;
 use poem::web::Html;
-use poem::{handler, IntoResponse, Response, Route};
+use poem::{handler, EndpointExt, IntoResponse, Response};
+
+use super::Page;
 
 const INDEX_HTML: &str = include_str!("../../web/setup/index.html");
 const SETUP_JS: &str = include_str!("../../web/setup/setup.js");
@@ -13,12 +16,17 @@ const SETUP_CSS: &str = include_str!("../../web/setup/setup.css");
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// The page and its assets, to nest at `/setup`.
-pub fn routes() -> Route {
-    Route::new()
-        .at("/", index)
-        .at("/setup.js", script)
-        .at("/setup.css", style)
+/// The page (also at `/setup/`, as before) and its assets.
+pub fn pages() -> Vec<Page> {
+    fn page(ep: impl poem::Endpoint<Output = Response> + 'static) -> BoxEndpoint<'static> {
+        ep.boxed()
+    }
+    vec![
+        ("/setup", || page(index)),
+        ("/setup/", || page(index)),
+        ("/setup/setup.js", || page(script)),
+        ("/setup/setup.css", || page(style)),
+    ]
 }
 
 fn with_headers(resp: impl IntoResponse, content_type: Option<&'static str>) -> Response {

@@ -1,0 +1,108 @@
+//! One request id and one log line per request: the id comes from the caller's `x-request-id`
+//! when it is well formed (so a proxy's id follows the request through), else it is made
+//! here; it is echoed in the answer and carried by a `request` span whose fields (method,
+//! route template, status, latency) every log line of the request inherits.
+
+use std::time::Instant;
+
+use poem::http::header::HeaderValue;
+use poem::http::HeaderMap;
+use poem::PathPattern;
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use tracing::field::Empty;
+use tracing::{info, info_span, Instrument};
+
+/// Header carrying the request id both ways.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longest caller id taken over; longer ones are replaced.
+const MAX_ID_LEN: usize = 128;
+
+/// The middleware; see the module documentation.
+pub struct RequestLog;
+
+impl<E: Endpoint> Middleware<E> for RequestLog {
+    type Output = RequestLogEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        RequestLogEndpoint { inner }
+    }
+}
+
+/// Endpoint wrapped by [`RequestLog`].
+pub struct RequestLogEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        let id = request_id(req.headers());
+        let span = info_span!(
+            "request",
+            request_id = %id,
+            method = %req.method(),
+            path = %req.uri().path(),
+            route = Empty,
+            status = Empty,
+            latency_ms = Empty,
+        );
+        let started = Instant::now();
+        let mut resp = match self.inner.call(req).instrument(span.clone()).await {
+            Ok(resp) => resp.into_response(),
+            Err(err) => err.into_response(),
+        };
+        if let Some(PathPattern(route)) = resp.data::<PathPattern>() {
+            span.record("route", route.as_ref());
+        }
+        span.record("status", resp.status().as_u16());
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        span.record("latency_ms", micros as f64 / 1000.0);
+        span.in_scope(|| info!("request completed"));
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        Ok(resp)
+    }
+}
+
+/// The caller's id when well formed, else a new random one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| is_well_formed(id))
+        .map_or_else(new_id, str::to_owned)
+}
+
+/// 1 to 128 characters of `A-Z a-z 0-9 . _ : -`: safe in headers and log lines alike.
+fn is_well_formed(id: &str) -> bool {
+    (1..=MAX_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// 128 random bits as 32 hex digits.
+fn new_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caller_ids_are_kept_only_when_well_formed() {
+        for good in ["a", "req-1.2_3:x", &"x".repeat(128)] {
+            assert!(is_well_formed(good), "{good}");
+        }
+        for bad in ["", &"x".repeat(129), "a b", "a\tb", "é", "a/b", "a\"b"] {
+            assert!(!is_well_formed(bad), "{bad}");
+        }
+        let id = new_id();
+        assert_eq!(id.len(), 32);
+        assert!(is_well_formed(&id));
+        assert_ne!(id, new_id());
+    }
+}
