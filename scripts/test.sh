@@ -2,7 +2,9 @@
 # Runs the whole test suite against real PostgreSQL clusters that the tests start themselves
 # (as the `postgres` system user when run as root). Installs what the tests need first:
 # the PostgreSQL server binaries, Node.js (upstream encryption vectors), Chromium with
-# chromedriver (browser tests) and diesel CLI (for the schema.rs check).
+# chromedriver (browser tests), diesel CLI (for the schema.rs check) and the de_DE.UTF-8 locale
+# (a test runs the server with German `lc_messages`, which PostgreSQL accepts only for a
+# locale the OS has; the German messages themselves come with the server package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +24,14 @@ missing=()
 command -v node >/dev/null || missing+=(nodejs)
 { command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || missing+=(chromium chromium-driver)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+if ! locale -a 2>/dev/null | grep -qixE 'de_DE\.utf-?8'; then
+    [ -f /usr/share/i18n/locales/de_DE ] || apt_install locales
+    # --no-archive: a locale folder, found even by a server that is already running.
+    localedef --no-archive -i de_DE -f UTF-8 de_DE.UTF-8 || {
+        echo "cannot generate the de_DE.UTF-8 locale (run as root)" >&2
+        exit 1
+    }
+fi
 if ! command -v diesel >/dev/null; then
     command -v pg_config >/dev/null || apt_install libpq-dev
     cargo install diesel_cli --version '^2.3' --no-default-features --features postgres --locked

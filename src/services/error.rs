@@ -1,5 +1,10 @@
 //! Errors of the service layer: what a caller can act on, decided once from PostgreSQL's
 //! error codes, never a stringly 500 for a duplicate or a missing parent.
+//!
+//! Classification reads only what does not depend on the server's `lc_messages`: the
+//! SQLSTATE (diesel's [`DatabaseErrorKind`]) and the constraint name. Message and detail
+//! texts are translated by the server, so they are carried along for humans and never
+//! inspected.
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
@@ -25,6 +30,54 @@ pub enum ServiceError {
     Database(DieselError),
 }
 
+/// What the failing statement did. A foreign-key violation (SQLSTATE 23503) means opposite
+/// things depending on it, and nothing else in the error tells them apart without reading
+/// the translated message: PostgreSQL reports the same constraint name and the same table
+/// (the referencing one) whether a child was written with a missing parent or a parent was
+/// deleted while still referenced. The service issuing the statement knows which it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// An insert or update of the rows holding the foreign key: a violation means the
+    /// referenced parent is missing (`NotFound`). The services never update referenced keys.
+    Write,
+    /// A delete (with its cascades): a violation means another row still references the
+    /// deleted one through a `RESTRICT` key (`Conflict`).
+    Delete,
+}
+
+impl ServiceError {
+    /// Classifies `e`, raised by a statement doing `operation`, by SQLSTATE and constraint
+    /// name only, so the result is the same whatever language the server answers in.
+    pub fn classify(e: DieselError, operation: Operation) -> Self {
+        let DieselError::DatabaseError(kind, info) = &e else {
+            return ServiceError::Database(e);
+        };
+        let constraint = info.constraint_name().unwrap_or("constraint");
+        // The text is only for people reading the error; it may be in any language.
+        let text = format!("{constraint}: {}", info.details().unwrap_or(info.message()));
+        match (kind, operation) {
+            (DatabaseErrorKind::UniqueViolation, _) => ServiceError::Conflict(text),
+            (DatabaseErrorKind::ForeignKeyViolation, Operation::Delete) => {
+                ServiceError::Conflict(text)
+            }
+            (DatabaseErrorKind::ForeignKeyViolation, Operation::Write) => {
+                ServiceError::NotFound(text)
+            }
+            (DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation, _) => {
+                ServiceError::Invalid(format!("{constraint}: {}", info.message()))
+            }
+            _ => ServiceError::Database(e),
+        }
+    }
+
+    /// Classifies the error of a delete: a foreign-key violation there is a `Conflict`.
+    /// Use as `.map_err(ServiceError::from_delete)` on every delete that may hit a
+    /// `RESTRICT` key, since `?` alone assumes a write.
+    pub fn from_delete(e: DieselError) -> Self {
+        Self::classify(e, Operation::Delete)
+    }
+}
+
 impl From<DbError> for ServiceError {
     fn from(e: DbError) -> Self {
         match e {
@@ -34,29 +87,11 @@ impl From<DbError> for ServiceError {
     }
 }
 
+/// Errors propagated with `?` come from inserts and updates (see [`Operation::Write`]);
+/// deletes map theirs with [`ServiceError::from_delete`].
 impl From<DieselError> for ServiceError {
     fn from(e: DieselError) -> Self {
-        let DieselError::DatabaseError(kind, info) = &e else {
-            return ServiceError::Database(e);
-        };
-        let constraint = info.constraint_name().unwrap_or("constraint").to_owned();
-        let detail = info.details().unwrap_or(info.message()).to_owned();
-        match kind {
-            DatabaseErrorKind::UniqueViolation => {
-                ServiceError::Conflict(format!("{constraint}: {detail}"))
-            }
-            // On insert/update the parent is missing; on delete the row is still referenced.
-            DatabaseErrorKind::ForeignKeyViolation if detail.contains("is still referenced") => {
-                ServiceError::Conflict(format!("{constraint}: {detail}"))
-            }
-            DatabaseErrorKind::ForeignKeyViolation => {
-                ServiceError::NotFound(format!("{constraint}: {detail}"))
-            }
-            DatabaseErrorKind::CheckViolation | DatabaseErrorKind::NotNullViolation => {
-                ServiceError::Invalid(format!("{constraint}: {}", info.message()))
-            }
-            _ => ServiceError::Database(e),
-        }
+        Self::classify(e, Operation::Write)
     }
 }
 

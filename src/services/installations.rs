@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::ServiceResult;
+use super::{ServiceError, ServiceResult};
 use crate::db::models::{Installation, InstallationId, NewInstallation, TeamId};
 use crate::db::schema::mcp_server_installations as installations;
 use crate::db::Database;
@@ -64,7 +64,8 @@ impl McpInstallationService {
         let mut conn = self.db.conn().await?;
         let n = diesel::delete(installations::table.find(id))
             .execute(&mut conn)
-            .await?;
+            .await
+            .map_err(ServiceError::from_delete)?;
         Ok(n > 0)
     }
 }

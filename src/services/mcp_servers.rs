@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::ServiceResult;
+use super::{ServiceError, ServiceResult};
 use crate::db::models::{McpServerId, McpServerSummary, NewMcpServer};
 use crate::db::schema::mcp_servers;
 use crate::db::Database;
@@ -46,7 +46,8 @@ impl McpServerService {
         let mut conn = self.db.conn().await?;
         let n = diesel::delete(mcp_servers::table.find(id))
             .execute(&mut conn)
-            .await?;
+            .await
+            .map_err(ServiceError::from_delete)?;
         Ok(n > 0)
     }
 }

@@ -12,7 +12,7 @@ pub mod teams;
 pub mod tokens;
 pub mod users;
 
-pub use error::{ServiceError, ServiceResult};
+pub use error::{Operation, ServiceError, ServiceResult};
 pub use installations::McpInstallationService;
 pub use mcp_servers::McpServerService;
 pub use roles::{RoleService, RoleSync};

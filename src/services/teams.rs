@@ -137,7 +137,8 @@ impl TeamService {
         let mut conn = self.db.conn().await?;
         let n = diesel::delete(teams::table.find(id))
             .execute(&mut conn)
-            .await?;
+            .await
+            .map_err(ServiceError::from_delete)?;
         Ok(n > 0)
     }
 
@@ -186,7 +187,9 @@ impl TeamService {
     }
 
     /// Changes a member's role; `false` when `user` is not a member. The owner stays
-    /// `team_admin` (`Invalid`).
+    /// `team_admin` (`Invalid`). The owner check and the update run in one transaction with
+    /// the team row locked, so a concurrent change of the team (an ownership transfer to this
+    /// member) cannot slip between them and leave an owner who is not `team_admin`.
     pub async fn change_member_role(
         &self,
         team: &TeamId,
@@ -194,39 +197,48 @@ impl TeamService {
         role: TeamRole,
     ) -> ServiceResult<bool> {
         let mut conn = self.db.conn().await?;
-        if role != TeamRole::Admin && self.is_owner(&mut conn, team, user).await? {
-            return Err(ServiceError::Invalid(
-                "the team owner must stay team_admin".into(),
-            ));
-        }
-        let n = diesel::update(
-            team_memberships::table
-                .filter(team_memberships::team_id.eq(team))
-                .filter(team_memberships::user_id.eq(user)),
-        )
-        .set(team_memberships::role.eq(role))
-        .execute(&mut conn)
-        .await?;
-        Ok(n > 0)
+        conn.transaction::<_, ServiceError, _>(async |conn| {
+            let owner = lock_team_owner(conn, team).await?;
+            if role != TeamRole::Admin && owner.as_ref() == Some(user) {
+                return Err(ServiceError::Invalid(
+                    "the team owner must stay team_admin".into(),
+                ));
+            }
+            let n = diesel::update(
+                team_memberships::table
+                    .filter(team_memberships::team_id.eq(team))
+                    .filter(team_memberships::user_id.eq(user)),
+            )
+            .set(team_memberships::role.eq(role))
+            .execute(conn)
+            .await?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     /// Removes a member; `false` when `user` is not a member. The owner cannot leave
-    /// (`Invalid`): transfer ownership or delete the team.
+    /// (`Invalid`): transfer ownership or delete the team. Checked and deleted in one
+    /// transaction with the team row locked, like [`TeamService::change_member_role`].
     pub async fn remove_member(&self, team: &TeamId, user: &UserId) -> ServiceResult<bool> {
         let mut conn = self.db.conn().await?;
-        if self.is_owner(&mut conn, team, user).await? {
-            return Err(ServiceError::Invalid(
-                "the team owner cannot be removed from the team".into(),
-            ));
-        }
-        let n = diesel::delete(
-            team_memberships::table
-                .filter(team_memberships::team_id.eq(team))
-                .filter(team_memberships::user_id.eq(user)),
-        )
-        .execute(&mut conn)
-        .await?;
-        Ok(n > 0)
+        conn.transaction::<_, ServiceError, _>(async |conn| {
+            if lock_team_owner(conn, team).await?.as_ref() == Some(user) {
+                return Err(ServiceError::Invalid(
+                    "the team owner cannot be removed from the team".into(),
+                ));
+            }
+            let n = diesel::delete(
+                team_memberships::table
+                    .filter(team_memberships::team_id.eq(team))
+                    .filter(team_memberships::user_id.eq(user)),
+            )
+            .execute(conn)
+            .await
+            .map_err(ServiceError::from_delete)?;
+            Ok(n > 0)
+        })
+        .await
     }
 
     /// Members of a team with their accounts, in joining order.
@@ -243,19 +255,22 @@ impl TeamService {
             .load(&mut conn)
             .await?)
     }
+}
 
-    async fn is_owner(
-        &self,
-        conn: &mut diesel_async::AsyncPgConnection,
-        team: &TeamId,
-        user: &UserId,
-    ) -> ServiceResult<bool> {
-        let owner: Option<UserId> = teams::table
-            .find(team)
-            .select(teams::owner_id)
-            .first(conn)
-            .await
-            .optional()?;
-        Ok(owner.as_ref() == Some(user))
-    }
+/// The owner of `team` (`None` for no such team), locking the team row until the transaction
+/// ends. Every change of the row (an ownership transfer included) takes a conflicting lock,
+/// so the owner read here stays the owner while the caller acts on it. `FOR NO KEY UPDATE`
+/// rather than `FOR UPDATE`: it does not block the key-share locks that foreign-key checks
+/// of unrelated child rows (installations, tokens) take on the team.
+async fn lock_team_owner(
+    conn: &mut diesel_async::AsyncPgConnection,
+    team: &TeamId,
+) -> ServiceResult<Option<UserId>> {
+    Ok(teams::table
+        .find(team)
+        .select(teams::owner_id)
+        .for_no_key_update()
+        .first(conn)
+        .await
+        .optional()?)
 }

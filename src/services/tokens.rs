@@ -3,12 +3,12 @@
 
 use chrono::{Duration, Utc};
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use rand::distr::{Alphanumeric, SampleString};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::ServiceResult;
+use super::{ServiceError, ServiceResult};
 use crate::db::models::{
     AccessToken, NewAccessToken, NewRefreshToken, RefreshToken, TeamId, TokenId, UserId,
 };
@@ -168,27 +168,34 @@ impl TokenService {
         Ok(n > 0)
     }
 
-    /// Revokes every token of `user` in `team` (both kinds); returns how many.
+    /// Revokes every token of `user` in `team` (both kinds); returns how many. Both deletes
+    /// run in one transaction: a failure of either leaves every token in place, never a
+    /// user whose access tokens are gone but whose refresh tokens can mint new ones.
     pub async fn revoke_user_team_tokens(
         &self,
         user: &UserId,
         team: &TeamId,
     ) -> ServiceResult<usize> {
         let mut conn = self.db.conn().await?;
-        let a = diesel::delete(
-            access::table
-                .filter(access::user_id.eq(user))
-                .filter(access::team_id.eq(team)),
-        )
-        .execute(&mut conn)
-        .await?;
-        let r = diesel::delete(
-            refresh::table
-                .filter(refresh::user_id.eq(user))
-                .filter(refresh::team_id.eq(team)),
-        )
-        .execute(&mut conn)
-        .await?;
-        Ok(a + r)
+        conn.transaction::<_, ServiceError, _>(async |conn| {
+            let a = diesel::delete(
+                access::table
+                    .filter(access::user_id.eq(user))
+                    .filter(access::team_id.eq(team)),
+            )
+            .execute(conn)
+            .await
+            .map_err(ServiceError::from_delete)?;
+            let r = diesel::delete(
+                refresh::table
+                    .filter(refresh::user_id.eq(user))
+                    .filter(refresh::team_id.eq(team)),
+            )
+            .execute(conn)
+            .await
+            .map_err(ServiceError::from_delete)?;
+            Ok(a + r)
+        })
+        .await
     }
 }

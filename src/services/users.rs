@@ -3,7 +3,8 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::ServiceResult;
+use super::{ServiceError, ServiceResult};
+use crate::db::models::redact::debug_redacting;
 use crate::db::models::{AuthType, GlobalRole, NewUser, User, UserChanges, UserId};
 use crate::db::schema::users;
 use crate::db::Database;
@@ -11,8 +12,8 @@ use crate::db::Database;
 /// Serializes "is this the first user?" decisions ("dsusers" in ASCII).
 const FIRST_USER_LOCK: i64 = 0x0064_7375_7365_7273;
 
-/// What a registration provides.
-#[derive(Debug, Clone)]
+/// What a registration provides. `Debug` hides the password hash.
+#[derive(Clone)]
 pub struct CreateUser {
     /// Display name.
     pub username: String,
@@ -30,6 +31,17 @@ pub struct CreateUser {
     pub hashed_password: Option<String>,
 }
 
+debug_redacting!(CreateUser {
+    username,
+    email,
+    auth_type,
+    first_name,
+    last_name,
+    github_id,
+    #[redact]
+    hashed_password,
+});
+
 /// Users: registration, lookup, profile changes, deletion.
 #[derive(Clone)]
 pub struct UserService {
@@ -44,16 +56,21 @@ impl UserService {
 
     /// Registers a user. The first user of the installation becomes `global_admin` with a
     /// verified email (upstream rule); later ones are `global_user`. A taken email or
-    /// GitHub id is a `Conflict`.
+    /// GitHub id is a `Conflict`. The "is this the first user?" check and the insert run in
+    /// one transaction under a transaction-scoped advisory lock, so of two concurrent first
+    /// registrations the second sees the first's committed row and does not become admin
+    /// too (a plain check would let both see an empty table).
     pub async fn create_user(&self, input: CreateUser) -> ServiceResult<User> {
         let mut conn = self.db.conn().await?;
         let user = conn
-            .transaction::<_, super::ServiceError, _>(async |conn| {
+            .transaction::<_, ServiceError, _>(async |conn| {
                 diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FIRST_USER_LOCK})"))
                     .execute(conn)
                     .await?;
-                let existing: i64 = users::table.count().get_result(conn).await?;
-                let first = existing == 0;
+                // EXISTS stops at the first row; a count would read the whole table.
+                let first = !diesel::select(diesel::dsl::exists(users::table.select(users::id)))
+                    .get_result::<bool>(conn)
+                    .await?;
                 let new = NewUser {
                     id: UserId::generate(),
                     username: input.username,
@@ -143,7 +160,8 @@ impl UserService {
         let mut conn = self.db.conn().await?;
         let n = diesel::delete(users::table.find(id))
             .execute(&mut conn)
-            .await?;
+            .await
+            .map_err(ServiceError::from_delete)?;
         Ok(n > 0)
     }
 }

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::cache::{SettingsCache, StoredSetting};
 use super::crypto::SettingsCipher;
-use super::definition::{is_valid_key, parse_bool, SettingType};
+use super::definition::{is_valid_key, parse_bool, SettingDefinition, SettingType, SettingsGroup};
 use super::error::{SettingsError, SettingsResult};
 use super::{groups, notify};
 use crate::db::schema::{global_setting_groups, global_settings};
@@ -151,29 +151,62 @@ impl GlobalSettings {
     /// declares the setting encrypted or its stored value already is: a secret cannot end up
     /// in plaintext because a caller forgot a flag. A setting the code declares is created
     /// when missing; any other unknown key is `NotFound`.
+    ///
+    /// The read of the stored row and the write run in one transaction with the row locked
+    /// (`FOR UPDATE`), so a concurrent delete either happens before (the key is then missing)
+    /// or waits; an update that still finds nothing is `NotFound`, never a silent success.
+    /// The change notification is sent in the same transaction, so it goes out exactly when
+    /// the write commits.
     pub async fn set(&self, key: &str, value: &str) -> SettingsResult<()> {
         if !is_valid_key(key) {
             return Err(SettingsError::InvalidKey(key.to_owned()));
         }
         let definition = groups::find(key);
         let mut conn = self.db.conn().await?;
-        let existing = global_settings::table
-            .find(key)
-            .select((global_settings::type_, global_settings::is_encrypted))
-            .first::<(String, bool)>(&mut conn)
-            .await
-            .optional()?;
-        let (kind, encrypt) = match (definition, &existing) {
-            (Some((_, def)), Some((_, stored_encrypted))) => {
-                (def.kind, def.encrypted || *stored_encrypted)
+        conn.transaction::<_, SettingsError, _>(async |conn| {
+            let existing = global_settings::table
+                .find(key)
+                .select((global_settings::type_, global_settings::is_encrypted))
+                .for_update()
+                .first::<(String, bool)>(conn)
+                .await
+                .optional()?;
+            let (kind, encrypt) = storage_plan(key, definition, existing.as_ref())?;
+            let stored = self.prepare(key, kind, encrypt, value)?;
+            match (definition, existing) {
+                (Some((group, def)), None) => {
+                    insert_declared(conn, group, def, &stored, encrypt).await?;
+                }
+                _ => {
+                    let n = diesel::update(global_settings::table.find(key))
+                        .set((
+                            global_settings::value.eq(&stored),
+                            global_settings::is_encrypted.eq(encrypt),
+                        ))
+                        .execute(conn)
+                        .await?;
+                    if n == 0 {
+                        return Err(SettingsError::NotFound(key.to_owned()));
+                    }
+                }
             }
-            (Some((_, def)), None) => (def.kind, def.encrypted),
-            (None, Some((kind, stored_encrypted))) => (
-                SettingType::parse(kind).unwrap_or(SettingType::String),
-                *stored_encrypted,
-            ),
-            (None, None) => return Err(SettingsError::NotFound(key.to_owned())),
-        };
+            notify::changed(conn, key).await?;
+            Ok(())
+        })
+        .await?;
+        self.cache.invalidate(key);
+        Ok(())
+    }
+
+    /// `value` normalized for `kind`, encrypted when `encrypt`; the error names the key and,
+    /// for a secret, does not repeat the value.
+    fn prepare(
+        &self,
+        key: &str,
+        kind: SettingType,
+        encrypt: bool,
+        value: &str,
+    ) -> SettingsResult<String> {
         let normalized = kind
             .normalize(value)
             .map_err(|reason| SettingsError::InvalidValue {
@@ -184,55 +217,11 @@ impl GlobalSettings {
                     reason
                 },
             })?;
-        let stored = if encrypt {
+        Ok(if encrypt {
             self.cipher.encrypt(&normalized)
         } else {
             normalized
-        };
-        conn.transaction::<_, SettingsError, _>(async |conn| {
-            match (definition, existing) {
-                (Some((group, def)), None) => {
-                    let position = group
-                        .settings
-                        .iter()
-                        .position(|s| s.key == def.key)
-                        .unwrap_or(0);
-                    diesel::insert_into(global_settings::table)
-                        .values((
-                            global_settings::key.eq(key),
-                            global_settings::name.eq(def.name),
-                            global_settings::value.eq(&stored),
-                            global_settings::type_.eq(def.kind.as_str()),
-                            global_settings::description.eq(def.description),
-                            global_settings::is_encrypted.eq(encrypt),
-                            global_settings::group_id.eq(group.id),
-                            global_settings::sort_order.eq(position as i32),
-                        ))
-                        .on_conflict(global_settings::key)
-                        .do_update()
-                        .set((
-                            global_settings::value.eq(&stored),
-                            global_settings::is_encrypted.eq(encrypt),
-                        ))
-                        .execute(conn)
-                        .await?;
-                }
-                _ => {
-                    diesel::update(global_settings::table.find(key))
-                        .set((
-                            global_settings::value.eq(&stored),
-                            global_settings::is_encrypted.eq(encrypt),
-                        ))
-                        .execute(conn)
-                        .await?;
-                }
-            }
-            notify::changed(conn, key).await?;
-            Ok(())
         })
-        .await?;
-        self.cache.invalidate(key);
-        Ok(())
     }
 
     /// Deletes a setting; `false` when it did not exist. Declared settings come back with
@@ -274,4 +263,63 @@ impl GlobalSettings {
         }
         Ok(query.load(&mut conn).await?)
     }
+}
+
+/// A declared setting as found in code: its group and definition.
+type Declared = (&'static SettingsGroup, &'static SettingDefinition);
+
+/// The type to validate against and whether to encrypt, from the code's declaration and the
+/// stored row (either may be missing; both missing is `NotFound`).
+fn storage_plan(
+    key: &str,
+    definition: Option<Declared>,
+    existing: Option<&(String, bool)>,
+) -> SettingsResult<(SettingType, bool)> {
+    Ok(match (definition, existing) {
+        (Some((_, def)), Some((_, stored_encrypted))) => {
+            (def.kind, def.encrypted || *stored_encrypted)
+        }
+        (Some((_, def)), None) => (def.kind, def.encrypted),
+        (None, Some((kind, stored_encrypted))) => (
+            SettingType::parse(kind).unwrap_or(SettingType::String),
+            *stored_encrypted,
+        ),
+        (None, None) => return Err(SettingsError::NotFound(key.to_owned())),
+    })
+}
+
+/// Creates a declared setting that is missing (or overwrites it, should a concurrent
+/// writer have created it meanwhile).
+async fn insert_declared(
+    conn: &mut diesel_async::AsyncPgConnection,
+    group: &SettingsGroup,
+    def: &SettingDefinition,
+    stored: &str,
+    encrypt: bool,
+) -> SettingsResult<()> {
+    let position = group
+        .settings
+        .iter()
+        .position(|s| s.key == def.key)
+        .unwrap_or(0);
+    diesel::insert_into(global_settings::table)
+        .values((
+            global_settings::key.eq(def.key),
+            global_settings::name.eq(def.name),
+            global_settings::value.eq(stored),
+            global_settings::type_.eq(def.kind.as_str()),
+            global_settings::description.eq(def.description),
+            global_settings::is_encrypted.eq(encrypt),
+            global_settings::group_id.eq(group.id),
+            global_settings::sort_order.eq(position as i32),
+        ))
+        .on_conflict(global_settings::key)
+        .do_update()
+        .set((
+            global_settings::value.eq(stored),
+            global_settings::is_encrypted.eq(encrypt),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
 }

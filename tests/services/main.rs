@@ -1,11 +1,15 @@
 //! The core services against a real PostgreSQL: results and row counts, cascades,
-//! constraints, the team-with-owner transaction and the role sync.
+//! constraints (classified in any server language), the transactions around owner checks,
+//! first registrations and token revocation, redacted `Debug` of secrets and the role sync.
 
 #[path = "../common/mod.rs"]
 mod common;
 
 mod constraints;
 mod installations;
+mod locales;
+mod locks;
+mod redaction;
 mod roles;
 mod teams;
 mod tokens;

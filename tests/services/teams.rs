@@ -3,6 +3,7 @@
 use deploystack_backend::db::models::{TeamId, TeamRole, UserId};
 use deploystack_backend::services::ServiceError;
 
+use crate::locks::{run_while_held, session};
 use crate::{count, fixture, team, user};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,4 +161,69 @@ async fn member_limit_holds_under_concurrency() {
         .filter_map(|r| r.as_ref().err())
         .all(|e| matches!(e, ServiceError::Invalid(_))));
     assert_eq!(count(sql, "SELECT count(*) FROM team_memberships").await, 3);
+}
+
+/// Another session transfers the team to `to` and keeps its transaction open while `call`
+/// runs; it commits once `call` finished or waits for the team row.
+async fn during_transfer<T, F>(f: &crate::Fixture, team: &TeamId, to: &UserId, call: F) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+{
+    let transfer = session(&f.db).await;
+    transfer
+        .batch_execute(&format!(
+            "BEGIN; UPDATE teams SET owner_id = '{to}' WHERE id = '{team}'"
+        ))
+        .await
+        .expect("transfer");
+    run_while_held(&f.db, &transfer, call).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owner_check_and_membership_write_are_one_transaction() {
+    let f = fixture().await;
+    let sql = &f.db;
+    let ada = user(&f, "ada").await;
+    let bob = user(&f, "bob").await;
+    let cy = user(&f, "cy").await;
+    let t = team(&f, "acme", &ada).await;
+    for u in [&bob, &cy] {
+        f.teams
+            .add_member(&t.id, &u.id, TeamRole::Admin)
+            .await
+            .expect("add");
+    }
+    let owner_is_team_admin = "SELECT count(*) FROM teams t JOIN team_memberships m \
+         ON m.team_id = t.id AND m.user_id = t.owner_id AND m.role = 'team_admin'";
+
+    // Bob is removed while the team is being transferred to him: the removal waits for the
+    // transfer and then refuses, instead of leaving an owner outside the team.
+    let (teams, team_id, bob_id) = (f.teams.clone(), t.id.clone(), bob.id.clone());
+    let removal = during_transfer(&f, &t.id, &bob.id, async move {
+        teams.remove_member(&team_id, &bob_id).await
+    })
+    .await;
+    assert!(
+        matches!(removal, Err(ServiceError::Invalid(_))),
+        "{removal:?}"
+    );
+    assert_eq!(count(sql, owner_is_team_admin).await, 1);
+
+    // Cy is demoted while the team is being transferred to her: refused the same way.
+    let (teams, team_id, cy_id) = (f.teams.clone(), t.id.clone(), cy.id.clone());
+    let demotion = during_transfer(&f, &t.id, &cy.id, async move {
+        teams
+            .change_member_role(&team_id, &cy_id, TeamRole::User)
+            .await
+    })
+    .await;
+    assert!(
+        matches!(demotion, Err(ServiceError::Invalid(_))),
+        "{demotion:?}"
+    );
+    assert_eq!(count(sql, owner_is_team_admin).await, 1);
+
+    // Without a transfer under way, the former owner is an ordinary member again.
+    assert!(f.teams.remove_member(&t.id, &bob.id).await.expect("remove"));
 }

@@ -111,3 +111,51 @@ async fn refresh_tokens_are_single_use_even_concurrently() {
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoking_a_users_team_tokens_is_all_or_nothing() {
+    let f = fixture().await;
+    let sql = &f.db;
+    let ada = user(&f, "ada").await;
+    let t = team(&f, "acme", &ada).await;
+    let tokens = TokenService::new(f.database.clone());
+    let grant = crate::grant(&ada, &t);
+    tokens
+        .issue_access_token(&grant, Duration::hours(1))
+        .await
+        .expect("access");
+    tokens
+        .issue_refresh_token(&grant, Duration::days(30))
+        .await
+        .expect("refresh");
+
+    // The refresh tokens cannot go after the access tokens went: nothing may be revoked,
+    // or a refresh token would outlive the revocation and mint new access tokens.
+    sql.execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$; \
+         CREATE TRIGGER refuse BEFORE DELETE ON oauth_refresh_tokens FOR EACH ROW EXECUTE FUNCTION refuse()",
+    )
+    .await;
+    tokens
+        .revoke_user_team_tokens(&ada.id, &t.id)
+        .await
+        .expect_err("trigger");
+    assert_eq!(
+        count(sql, "SELECT count(*) FROM oauth_access_tokens").await,
+        1
+    );
+    assert_eq!(
+        count(sql, "SELECT count(*) FROM oauth_refresh_tokens").await,
+        1
+    );
+
+    sql.execute("DROP TRIGGER refuse ON oauth_refresh_tokens")
+        .await;
+    assert_eq!(
+        tokens
+            .revoke_user_team_tokens(&ada.id, &t.id)
+            .await
+            .expect("revoke"),
+        2
+    );
+}

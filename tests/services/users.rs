@@ -3,6 +3,7 @@
 use deploystack_backend::db::models::{GlobalRole, RoleId, TeamId, UserChanges, UserId};
 use deploystack_backend::services::ServiceError;
 
+use crate::locks::{run_while_held, session};
 use crate::{count, fixture, registration, team, user};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,4 +112,42 @@ async fn updates_and_deletes_report_whether_a_row_changed() {
     assert!(!f.teams.delete_team(&t.id).await.expect("delete again"));
     assert!(f.users.delete_user(&ada.id).await.expect("delete"));
     assert!(!f.users.delete_user(&ada.id).await.expect("delete again"));
+}
+
+/// The advisory lock key `create_user` serializes first-user decisions on (any process
+/// registering users must take it).
+const FIRST_USER_LOCK: i64 = 0x0064_7375_7365_7273;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_waits_for_a_first_registration_in_flight() {
+    let f = fixture().await;
+    let sql = &f.db;
+    // Another process is registering the first user: it holds the lock, its row is not
+    // committed yet. A registration now must wait and then see that user, not become a
+    // second admin of a table that looked empty.
+    let other = session(sql).await;
+    other
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({FIRST_USER_LOCK}); \
+             INSERT INTO users (id, username, email, auth_type, role_id, email_verified) \
+             VALUES ('first', 'first', 'first@example.com', 'email_signup', 'global_admin', true)"
+        ))
+        .await
+        .expect("first registration");
+    let users = f.users.clone();
+    let bob = run_while_held(sql, &other, async move {
+        users.create_user(registration("bob")).await
+    })
+    .await
+    .expect("create");
+    assert_eq!(bob.role_id, Some(RoleId::from(GlobalRole::User)));
+    assert!(!bob.email_verified);
+    assert_eq!(
+        count(
+            sql,
+            "SELECT count(*) FROM users WHERE role_id = 'global_admin'"
+        )
+        .await,
+        1
+    );
 }

@@ -1,6 +1,6 @@
 //! Global settings against a real PostgreSQL: initialization, typed access, encryption
-//! compatible with upstream (checked with Node's crypto), the cache across processes and the
-//! operator CLI.
+//! compatible with upstream (checked with Node's crypto), the cache across processes, writes
+//! racing other sessions and the operator CLI.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -8,7 +8,10 @@ mod common;
 mod access;
 mod crypto;
 mod init;
+#[path = "../services/locks.rs"]
+mod locks;
 mod processes;
+mod races;
 
 use std::path::Path;
 use std::sync::Arc;

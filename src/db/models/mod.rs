@@ -4,6 +4,7 @@
 mod ids;
 mod installation;
 mod mcp_server;
+pub(crate) mod redact;
 mod role;
 mod team;
 mod token;

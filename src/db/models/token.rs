@@ -3,11 +3,12 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::redact::debug_redacting;
 use super::{TeamId, TokenId, UserId};
 use crate::db::schema::{oauth_access_tokens, oauth_refresh_tokens};
 
-/// An issued access token (its hash).
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+/// An issued access token (its hash). `Debug` hides the hash: it identifies a live credential.
+#[derive(Clone, PartialEq, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = oauth_access_tokens, check_for_backend(diesel::pg::Pg))]
 pub struct AccessToken {
     /// Id.
@@ -28,8 +29,20 @@ pub struct AccessToken {
     pub expires_at: DateTime<Utc>,
 }
 
-/// An access token to store.
-#[derive(Debug, Clone, Insertable)]
+debug_redacting!(AccessToken {
+    id,
+    user_id,
+    team_id,
+    client_id,
+    scope,
+    #[redact]
+    token_hash,
+    created_at,
+    expires_at,
+});
+
+/// An access token to store. `Debug` hides the hash.
+#[derive(Clone, Insertable)]
 #[diesel(table_name = oauth_access_tokens)]
 pub struct NewAccessToken {
     /// Id.
@@ -48,8 +61,8 @@ pub struct NewAccessToken {
     pub expires_at: DateTime<Utc>,
 }
 
-/// An issued refresh token (its hash).
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+/// An issued refresh token (its hash). `Debug` hides the hash: it identifies a live credential.
+#[derive(Clone, PartialEq, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = oauth_refresh_tokens, check_for_backend(diesel::pg::Pg))]
 pub struct RefreshToken {
     /// Id.
@@ -72,8 +85,21 @@ pub struct RefreshToken {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A refresh token to store.
-#[derive(Debug, Clone, Insertable)]
+debug_redacting!(RefreshToken {
+    id,
+    user_id,
+    team_id,
+    client_id,
+    scope,
+    #[redact]
+    token_hash,
+    used,
+    created_at,
+    expires_at,
+});
+
+/// A refresh token to store. `Debug` hides the hash.
+#[derive(Clone, Insertable)]
 #[diesel(table_name = oauth_refresh_tokens)]
 pub struct NewRefreshToken {
     /// Id.
@@ -91,3 +117,25 @@ pub struct NewRefreshToken {
     /// Expiry.
     pub expires_at: DateTime<Utc>,
 }
+
+debug_redacting!(NewAccessToken {
+    id,
+    user_id,
+    team_id,
+    client_id,
+    scope,
+    #[redact]
+    token_hash,
+    expires_at,
+});
+
+debug_redacting!(NewRefreshToken {
+    id,
+    user_id,
+    team_id,
+    client_id,
+    scope,
+    #[redact]
+    token_hash,
+    expires_at,
+});
