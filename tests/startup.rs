@@ -247,3 +247,85 @@ async fn shutdown_lets_a_setup_in_progress_finish_and_serves_nothing_after() {
     // ... but the stopped process serves no pool.
     assert!(!state.database.is_ready());
 }
+
+/// A TCP relay to PostgreSQL that can go silent: it keeps every connection open but stops
+/// passing bytes, as a server that vanished behind a middlebox (or froze) looks to a client.
+struct SilentRelay {
+    port: u16,
+    silent: tokio::sync::watch::Sender<bool>,
+}
+
+impl SilentRelay {
+    async fn start(upstream: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind relay");
+        let port = listener.local_addr().expect("addr").port();
+        let (silent, watch) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
+                else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(pump(client_read, server_write, watch.clone()));
+                tokio::spawn(pump(server_read, client_write, watch.clone()));
+            }
+        });
+        Self { port, silent }
+    }
+}
+
+/// Copies bytes while the relay is not silent; bytes read meanwhile are held, not passed.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut silent: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 || silent.wait_for(|s| !*s).await.is_err() {
+            return;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_fails_requests_instead_of_hanging_them() {
+    let db = TestDb::new().await;
+    let relay = SilentRelay::start(db.connection.port).await;
+    let mut through_relay = db.connection.clone();
+    through_relay.port = relay.port;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = config(through_relay, dir.path());
+    cfg.pool.statement_timeout = Duration::from_millis(500);
+    cfg.pool.query_timeout = Duration::from_millis(1500);
+    cfg.pool.connect_timeout = Duration::from_secs(2);
+    let server = TestServer::start(&cfg).await;
+    assert_eq!(server.setup().await.0, 200);
+    assert_eq!(server.get("/api/health/ready").await.0, 200);
+
+    relay.silent.send_replace(true);
+    for _ in 0..3 {
+        let (code, body) =
+            tokio::time::timeout(Duration::from_secs(30), server.get("/api/health/ready"))
+                .await
+                .expect("the request is answered, not left hanging on a silent connection");
+        assert_eq!(code, 503, "{body}");
+    }
+    relay.silent.send_replace(false);
+    common::wait_until("ready again", Duration::from_secs(30), || async {
+        server.get("/api/health/ready").await.0 == 200
+    })
+    .await;
+    server.stop().await;
+}

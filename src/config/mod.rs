@@ -140,6 +140,7 @@ mod tests {
             // Above PostgreSQL's INT_MAX milliseconds: would be retried forever as "unreachable".
             ("POSTGRES_STATEMENT_TIMEOUT_MS", "2147483648"),
             ("POSTGRES_QUERY_TIMEOUT_MS", "-1"),
+            ("POSTGRES_QUERY_TIMEOUT_MS", "1000"),
             ("POSTGRES_TCP_USER_TIMEOUT_MS", "4294967296"),
             ("POSTGRES_SETUP_LOCK_TIMEOUT_MS", "0"),
         ] {
@@ -157,6 +158,25 @@ mod tests {
             c.pool.idle_timeout,
             Some(std::time::Duration::from_millis(1500))
         );
+    }
+
+    #[test]
+    fn query_deadline_follows_the_statement_timeout() {
+        let ms = std::time::Duration::from_millis;
+        let c = config(&[]).expect("valid");
+        assert_eq!(c.pool.query_timeout, ms(35_000));
+        let c = config(&[("POSTGRES_STATEMENT_TIMEOUT_MS", "0")]).expect("valid");
+        assert_eq!(
+            c.pool.query_timeout,
+            ms(0),
+            "no statement limit, no client deadline"
+        );
+        let c = config(&[
+            ("POSTGRES_STATEMENT_TIMEOUT_MS", "500"),
+            ("POSTGRES_QUERY_TIMEOUT_MS", "800"),
+        ])
+        .expect("valid");
+        assert_eq!(c.pool.query_timeout, ms(800));
     }
 
     #[test]

@@ -15,9 +15,11 @@ pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 600_000;
 /// Longest a single statement may run by default; 0 disables the limit.
 pub const DEFAULT_STATEMENT_TIMEOUT_MS: u64 = 30_000;
-/// Client-side deadline for an answer to a query by default: the statement timeout plus a
-/// margin, so PostgreSQL reports a slow statement itself and only a silent server trips it.
-pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = 35_000;
+/// Margin of the default client-side query deadline over the statement timeout, so
+/// PostgreSQL reports a slow statement itself and only a silent server trips the deadline.
+pub const QUERY_TIMEOUT_MARGIN_MS: u64 = 5_000;
+/// Client-side deadline for an answer to a query by default (statement timeout + margin).
+pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = DEFAULT_STATEMENT_TIMEOUT_MS + QUERY_TIMEOUT_MARGIN_MS;
 /// Unacknowledged data makes the kernel drop the connection after this long by default.
 pub const DEFAULT_TCP_USER_TIMEOUT_MS: u64 = 30_000;
 /// How long setup waits for a setup or migration running elsewhere by default.
@@ -110,7 +112,7 @@ impl PoolSettings {
                 0,
                 DEFAULT_STATEMENT_TIMEOUT_MS,
             )?,
-            query_timeout: ms("POSTGRES_QUERY_TIMEOUT_MS", 0, DEFAULT_QUERY_TIMEOUT_MS)?,
+            query_timeout: Duration::ZERO,
             tcp_user_timeout: Millis {
                 name: "POSTGRES_TCP_USER_TIMEOUT_MS",
                 min: 0,
@@ -124,6 +126,24 @@ impl PoolSettings {
                 DEFAULT_SETUP_LOCK_TIMEOUT_MS,
             )?,
         };
+        let mut settings = settings;
+        // Unset: the statement timeout plus a margin, or none when statements may run forever.
+        let statement_ms = settings.statement_timeout.as_millis() as u64;
+        let default_query = if statement_ms == 0 {
+            0
+        } else {
+            statement_ms + QUERY_TIMEOUT_MARGIN_MS
+        };
+        settings.query_timeout = ms("POSTGRES_QUERY_TIMEOUT_MS", 0, default_query)?;
+        let query_ms = settings.query_timeout.as_millis() as u64;
+        if query_ms != 0 && (statement_ms == 0 || query_ms <= statement_ms) {
+            return Err(ConfigError::Invalid {
+                name: "POSTGRES_QUERY_TIMEOUT_MS",
+                reason: format!(
+                    "must exceed POSTGRES_STATEMENT_TIMEOUT_MS ({statement_ms}, 0 = none) so that a slow statement is reported by PostgreSQL, not cut by the client; 0 disables it"
+                ),
+            });
+        }
         if settings.max_size == 0 {
             return Err(ConfigError::Invalid {
                 name: "POSTGRES_POOL_MAX",

@@ -9,12 +9,17 @@ use diesel::ConnectionError;
 use diesel_async::AsyncPgConnection;
 use rustls::ClientConfig;
 use secrecy::ExposeSecret;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::NoTls;
 use tokio_postgres_rustls::MakeRustlsConnect;
+use tracing::debug;
 
 use crate::config::{ExternalPostgres, PoolSettings};
+use crate::db::answer_deadline::AnswerDeadline;
 use crate::db::tls;
 
 /// Why a connection could not be opened. The message never holds the password.
@@ -56,7 +61,17 @@ pub struct PgConnector {
     host: String,
     port: u16,
     database: String,
+    connect_timeout: Duration,
+    /// Client-side deadline for an answer ([`AnswerDeadline`]); zero: none.
+    query_timeout: Duration,
+    tcp_user_timeout: Duration,
 }
+
+/// TCP keepalive: notice a dead peer of an idle connection (failover, dropped NAT entry) in
+/// about a minute instead of hours; matters for the long-lived LISTEN connection most.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_RETRIES: u32 = 3;
 
 impl PgConnector {
     /// Builds a connector for an external server whose credentials are complete.
@@ -70,17 +85,18 @@ impl PgConnector {
             .user(&pg.user)
             .application_name("deploystack-backend")
             .connect_timeout(pool.connect_timeout)
-            // Notice a dead peer (failover, dropped NAT entry) in about a minute instead of
-            // hours: matters for the long-lived LISTEN connection most.
             .keepalives(true)
-            .keepalives_idle(Duration::from_secs(30))
-            .keepalives_interval(Duration::from_secs(10))
-            .keepalives_retries(3)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(KEEPALIVE_RETRIES)
             .ssl_mode(if tls.is_some() {
                 SslMode::Require
             } else {
                 SslMode::Disable
             });
+        if !pool.tcp_user_timeout.is_zero() {
+            config.tcp_user_timeout(pool.tcp_user_timeout);
+        }
         if let Some(password) = &pg.password {
             config.password(password.expose_secret());
         }
@@ -96,6 +112,9 @@ impl PgConnector {
             host: pg.host.clone(),
             port: pg.port,
             database: pg.database.clone(),
+            connect_timeout: pool.connect_timeout,
+            query_timeout: pool.query_timeout,
+            tcp_user_timeout: pool.tcp_user_timeout,
         })
     }
 
@@ -112,6 +131,7 @@ impl PgConnector {
     pub fn without_statement_timeout(&self) -> Self {
         let mut other = self.clone();
         other.config.options("");
+        other.query_timeout = Duration::ZERO;
         other
     }
 
@@ -125,8 +145,101 @@ impl PgConnector {
         format!("{}:{}/{}", self.host, self.port, self.database)
     }
 
-    /// Opens one diesel-async connection.
+    /// Opens one diesel-async connection whose queries fail once the server stays silent
+    /// past the query timeout (when one is set).
     pub async fn connect(&self) -> Result<AsyncPgConnection, ConnectError> {
+        // A Unix socket path as host: no TCP to watch; the server is local.
+        if self.query_timeout.is_zero() || self.host.starts_with('/') {
+            return self.connect_for_notifications().await;
+        }
+        match tokio::time::timeout(self.connect_timeout, self.connect_with_deadline()).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnectError::Unreachable {
+                target: self.target(),
+                detail: format!(
+                    "no answer within {} ms (POSTGRES_CONNECT_TIMEOUT_MS)",
+                    self.connect_timeout.as_millis()
+                ),
+            }),
+        }
+    }
+
+    async fn connect_with_deadline(&self) -> Result<AsyncPgConnection, ConnectError> {
+        let unreachable = |detail: String| ConnectError::Unreachable {
+            target: self.target(),
+            detail,
+        };
+        let addresses = tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| unreachable(format!("cannot resolve {}: {e}", self.host)))?;
+        let mut last_error = None;
+        let mut stream = None;
+        for address in addresses {
+            match TcpStream::connect(address).await {
+                Ok(connected) => {
+                    stream = Some(connected);
+                    break;
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let stream = stream.ok_or_else(|| {
+            unreachable(last_error.map_or_else(
+                || format!("{} resolves to no address", self.host),
+                |e| e.to_string(),
+            ))
+        })?;
+        self.tune(&stream)
+            .map_err(|e| unreachable(format!("cannot set socket options: {e}")))?;
+        let stream = AnswerDeadline::new(stream, self.query_timeout);
+        let client = match &self.tls {
+            None => {
+                let (client, conn) = self
+                    .config
+                    .connect_raw(stream, NoTls)
+                    .await
+                    .map_err(|e| self.classify(e))?;
+                tokio::spawn(drive(conn));
+                client
+            }
+            Some(tls) => {
+                let mut make = MakeRustlsConnect::new((**tls).clone());
+                let Ok(tls) =
+                    MakeTlsConnect::<AnswerDeadline>::make_tls_connect(&mut make, &self.host);
+                let (client, conn) = self
+                    .config
+                    .connect_raw(stream, tls)
+                    .await
+                    .map_err(|e| self.classify(e))?;
+                tokio::spawn(drive(conn));
+                client
+            }
+        };
+        AsyncPgConnection::try_from(client)
+            .await
+            .map_err(|e| unreachable(e.to_string()))
+    }
+
+    /// Keepalive, `TCP_USER_TIMEOUT` and no Nagle delay, as tokio-postgres sets for its own
+    /// sockets.
+    fn tune(&self, stream: &TcpStream) -> std::io::Result<()> {
+        stream.set_nodelay(true)?;
+        let socket = socket2::SockRef::from(stream);
+        socket.set_tcp_keepalive(
+            &socket2::TcpKeepalive::new()
+                .with_time(KEEPALIVE_IDLE)
+                .with_interval(KEEPALIVE_INTERVAL)
+                .with_retries(KEEPALIVE_RETRIES),
+        )?;
+        if !self.tcp_user_timeout.is_zero() {
+            socket.set_tcp_user_timeout(Some(self.tcp_user_timeout))?;
+        }
+        Ok(())
+    }
+
+    /// Opens a connection that delivers notifications (LISTEN): it only receives, so it has
+    /// no answer deadline; keepalive and `TCP_USER_TIMEOUT` watch it.
+    pub async fn connect_for_notifications(&self) -> Result<AsyncPgConnection, ConnectError> {
         let result = match &self.tls {
             None => match self.config.connect(NoTls).await {
                 Ok((client, conn)) => {
@@ -168,6 +281,16 @@ impl PgConnector {
             target,
             detail: describe_chain(&e),
         }
+    }
+}
+
+/// Runs a connection's I/O until it closes (its client dropped, or the server went away).
+async fn drive<T>(conn: tokio_postgres::Connection<AnswerDeadline, T>)
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    if let Err(e) = conn.await {
+        debug!(error = %e, "database connection closed");
     }
 }
 

@@ -1,5 +1,6 @@
 //! Everything that talks to PostgreSQL: connecting, the pool, migrations and the generated schema.
 
+mod answer_deadline;
 pub mod connector;
 pub mod database;
 pub mod error;
