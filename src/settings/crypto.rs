@@ -54,12 +54,19 @@ impl SettingsCipher {
     pub fn derive(secret: &SecretString) -> Result<Self, CryptoError> {
         let params = scrypt::Params::new(14, 8, 1, 32)
             .map_err(|e| CryptoError::KeyDerivation(e.to_string()))?;
-        let mut key = [0u8; 32];
-        scrypt::scrypt(secret.expose_secret().as_bytes(), SALT, &params, &mut key)
+        // Wiped on drop with volatile writes the optimizer cannot remove (a plain `fill(0)`
+        // of a buffer that is never read again may be dropped); the AES key schedule inside
+        // `cipher` is wiped on drop too (aes-gcm's `zeroize` feature).
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        scrypt::scrypt(
+            secret.expose_secret().as_bytes(),
+            SALT,
+            &params,
+            key.as_mut_slice(),
+        )
+        .map_err(|e| CryptoError::KeyDerivation(e.to_string()))?;
+        let cipher = Cipher::new_from_slice(key.as_slice())
             .map_err(|e| CryptoError::KeyDerivation(e.to_string()))?;
-        let cipher =
-            Cipher::new_from_slice(&key).map_err(|e| CryptoError::KeyDerivation(e.to_string()))?;
-        key.fill(0);
         Ok(Self { cipher })
     }
 
@@ -93,7 +100,10 @@ impl SettingsCipher {
             .map_err(|_| CryptoError::Authentication)?;
         String::from_utf8(data)
             .map(SecretString::from)
-            .map_err(|_| CryptoError::NotText)
+            .map_err(|e| {
+                zeroize::Zeroize::zeroize(&mut e.into_bytes());
+                CryptoError::NotText
+            })
     }
 }
 

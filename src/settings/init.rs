@@ -14,6 +14,7 @@ use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
 use super::crypto::SettingsCipher;
+use super::definition::{parse_bool, SettingDefinition, SettingsGroup};
 use super::groups;
 use super::notify;
 use crate::db::LivePool;
@@ -73,7 +74,8 @@ pub struct InitReport {
     pub settings_updated: i64,
     /// Settings in the database that the code no longer declares (kept).
     pub unknown_keys: Vec<String>,
-    /// Required settings still empty after initialization.
+    /// Required settings still empty after initialization, for features that are switched
+    /// on (a group's `<group>.enabled`, when it has one).
     pub empty_required: Vec<String>,
     /// Settings that were stored in plaintext although declared encrypted, now encrypted.
     pub encrypted_now: Vec<String>,
@@ -97,15 +99,22 @@ struct SyncRow {
     watched: Option<serde_json::Value>,
 }
 
+/// A group's on/off switch (`smtp.enabled`), when it declares one.
+fn switch_of(group: &SettingsGroup) -> Option<&SettingDefinition> {
+    group.settings.iter().find(|d| d.key.ends_with(".enabled"))
+}
+
 /// Runs the initialization on `conn` in one transaction under an advisory lock.
 pub async fn initialize(
     conn: &mut AsyncPgConnection,
     cipher: &SettingsCipher,
 ) -> anyhow::Result<InitReport> {
     let defs: Vec<_> = groups::all_settings().collect();
+    // The report looks at required settings, and at each feature's `<group>.enabled` switch:
+    // a required setting of a switched-off feature (SMTP by default) is not a problem.
     let required: Vec<String> = defs
         .iter()
-        .filter(|(_, _, d)| d.required)
+        .filter(|(g, _, d)| d.required || switch_of(g).is_some_and(|w| w.key == d.key))
         .map(|(_, _, d)| d.key.to_owned())
         .collect();
     let encrypted: Vec<String> = defs
@@ -170,10 +179,20 @@ pub async fn initialize(
             unknown_keys: row.unknown_keys,
             ..InitReport::default()
         };
-        for (_, _, def) in &defs {
+        let enabled = |group: &SettingsGroup| -> bool {
+            let Some(switch) = switch_of(group) else {
+                return true; // no switch: the group is always in use
+            };
+            let value = watched
+                .get(switch.key)
+                .map_or(switch.default, |(v, _)| v.as_str());
+            parse_bool(value).unwrap_or(false)
+        };
+        for (group, _, def) in &defs {
+            let in_use = def.required && enabled(group);
             let Some((value, is_encrypted)) = watched.get(def.key) else {
                 // Inserted just now with its default.
-                if def.required && def.default.is_empty() {
+                if in_use && def.default.is_empty() {
                     report.empty_required.push(def.key.to_owned());
                 }
                 continue;
@@ -182,7 +201,7 @@ pub async fn initialize(
                 notify::encrypt_in_place(conn, def.key, &cipher.encrypt(value)).await?;
                 report.encrypted_now.push(def.key.to_owned());
             }
-            if def.required {
+            if in_use {
                 let empty = if *is_encrypted {
                     cipher
                         .decrypt(value)
@@ -249,7 +268,7 @@ impl Initializer for SettingsInitializer {
                 );
             }
             for key in &report.empty_required {
-                warn!(key, "required setting is empty");
+                warn!(key, "required setting of an enabled feature is empty");
             }
             Ok(())
         })
