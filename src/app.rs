@@ -189,6 +189,8 @@ pub async fn connection_for(
                 .await
                 .context("cluster preparation panicked")??;
             let running = cluster.start().await?;
+            // Clusters of older builds: the application database still belongs to the superuser.
+            running.hand_over_database(EMBEDDED_DATABASE).await?;
             Ok((running.connection(EMBEDDED_DATABASE), Some(running)))
         }
     }

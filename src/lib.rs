@@ -4,13 +4,11 @@
 pub mod api;
 pub mod app;
 pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod db;
 pub mod embedded_pg;
 pub mod services;
 pub mod settings;
-pub mod settings_cli;
 pub mod setup;
 pub mod state;
 pub mod telemetry;
