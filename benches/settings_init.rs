@@ -47,7 +47,10 @@ async fn main() -> Result<(), BoxError> {
         ("pg_stat_statements.track_utility".into(), "on".into()),
     ];
     let pg = Cluster::prepare(options)?.start().await?;
-    let connector = PgConnector::new(&pg.connection("settings_bench"), &PoolSettings::default())?;
+    let connector = PgConnector::new(
+        &pg.superuser_connection("settings_bench"),
+        &PoolSettings::default(),
+    )?;
     let conn = provision::connect_creating_database(&connector).await?;
     let (mut conn, _) = migrations::run_pending(conn).await?;
     diesel::sql_query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")

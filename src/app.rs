@@ -129,7 +129,6 @@ impl App {
         if let Some(cluster) = self.embedded {
             let _ = cluster.stop().await;
         }
-        info!("stopped");
     }
 }
 
@@ -241,6 +240,8 @@ pub async fn connection_for(
                 .context("cluster preparation panicked")??;
             anyhow::ensure!(!stop.is_cancelled(), "stopped by a signal during start-up");
             let running = cluster.start_until(stop).await?;
+            // Clusters of older builds: the application database still belongs to the superuser.
+            running.hand_over_database(EMBEDDED_DATABASE).await?;
             Ok((running.connection(EMBEDDED_DATABASE), Some(running)))
         }
     }

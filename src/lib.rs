@@ -4,14 +4,12 @@
 pub mod api;
 pub mod app;
 pub mod cli;
-pub mod commands;
 pub mod config;
 pub mod db;
 pub mod embedded_pg;
 pub mod lifecycle;
 pub mod services;
 pub mod settings;
-pub mod settings_cli;
 pub mod setup;
 pub mod state;
 pub mod telemetry;

@@ -3,6 +3,9 @@
 use clap::Parser;
 use deploystack_backend::cli::{Cli, Command};
 
+/// Longest wait at exit for blocking tasks nobody awaits any more.
+const BLOCKING_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn main() -> std::process::ExitCode {
     tune_allocator();
     let _ = dotenvy::dotenv();
@@ -22,10 +25,17 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let outcome = runtime.block_on(deploystack_backend::commands::run(
-        cli.command.unwrap_or(Command::Serve),
-    ));
+    let command = cli.command.unwrap_or(Command::Serve);
+    let serving = matches!(command, Command::Serve);
+    let outcome = runtime.block_on(deploystack_backend::cli::commands::run(command));
+    // Everything the command waited for is done; a blocking task still running (a DNS lookup
+    // of a background reconnect) must not hold the exit back.
+    runtime.shutdown_timeout(BLOCKING_GRACE);
     match outcome {
+        Ok(()) if serving => {
+            tracing::info!("deploystack-backend stopped");
+            std::process::ExitCode::SUCCESS
+        }
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -51,9 +51,31 @@ async fn embedded_mode_starts_sets_up_and_restarts() {
     let (code, body) = post_setup(&first.url).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(get(&first.url, "/api/health/ready").await.0, 200);
-    let log = first.log_text();
     let status = first.terminate().await;
+    let exited = chrono::Utc::now();
+    let log = std::fs::read_to_string(dir.path().join("first.log")).expect("log");
     assert!(status.success(), "clean exit: {status}\n{log}");
+    let stopped = log
+        .find("embedded PostgreSQL stopped")
+        .expect("cluster stopped");
+    // Measured, not asserted: the exit follows the cluster's stop at once.
+    let line_start = log[..stopped].rfind('\n').map_or(0, |at| at + 1);
+    if let Some(Ok(logged)) = log[line_start..]
+        .split_whitespace()
+        .next()
+        .map(chrono::DateTime::parse_from_rfc3339)
+    {
+        eprintln!(
+            "exit {} after \"embedded PostgreSQL stopped\"",
+            exited - logged.to_utc()
+        );
+    }
+    let last = log.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("deploystack-backend stopped")
+            && log.rfind(last).is_some_and(|at| at > stopped),
+        "a final line after the cluster stopped: {log}"
+    );
 
     // The cluster is stopped with the server: its lock file is gone.
     assert!(
@@ -68,6 +90,18 @@ async fn embedded_mode_starts_sets_up_and_restarts() {
         .mode();
     assert_eq!(mode & 0o077, 0, "password file is private");
 
+    // A command-line tool with the server stopped starts the cluster briefly, quietly.
+    let out = command(&env, &dir.path().join("settings.log"))
+        .args(["settings", "get", "smtp.port"])
+        .output()
+        .await
+        .expect("settings get");
+    let cli_text = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cli_text}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "587");
+    assert!(!cli_text.contains("WARN"), "{cli_text}");
+
+    let port = std::fs::read_to_string(data.join("postgres/port")).expect("port file");
     let second = BackendProcess::start(&env, &dir.path().join("second.log")).await;
     common::wait_until(
         "the restarted backend to be ready",
@@ -78,9 +112,20 @@ async fn embedded_mode_starts_sets_up_and_restarts() {
     assert_eq!(post_setup(&second.url).await.0, 409);
     let log = second.log_text();
     assert!(
-        !log.contains(password.trim()),
-        "the generated password is never logged"
+        log.contains(&format!(
+            "embedded PostgreSQL is running port={}",
+            port.trim()
+        )),
+        "the port of the first start is kept: {log}"
     );
+    let owner_password =
+        std::fs::read_to_string(data.join("postgres/owner.password")).expect("owner password");
+    for secret in [password.trim(), owner_password.trim()] {
+        assert!(
+            !log.contains(secret),
+            "a generated password is never logged"
+        );
+    }
     assert!(second.terminate().await.success());
 }
 

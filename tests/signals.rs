@@ -79,7 +79,11 @@ async fn sigterm_during_start_up_stops_the_embedded_cluster_cleanly() {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         assert!(status.success(), "round {round}: {status}\n{text}");
         assert!(!cluster.join("postmaster.pid").exists(), "{text}");
-        assert_eq!(cluster_state(&cluster), "shut down", "round {round}\n{text}");
+        assert_eq!(
+            cluster_state(&cluster),
+            "shut down",
+            "round {round}\n{text}"
+        );
     }
 }
 

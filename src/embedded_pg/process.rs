@@ -45,10 +45,22 @@ impl RunAs {
     }
 }
 
+/// The only variables of ours PostgreSQL programs get. Everything else (the encryption secret,
+/// `POSTGRES_PASSWORD`, tokens of the operator's shell) stays out of the server's environment,
+/// which any superuser session can read through `pg_read_file('/proc/self/environ')`.
+const PASSED_VARIABLES: [&str; 2] = ["PATH", "TZ"];
+
 /// A command that runs as `run_as` (when set) in its own process group, so a terminal's
 /// Ctrl-C reaches only us and we stop PostgreSQL after our own connections are closed.
+/// Its environment is cleared down to [`PASSED_VARIABLES`] and a UTF-8 locale.
 pub fn command(program: &std::path::Path, run_as: Option<RunAs>) -> Command {
     let mut cmd = Command::new(program);
+    cmd.env_clear().env("LC_ALL", "C.UTF-8");
+    for name in PASSED_VARIABLES {
+        if let Some(value) = std::env::var_os(name) {
+            cmd.env(name, value);
+        }
+    }
     if let Some(user) = run_as {
         cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
     }
@@ -73,11 +85,20 @@ pub fn run_to_completion(mut cmd: Command, what: &str) -> Result<(), EmbeddedErr
     )))
 }
 
-/// The last `max` bytes of `text`, cut at a character boundary.
+/// The last `max` bytes of `text`, starting at a line (or, for one long line, a character)
+/// boundary so a message is never shown cut in the middle.
 pub fn tail(text: &str, max: usize) -> &str {
+    let text = text.trim_end();
     let mut start = text.len().saturating_sub(max);
     while !text.is_char_boundary(start) {
         start += 1;
+    }
+    if start > 0 {
+        if let Some(newline) = text[start..].find('\n') {
+            if newline + 1 < text.len() - start {
+                start += newline + 1;
+            }
+        }
     }
     text[start..].trim()
 }
@@ -120,4 +141,17 @@ pub fn spawn_supervised(
         .map_err(|_| EmbeddedError::Failed("the supervisor thread died".into()))?
         .map_err(EmbeddedError::io("cannot start postgres"))?;
     Ok((pid, exit_rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_starts_at_a_line() {
+        let text = "first line\nsecond line\nthird\n";
+        assert_eq!(tail(text, 14), "third");
+        assert_eq!(tail(text, 100), "first line\nsecond line\nthird");
+        assert_eq!(tail("one long line", 4), "line");
+    }
 }

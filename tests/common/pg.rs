@@ -12,8 +12,10 @@ use tokio::sync::OnceCell;
 
 use super::certs;
 
-/// Parent of every test cluster; folders of test processes that are gone are swept.
-const TEST_ROOT: &str = "/tmp/deploystack-tests";
+/// Parent of every test cluster. The shared cluster's folder is removed by a watcher process
+/// once its test process exited (statics are never dropped); folders of test processes that
+/// are gone are swept as well, should a watcher have been killed.
+pub const TEST_ROOT: &str = "/tmp/deploystack-tests";
 
 /// The cluster shared by the tests of one binary.
 pub struct SharedCluster {
@@ -50,6 +52,7 @@ pub async fn shared() -> &'static SharedCluster {
                 .start()
                 .await
                 .expect("start the shared test cluster");
+            remove_after_exit(&root, &cluster.data_dir());
             SharedCluster {
                 running,
                 ca_file,
@@ -224,6 +227,35 @@ fn unique_dir(kind: &str) -> PathBuf {
 fn open_for_cluster_user(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711));
+}
+
+/// Starts a watcher that removes `dir` once this process has exited and the cluster in `data`
+/// (which the kernel stops when we exit, see `spawn_supervised`) is gone. The watcher waits
+/// for the end of a pipe only we hold, so it also cleans up after a killed test binary, and
+/// runs in its own process group, so a Ctrl-C of `cargo test` does not stop it.
+fn remove_after_exit(dir: &Path, data: &Path) {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+
+    let postmaster = std::fs::read_to_string(data.join("postmaster.pid"))
+        .ok()
+        .and_then(|text| text.lines().next().map(str::to_owned))
+        .unwrap_or_default();
+    let script = r#"cat >/dev/null
+i=0
+while [ -n "$1" ] && kill -0 "$1" 2>/dev/null && [ "$i" -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+rm -rf "$2""#;
+    let watcher = Command::new("sh")
+        .args(["-c", script, "test-cluster-cleanup", postmaster.trim()])
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("start the cleanup watcher");
+    // The write end stays open until this process ends; then the watcher reads EOF.
+    std::mem::forget(watcher);
 }
 
 /// Removes folders left by test processes that no longer run (their clusters died with them).

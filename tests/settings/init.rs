@@ -18,7 +18,11 @@ async fn init_fills_an_empty_database_then_changes_nothing() {
     assert_eq!(first.settings_inserted, total_settings());
     assert_eq!((first.groups_updated, first.settings_updated), (0, 0));
     // SMTP is off by default: its empty required settings are not reported.
-    assert!(first.empty_required.is_empty(), "{:?}", first.empty_required);
+    assert!(
+        first.empty_required.is_empty(),
+        "{:?}",
+        first.empty_required
+    );
     assert!(first.unknown_keys.is_empty());
     assert_eq!(
         count(&db, "SELECT count(*) FROM global_settings").await,

@@ -162,3 +162,61 @@ async fn two_processes_initialize_one_database_at_once() {
         assert!(log.contains("global settings initialized"), "{log}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_cli_reads_values_from_stdin_and_names_the_known_groups() {
+    use tokio::io::AsyncWriteExt;
+
+    let db = TestDb::new().await;
+    let (_database, settings) = initialized(&db).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let env = cli_env(&db, dir.path());
+    let cases: [(&[&str], &str); 2] = [
+        (&["set", "smtp.password", "-"], "stdin-secret-1\n"),
+        (&["set", "smtp.password"], "stdin-secret-2\r\n"),
+    ];
+    for (args, input) in cases {
+        let log = dir.path().join("stdin.log");
+        let mut child = common::process::command(&env, &log)
+            .arg("settings")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(input.as_bytes()).await.expect("write");
+        drop(stdin);
+        let out = child.wait_with_output().await.expect("wait");
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(out.status.success(), "{args:?}: {text}");
+        assert!(!text.contains(input.trim_end()), "the value is not logged");
+        assert_eq!(
+            settings
+                .get_string("smtp.password")
+                .await
+                .expect("get")
+                .as_deref(),
+            Some(input.trim_end())
+        );
+    }
+    // No input at all (stdin is /dev/null here) is an error, not an empty value.
+    let (ok, _, log) = cli(&env, dir.path(), &["set", "smtp.password"]).await;
+    assert!(!ok && log.contains("no value on standard input"), "{log}");
+    assert_eq!(
+        settings
+            .get_string("smtp.password")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some("stdin-secret-2")
+    );
+
+    let (ok, out, log) = cli(&env, dir.path(), &["list", "--group", "nosuchgroup"]).await;
+    assert!(!ok, "an unknown group is an error");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        log.contains("nosuchgroup") && groups::ALL.iter().all(|g| log.contains(g.id)),
+        "{log}"
+    );
+}

@@ -14,7 +14,11 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Serve => app::run(&Config::from_env()?).await,
         Command::Migrate => migrate(&Config::from_env()?).await,
-        Command::Settings(command) => crate::settings_cli::run(&Config::from_env()?, command).await,
+        Command::DatabaseUrl => {
+            println!("{}", super::database_url::for_config(&Config::from_env()?)?);
+            Ok(())
+        }
+        Command::Settings(command) => super::settings::run(&Config::from_env()?, command).await,
     }
 }
 

@@ -1,4 +1,9 @@
-//! Command line: `serve` (default), `migrate`, `openapi`.
+//! Command line: `serve` (default), `migrate`, `openapi`, `database-url`, `settings`. The
+//! clap types live here; what each subcommand does lives in the submodules.
+
+pub mod commands;
+pub mod database_url;
+pub mod settings;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +25,9 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document (JSON) to stdout.
     Openapi,
+    /// Print the database URL for the diesel CLI (`export DATABASE_URL=$(...)`); it holds the
+    /// password.
+    DatabaseUrl,
     /// Read and change global settings (same environment as the server).
     #[command(subcommand)]
     Settings(SettingsCommand),
@@ -43,7 +51,9 @@ pub enum SettingsCommand {
     Set {
         /// Setting key, e.g. `smtp.password`.
         key: String,
-        /// New value.
-        value: String,
+        /// New value. `-` reads one line from standard input; when omitted, it is asked for
+        /// without echo on a terminal, or read from standard input otherwise. Prefer these
+        /// for secrets: a value given here shows in `ps` and in the shell history.
+        value: Option<String>,
     },
 }

@@ -1,0 +1,135 @@
+//! `deploystack-backend settings list|get|set`: manage settings (SMTP, OAuth secrets) before
+//! any web UI exists, with the same validation and encryption as the service.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Context;
+use secrecy::ExposeSecret;
+
+use crate::app::{self, settings_cipher};
+use crate::cli::SettingsCommand;
+use crate::config::Config;
+use crate::db::{Database, LivePool, PgConnector};
+use crate::settings::{groups, GlobalSettings};
+use crate::setup::selection_file::{self, SelectionState};
+
+/// Runs one settings command; an invalid value is an error (non-zero exit) and changes nothing.
+pub async fn run(config: &Config, command: SettingsCommand) -> anyhow::Result<()> {
+    if !matches!(
+        selection_file::read(&config.selection_file()),
+        SelectionState::Present(_)
+    ) {
+        anyhow::bail!(
+            "database setup has not been performed yet: start the server and complete setup (POST /api/db/setup) first"
+        );
+    }
+    // Asked for before anything starts, so the prompt is not mixed with log lines.
+    let command = match command {
+        SettingsCommand::Set { key, value } => SettingsCommand::Set {
+            value: Some(read_value(&key, value)?),
+            key,
+        },
+        other => other,
+    };
+    let cipher = settings_cipher(config).await?;
+    let (connection, embedded) = app::connection_for_tool(config).await?;
+    // One short command: no idle connection is kept, so none is being opened in the
+    // background while the embedded cluster stops (that attempt would log a failure).
+    let mut pool_settings = config.pool.clone();
+    pool_settings.min_idle = 0;
+    let database = Database::new();
+    let outcome = async {
+        let connector = PgConnector::new(&connection, &pool_settings)?;
+        database.install(LivePool::new(&connector, &pool_settings));
+        let settings = GlobalSettings::new(database.clone(), cipher);
+        execute(&settings, command).await
+    }
+    .await;
+    database.close();
+    if let Some(cluster) = embedded {
+        cluster.stop().await?;
+    }
+    outcome
+}
+
+/// The value to set: from the command line, or from standard input (`-`, or no value at all:
+/// then asked for without echo on a terminal), so a secret need not appear in `ps`.
+fn read_value(key: &str, value: Option<String>) -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    match value.as_deref() {
+        Some("-") => read_line(stdin.lock()),
+        Some(_) => Ok(value.unwrap_or_default()),
+        None if stdin.is_terminal() => {
+            rpassword::prompt_password(format!("{key}: ")).context("cannot read the value")
+        }
+        None => read_line(stdin.lock()),
+    }
+}
+
+/// One line without its line ending; no input at all is an error rather than an empty value.
+fn read_line(mut input: impl BufRead) -> anyhow::Result<String> {
+    let mut line = String::new();
+    let read = input
+        .read_line(&mut line)
+        .context("cannot read the value from standard input")?;
+    anyhow::ensure!(read > 0, "no value on standard input");
+    let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned())
+}
+
+async fn execute(settings: &GlobalSettings, command: SettingsCommand) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        SettingsCommand::List { group } => {
+            let list = settings.list(group.as_deref()).await?;
+            if let Some(group) = group.filter(|_| list.is_empty()) {
+                let known: Vec<&str> = groups::ALL.iter().map(|g| g.id).collect();
+                anyhow::bail!(
+                    "unknown settings group {group:?}; known groups: {}",
+                    known.join(", ")
+                );
+            }
+            for info in list {
+                let value = if info.is_encrypted {
+                    "<encrypted>".to_owned()
+                } else {
+                    settings.get_string(&info.key).await?.unwrap_or_default()
+                };
+                writeln!(
+                    out,
+                    "{:<45} {:<8} {:<14} {}",
+                    info.key,
+                    info.kind,
+                    info.group_id.unwrap_or_default(),
+                    value
+                )?;
+            }
+        }
+        SettingsCommand::Get { key } => {
+            let value = settings
+                .get_secret(&key)
+                .await?
+                .with_context(|| format!("setting {key:?} not found"))?;
+            writeln!(out, "{}", value.expose_secret())?;
+        }
+        SettingsCommand::Set { key, value } => {
+            let value = value.context("no value to set")?;
+            settings.set(&key, &value).await?;
+            writeln!(out, "{key} updated")?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_read_without_its_ending_and_no_input_is_an_error() {
+        assert_eq!(read_line(&b"s3cret\r\nmore"[..]).expect("line"), "s3cret");
+        assert_eq!(read_line(&b"last"[..]).expect("line"), "last");
+        assert_eq!(read_line(&b"\n"[..]).expect("empty line"), "");
+        assert!(read_line(&b""[..]).is_err());
+    }
+}
