@@ -172,7 +172,15 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     tokio::spawn(watch_signals(stop.clone()));
     let acceptor = bind(config).await?;
-    let app = App::start_with(config, Vec::new(), &stop).await?;
+    let app = match App::start_with(config, Vec::new(), &stop).await {
+        Ok(app) => app,
+        // What was started is stopped already: a requested stop, not a failure.
+        Err(_) if stop.is_cancelled() => {
+            info!("stopped during start-up");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     app.serve(acceptor, async move { stop.cancelled().await })
         .await
 }

@@ -102,8 +102,11 @@ async fn prepare(root: &Path, port: Option<u16>, ssl: bool) -> Cluster {
 /// A database name for one test on `running`; the database itself is created by the code
 /// under test (setup creates it) and dropped when this value is dropped.
 pub struct TestDb {
-    /// Connection details, password included, for the backend under test.
+    /// Connection details, password included, for the backend under test (the cluster's
+    /// owner role, not a superuser, as the backend runs).
     pub connection: ExternalPostgres,
+    /// The same database as the cluster's superuser, for set-up only a superuser may do.
+    pub superuser: ExternalPostgres,
 }
 
 impl TestDb {
@@ -121,6 +124,7 @@ impl TestDb {
         );
         Self {
             connection: running.connection(&name),
+            superuser: running.superuser_connection(&name),
         }
     }
 
@@ -152,6 +156,19 @@ impl TestDb {
             .expect("connect to the test database");
         tokio::spawn(conn);
         client.batch_execute(sql).await.expect("execute");
+    }
+
+    /// Runs statements on the test database as the cluster's superuser.
+    pub async fn execute_as_superuser(&self, sql: &str) {
+        let (client, conn) =
+            tokio_postgres::connect(&url_of(&self.superuser), tokio_postgres::NoTls)
+                .await
+                .expect("connect to the test database as superuser");
+        tokio::spawn(conn);
+        client
+            .batch_execute(sql)
+            .await
+            .expect("execute as superuser");
     }
 
     /// Whether the database exists yet.

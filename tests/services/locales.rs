@@ -60,7 +60,8 @@ fn assert_german(text: &str) {
 async fn foreign_key_errors_are_classified_whatever_the_server_language() {
     ensure_german_locale();
     let f = fixture().await;
-    f.db.execute(&format!(
+    // `lc_messages` is a superuser setting.
+    f.db.execute_as_superuser(&format!(
         "ALTER DATABASE \"{}\" SET lc_messages = '{GERMAN}'",
         f.db.connection.database
     ))
