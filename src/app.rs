@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::config::{Config, ExternalPostgres, PostgresSource};
+use crate::config::{Config, ConnectionTarget, PostgresSource, TlsMode};
 use crate::db::{Database, PgConnector};
 use crate::embedded_pg::{Cluster, ClusterOptions, RunningPostgres};
 use crate::lifecycle::{Initializer, Phase};
@@ -221,7 +221,7 @@ pub async fn settings_cipher(config: &Config) -> anyhow::Result<Arc<SettingsCiph
 /// otherwise as [`connection_for`].
 pub async fn connection_for_tool(
     config: &Config,
-) -> anyhow::Result<(ExternalPostgres, Option<RunningPostgres>)> {
+) -> anyhow::Result<(ConnectionTarget, Option<RunningPostgres>)> {
     if matches!(config.postgres, PostgresSource::Embedded) {
         let root = config.persistent_data_dir.join("postgres");
         if let Some(connection) = crate::embedded_pg::attach_running(&root, EMBEDDED_DATABASE) {
@@ -236,9 +236,16 @@ pub async fn connection_for_tool(
 pub async fn connection_for(
     config: &Config,
     stop: &CancellationToken,
-) -> anyhow::Result<(ExternalPostgres, Option<RunningPostgres>)> {
+) -> anyhow::Result<(ConnectionTarget, Option<RunningPostgres>)> {
     match &config.postgres {
-        PostgresSource::External(external) => Ok((external.clone(), None)),
+        PostgresSource::External(external) => {
+            if matches!(external.tls, TlsMode::AcceptAnyCertificate) {
+                tracing::warn!(
+                    "POSTGRES_SSL=true encrypts the connection but does not verify the server's certificate, so a machine in the middle can read it; set POSTGRES_SSL_ROOT_CERT to the CA file of the server to verify it"
+                );
+            }
+            Ok((external.clone(), None))
+        }
         PostgresSource::Embedded => {
             info!("no POSTGRES_* variable set: using the embedded PostgreSQL");
             let mut options = ClusterOptions::new(config.persistent_data_dir.join("postgres"));

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::pg::url_of;
 use common::process::{command, BackendProcess};
-use deploystack_backend::config::{ExternalPostgres, PoolSettings, TlsMode};
+use deploystack_backend::config::{ConnectionTarget, PoolSettings, TlsMode};
 use deploystack_backend::db::{migrations, provision, PgConnector};
 use deploystack_backend::embedded_pg::{find_bin_dir, server_version, Cluster, ClusterOptions};
 use secrecy::SecretString;
@@ -99,7 +99,7 @@ fn postmaster_pid(data: &Path) -> i32 {
 fn superuser(data: &Path, database: &str) -> String {
     let root = data.join("postgres");
     let read = |name: &str| std::fs::read_to_string(root.join(name)).expect(name);
-    url_of(&ExternalPostgres {
+    url_of(&ConnectionTarget {
         host: "127.0.0.1".into(),
         port: read("port").trim().parse().expect("port"),
         database: database.into(),

@@ -203,9 +203,12 @@ async fn invalid_environment_stops_the_process_naming_the_variable() {
         ("POSTGRES_SSL_ROOT_CERT", "/nonexistent/ca.pem"),
         ("POSTGRES_POOL_MAX", "0"),
         ("POSTGRES_STATEMENT_TIMEOUT_MS", "-1"),
+        // Above PostgreSQL's limit: must not start and then be "unreachable" forever.
+        ("POSTGRES_STATEMENT_TIMEOUT_MS", "2147483648"),
+        ("POSTGRES_SETUP_LOCK_TIMEOUT_MS", "0"),
     ];
-    for (name, value) in cases {
-        let log = dir.path().join(format!("{name}.log"));
+    for (i, (name, value)) in cases.into_iter().enumerate() {
+        let log = dir.path().join(format!("{i}-{name}.log"));
         let vars = vec![
             (name, value.to_owned()),
             ("POSTGRES_PASSWORD", "x".to_owned()),
@@ -234,6 +237,8 @@ async fn secrets_never_reach_logs_or_responses() {
     let (code, body) = post_setup(&process.url).await;
     assert_eq!(code, 500, "{body}");
     assert!(!body.to_string().contains(secret));
+    // The caller gets a short reason; PostgreSQL's own words (naming the role) are logged.
+    assert!(!body.to_string().contains("authentication"), "{body}");
     let log = process.log_text();
     assert!(process.terminate().await.success());
     assert!(log.contains("password authentication failed"), "{log}");
@@ -329,4 +334,21 @@ async fn openapi_subcommand_prints_the_committed_spec() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
             .expect("openapi/openapi.json");
     assert_eq!(String::from_utf8_lossy(&out.stdout), committed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unverified_tls_is_logged_with_the_safe_choice() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut env = external_env(&db, dir.path());
+    env.push(("POSTGRES_SSL", "true".to_owned()));
+    let process = BackendProcess::start(&env, &dir.path().join("log")).await;
+    assert_eq!(post_setup(&process.url).await.0, 200, "TLS works");
+    let log = process.log_text();
+    assert!(process.terminate().await.success());
+    let warning = log
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("POSTGRES_SSL=true"))
+        .unwrap_or_else(|| panic!("no warning about unverified TLS:\n{log}"));
+    assert!(warning.contains("POSTGRES_SSL_ROOT_CERT"), "{warning}");
 }

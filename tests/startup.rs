@@ -329,3 +329,27 @@ async fn a_silent_server_fails_requests_instead_of_hanging_them() {
     .await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_zero_means_never_not_a_panic() {
+    // POSTGRES_IDLE_TIMEOUT_MS=0 used to reach bb8 as a zero duration, which panics when
+    // the pool is built: a 500 at setup, a silent 503 forever at start.
+    let env = deploystack_backend::config::EnvSource::from_pairs([
+        ("POSTGRES_IDLE_TIMEOUT_MS", "0"),
+        ("POSTGRES_PASSWORD", "unused"),
+    ]);
+    let parsed = deploystack_backend::config::Config::from_source(&env).expect("valid");
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = config(db.connection.clone(), dir.path());
+    cfg.pool.idle_timeout = parsed.pool.idle_timeout;
+    assert_eq!(cfg.pool.idle_timeout, None);
+    let server = TestServer::start(&cfg).await;
+    assert_eq!(server.setup().await.0, 200);
+    assert_eq!(server.get("/api/health/ready").await.0, 200);
+    server.stop().await;
+
+    let server = TestServer::start(&cfg).await;
+    assert_eq!(server.get("/api/db/status").await.1["state"], "ready");
+    server.stop().await;
+}

@@ -3,7 +3,7 @@
 
 use secrecy::ExposeSecret;
 
-use crate::config::{Config, EnvSource, ExternalPostgres, PostgresSource, TlsMode};
+use crate::config::{Config, ConnectionTarget, EnvSource, PostgresSource, TlsMode};
 
 /// The URL for the configured database. Embedded mode reads the files the cluster's first
 /// start wrote, so the server need not run; the URL stays valid across restarts.
@@ -30,7 +30,7 @@ pub fn for_config(config: &Config) -> anyhow::Result<String> {
 
 /// `postgres://user:password@host:port/database?sslmode=…`, every part percent-encoded, as
 /// libpq (which the diesel CLI uses) reads it.
-pub fn url(c: &ExternalPostgres, root_cert: Option<&str>) -> String {
+pub fn url(c: &ConnectionTarget, root_cert: Option<&str>) -> String {
     let password = c
         .password
         .as_ref()
@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn every_part_is_encoded() {
-        let c = ExternalPostgres {
+        let c = ConnectionTarget {
             host: "::1".into(),
             port: 5433,
             database: "my db".into(),

@@ -19,7 +19,7 @@ mod postgres;
 pub use env::{ConfigError, EnvSource};
 pub use pool::PoolSettings;
 pub use postgres::{
-    ExternalPostgres, PostgresSource, TlsMode, CONNECTION_VARIABLES, DEFAULT_DATABASE,
+    ConnectionTarget, PostgresSource, TlsMode, CONNECTION_VARIABLES, DEFAULT_DATABASE,
 };
 
 use std::net::IpAddr;
@@ -89,7 +89,7 @@ mod tests {
         Config::from_source(&EnvSource::from_pairs(pairs.iter().copied()))
     }
 
-    fn external(pairs: &[(&str, &str)]) -> ExternalPostgres {
+    fn external(pairs: &[(&str, &str)]) -> ConnectionTarget {
         match config(pairs).expect("valid").postgres {
             PostgresSource::External(e) => e,
             PostgresSource::Embedded => panic!("expected external"),

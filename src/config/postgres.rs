@@ -31,14 +31,16 @@ const DEFAULT_USER: &str = "postgres";
 #[derive(Debug, Clone)]
 pub enum PostgresSource {
     /// The operator's server.
-    External(ExternalPostgres),
+    External(ConnectionTarget),
     /// A cluster this process starts under `PERSISTENT_DATA_DIR/postgres`.
     Embedded,
 }
 
-/// Credentials of an external server; the password may be missing (setup then answers 400).
+/// Where to connect and as whom: an external server from `POSTGRES_*`, or the embedded
+/// cluster once it runs. The password may be missing for an external server (setup then
+/// answers 400).
 #[derive(Debug, Clone)]
-pub struct ExternalPostgres {
+pub struct ConnectionTarget {
     /// Host name or IP address.
     pub host: String,
     /// TCP port.
@@ -64,7 +66,7 @@ pub enum TlsMode {
     VerifyWithRoots(Arc<Vec<CertificateDer<'static>>>),
 }
 
-impl ExternalPostgres {
+impl ConnectionTarget {
     /// Names of the variables that must still be set before setup can connect.
     pub fn missing_variables(&self) -> Vec<&'static str> {
         let mut missing = Vec::new();
@@ -85,7 +87,7 @@ impl PostgresSource {
             None if env.flag("POSTGRES_SSL")?.unwrap_or(false) => TlsMode::AcceptAnyCertificate,
             None => TlsMode::Disabled,
         };
-        Ok(Self::External(ExternalPostgres {
+        Ok(Self::External(ConnectionTarget {
             host: env
                 .string("POSTGRES_HOST")
                 .unwrap_or_else(|| DEFAULT_HOST.into()),

@@ -18,7 +18,7 @@ use tokio_postgres::NoTls;
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::debug;
 
-use crate::config::{ExternalPostgres, PoolSettings};
+use crate::config::{ConnectionTarget, PoolSettings};
 use crate::db::answer_deadline::AnswerDeadline;
 use crate::db::tls;
 
@@ -75,7 +75,7 @@ const KEEPALIVE_RETRIES: u32 = 3;
 
 impl PgConnector {
     /// Builds a connector for an external server whose credentials are complete.
-    pub fn new(pg: &ExternalPostgres, pool: &PoolSettings) -> Result<Self, rustls::Error> {
+    pub fn new(pg: &ConnectionTarget, pool: &PoolSettings) -> Result<Self, rustls::Error> {
         let tls = tls::client_config(&pg.tls)?;
         let mut config = tokio_postgres::Config::new();
         config

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use super::initdb::read_secret;
 use super::owner::{self, OWNER, OWNER_PASSWORD_FILE};
 use super::{port, process, EmbeddedError, SUPERUSER};
-use crate::config::{ExternalPostgres, TlsMode};
+use crate::config::{ConnectionTarget, TlsMode};
 
 /// How long a start may take before it counts as failed (crash recovery can be slow).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -50,18 +50,18 @@ impl RunningPostgres {
 
     /// The owner role's credentials for `database`: what the application (and the diesel
     /// CLI) use, in the form the rest of the backend takes.
-    pub fn connection(&self, database: &str) -> ExternalPostgres {
+    pub fn connection(&self, database: &str) -> ConnectionTarget {
         self.credentials(database, OWNER, &self.owner_password)
     }
 
     /// Superuser credentials, for what the owner may not do (tests reading server files,
     /// extensions that need a superuser); never for the application.
-    pub fn superuser_connection(&self, database: &str) -> ExternalPostgres {
+    pub fn superuser_connection(&self, database: &str) -> ConnectionTarget {
         self.credentials(database, SUPERUSER, &self.superuser_password)
     }
 
-    fn credentials(&self, database: &str, user: &str, password: &SecretString) -> ExternalPostgres {
-        ExternalPostgres {
+    fn credentials(&self, database: &str, user: &str, password: &SecretString) -> ConnectionTarget {
+        ConnectionTarget {
             host: "127.0.0.1".into(),
             port: self.port,
             database: database.into(),
@@ -204,7 +204,7 @@ impl Drop for RunningPostgres {
 
 /// The owner's credentials for `database` on the cluster under `root`, from the files its
 /// first start wrote (the server need not run): for `database-url`.
-pub fn stored_connection(root: &Path, database: &str) -> Result<ExternalPostgres, EmbeddedError> {
+pub fn stored_connection(root: &Path, database: &str) -> Result<ConnectionTarget, EmbeddedError> {
     let not_started = |file: &str| {
         EmbeddedError::Failed(format!(
             "{} does not exist: the embedded cluster under {} has not been started by this version yet; start the server once",
@@ -215,7 +215,7 @@ pub fn stored_connection(root: &Path, database: &str) -> Result<ExternalPostgres
     let port = port::stored_port(root)?.ok_or_else(|| not_started(port::PORT_FILE))?;
     let password = read_secret(&root.join(OWNER_PASSWORD_FILE))?
         .ok_or_else(|| not_started(OWNER_PASSWORD_FILE))?;
-    Ok(ExternalPostgres {
+    Ok(ConnectionTarget {
         host: "127.0.0.1".into(),
         port,
         database: database.into(),
@@ -227,13 +227,13 @@ pub fn stored_connection(root: &Path, database: &str) -> Result<ExternalPostgres
 
 /// The owner's credentials of a cluster under `root` that another process (a running server)
 /// started, so a command-line tool can use it instead of trying to start it a second time.
-pub fn attach_running(root: &Path, database: &str) -> Option<ExternalPostgres> {
+pub fn attach_running(root: &Path, database: &str) -> Option<ConnectionTarget> {
     let lock = PidFile::read(&root.join("data"))?;
     if !lock.is_alive() {
         return None;
     }
     let password = read_secret(&root.join(OWNER_PASSWORD_FILE)).ok()??;
-    Some(ExternalPostgres {
+    Some(ConnectionTarget {
         host: "127.0.0.1".into(),
         port: lock.port?,
         database: database.into(),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use deploystack_backend::config::{ExternalPostgres, TlsMode};
+use deploystack_backend::config::{ConnectionTarget, TlsMode};
 use deploystack_backend::embedded_pg::{Cluster, ClusterOptions, RunningPostgres};
 use secrecy::ExposeSecret;
 use tokio::sync::OnceCell;
@@ -104,9 +104,9 @@ async fn prepare(root: &Path, port: Option<u16>, ssl: bool) -> Cluster {
 pub struct TestDb {
     /// Connection details, password included, for the backend under test (the cluster's
     /// owner role, not a superuser, as the backend runs).
-    pub connection: ExternalPostgres,
+    pub connection: ConnectionTarget,
     /// The same database as the cluster's superuser, for set-up only a superuser may do.
-    pub superuser: ExternalPostgres,
+    pub superuser: ConnectionTarget,
 }
 
 impl TestDb {
@@ -129,7 +129,7 @@ impl TestDb {
     }
 
     /// The same database reached with TLS mode `tls`.
-    pub fn with_tls(&self, tls: TlsMode) -> ExternalPostgres {
+    pub fn with_tls(&self, tls: TlsMode) -> ConnectionTarget {
         let mut connection = self.connection.clone();
         connection.tls = tls;
         connection
@@ -219,7 +219,7 @@ impl Drop for TestDb {
 }
 
 /// `postgres://user:password@host:port/db?sslmode=disable`.
-pub fn url_of(c: &ExternalPostgres) -> String {
+pub fn url_of(c: &ConnectionTarget) -> String {
     let password = c
         .password
         .as_ref()

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deploystack_backend::app::App;
-use deploystack_backend::config::{Config, ExternalPostgres, PoolSettings, PostgresSource};
+use deploystack_backend::config::{Config, ConnectionTarget, PoolSettings, PostgresSource};
 use deploystack_backend::lifecycle::Initializer;
 use deploystack_backend::state::AppState;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 /// Configuration for an external server `connection`, keeping files in `data_dir`.
-pub fn config(connection: ExternalPostgres, data_dir: &Path) -> Config {
+pub fn config(connection: ConnectionTarget, data_dir: &Path) -> Config {
     Config {
         host: [127, 0, 0, 1].into(),
         port: 0,
