@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use deploystack_backend::db::migrations::MIGRATION_LOCK_KEY;
 use deploystack_backend::db::LivePool;
 use deploystack_backend::lifecycle::Initializer;
 use deploystack_backend::setup::SETUP_LOCK_KEY;
@@ -143,6 +144,13 @@ async fn a_replica_facing_a_database_without_a_record_changes_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_setup_lock_held_elsewhere_gets_a_clear_answer_not_a_hang() {
+    // The setup lock, then the migration lock (held by a `migrate` run elsewhere).
+    for key in [SETUP_LOCK_KEY, MIGRATION_LOCK_KEY] {
+        lock_held_elsewhere_is_a_clear_answer(key).await;
+    }
+}
+
+async fn lock_held_elsewhere_is_a_clear_answer(key: i64) {
     let db = TestDb::new().await;
     let mut admin = db.connection.clone();
     admin.database = "postgres".into();
@@ -155,13 +163,13 @@ async fn a_setup_lock_held_elsewhere_gets_a_clear_answer_not_a_hang() {
         .batch_execute(&format!("CREATE DATABASE \"{}\"", db.connection.database))
         .await
         .expect("create database");
-    // A stuck setup elsewhere: it holds the setup lock and never lets go.
+    // A stuck process elsewhere: it holds the lock and never lets go.
     let (holder, conn) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
         .await
         .expect("connect");
     tokio::spawn(conn);
     holder
-        .batch_execute(&format!("SELECT pg_advisory_lock({SETUP_LOCK_KEY})"))
+        .batch_execute(&format!("SELECT pg_advisory_lock({key})"))
         .await
         .expect("lock");
 
@@ -172,12 +180,12 @@ async fn a_setup_lock_held_elsewhere_gets_a_clear_answer_not_a_hang() {
     let (code, body) = tokio::time::timeout(Duration::from_secs(30), server.setup())
         .await
         .expect("the setup call answers instead of waiting for the lock");
-    assert_eq!(code, 503, "{body}");
+    assert_eq!(code, 503, "lock {key:x}: {body}");
     assert_eq!(body["error"], "Setup in progress", "{body}");
     assert!(!dir.path().join("db.selection.json").exists());
 
     holder
-        .batch_execute(&format!("SELECT pg_advisory_unlock({SETUP_LOCK_KEY})"))
+        .batch_execute(&format!("SELECT pg_advisory_unlock({key})"))
         .await
         .expect("unlock");
     let (code, body) = server.setup().await;
