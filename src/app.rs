@@ -54,8 +54,15 @@ impl App {
         let (connection, embedded) = connection_for(config, stop).await?;
         let missing = connection.missing_variables();
         let connector = if missing.is_empty() {
-            Ok(PgConnector::new(&connection, &config.pool)
-                .context("cannot build the TLS configuration")?)
+            match PgConnector::new(&connection, &config.pool) {
+                Ok(connector) => Ok(connector),
+                Err(e) => {
+                    if let Some(cluster) = embedded {
+                        let _ = cluster.stop().await;
+                    }
+                    return Err(anyhow::Error::new(e).context("cannot build the TLS configuration"));
+                }
+            }
         } else {
             Err(missing)
         };
@@ -256,7 +263,11 @@ pub async fn connection_for(
             anyhow::ensure!(!stop.is_cancelled(), "stopped by a signal during start-up");
             let running = cluster.start_until(stop).await?;
             // Clusters of older builds: the application database still belongs to the superuser.
-            running.hand_over_database(EMBEDDED_DATABASE).await?;
+            if let Err(e) = running.hand_over_database(EMBEDDED_DATABASE).await {
+                // A clean stop, not a crash recovery at the next start.
+                let _ = running.stop().await;
+                return Err(e.into());
+            }
             Ok((running.connection(EMBEDDED_DATABASE), Some(running)))
         }
     }

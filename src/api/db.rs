@@ -57,7 +57,7 @@ impl SetupState {
             _ if !configured => Self::NotConfigured,
             Phase::Checking | Phase::Starting => Self::Starting,
             Phase::SetupRequired => Self::SetupRequired,
-            Phase::Unavailable { .. } | Phase::Stopped => Self::DatabaseUnavailable,
+            Phase::Unavailable | Phase::Stopped => Self::DatabaseUnavailable,
         }
     }
 }
@@ -163,8 +163,11 @@ impl SetupResponse {
                 "Database configuration incomplete. Please check environment variables.",
                 message,
             ))),
-            SetupError::Busy | SetupError::ShuttingDown => {
+            SetupError::Busy => {
                 Self::Unavailable(Json(ErrorBody::new("Setup in progress", message)))
+            }
+            SetupError::ShuttingDown => {
+                Self::Unavailable(Json(ErrorBody::new("Shutting down", message)))
             }
             // PostgreSQL's own words (host, port, role names, login failures) go to the log
             // only: callers of this endpoint are not authenticated.

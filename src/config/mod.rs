@@ -177,6 +177,16 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(c.pool.query_timeout, ms(800));
+        // The largest statement timeout PostgreSQL takes still starts.
+        let c = config(&[("POSTGRES_STATEMENT_TIMEOUT_MS", "2147483647")]).expect("valid");
+        assert_eq!(c.pool.query_timeout, ms(2_147_483_647 + 5_000));
+        // No statement limit, yet a client deadline the operator asked for.
+        let c = config(&[
+            ("POSTGRES_STATEMENT_TIMEOUT_MS", "0"),
+            ("POSTGRES_QUERY_TIMEOUT_MS", "60000"),
+        ])
+        .expect("valid");
+        assert_eq!(c.pool.query_timeout, ms(60_000));
     }
 
     #[test]

@@ -132,15 +132,22 @@ impl PoolSettings {
         let default_query = if statement_ms == 0 {
             0
         } else {
-            statement_ms + QUERY_TIMEOUT_MARGIN_MS
+            statement_ms.saturating_add(QUERY_TIMEOUT_MARGIN_MS)
         };
-        settings.query_timeout = ms("POSTGRES_QUERY_TIMEOUT_MS", 0, default_query)?;
+        // A client-side value: never sent to PostgreSQL, so not bound by its limit.
+        settings.query_timeout = Millis {
+            name: "POSTGRES_QUERY_TIMEOUT_MS",
+            min: 0,
+            max: u64::MAX / 2,
+        }
+        .read(env, default_query)
+        .map(Duration::from_millis)?;
         let query_ms = settings.query_timeout.as_millis() as u64;
-        if query_ms != 0 && (statement_ms == 0 || query_ms <= statement_ms) {
+        if query_ms != 0 && statement_ms != 0 && query_ms <= statement_ms {
             return Err(ConfigError::Invalid {
                 name: "POSTGRES_QUERY_TIMEOUT_MS",
                 reason: format!(
-                    "must exceed POSTGRES_STATEMENT_TIMEOUT_MS ({statement_ms}, 0 = none) so that a slow statement is reported by PostgreSQL, not cut by the client; 0 disables it"
+                    "must exceed POSTGRES_STATEMENT_TIMEOUT_MS ({statement_ms}) so that a slow statement is reported by PostgreSQL, not cut by the client; 0 disables it"
                 ),
             });
         }

@@ -2,6 +2,7 @@
 //! and classifies failures so callers can answer 503 for "unreachable" and create a
 //! missing database instead of failing.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use tracing::debug;
 
 use crate::config::{ConnectionTarget, PoolSettings};
-use crate::db::answer_deadline::AnswerDeadline;
+use crate::db::answer_deadline::{AnswerDeadline, DeadlineTls};
 use crate::db::tls;
 
 /// Why a connection could not be opened. The message never holds the password.
@@ -146,54 +147,50 @@ impl PgConnector {
     }
 
     /// Opens one diesel-async connection whose queries fail once the server stays silent
-    /// past the query timeout (when one is set).
+    /// past the query timeout (when one is set). Each address gets the connect timeout for
+    /// its TCP connection, and the login gets it again.
     pub async fn connect(&self) -> Result<AsyncPgConnection, ConnectError> {
         // A Unix socket path as host: no TCP to watch; the server is local.
         if self.query_timeout.is_zero() || self.host.starts_with('/') {
-            return self.connect_for_notifications().await;
+            return self.connect_plain().await;
         }
-        match tokio::time::timeout(self.connect_timeout, self.connect_with_deadline()).await {
-            Ok(result) => result,
-            Err(_) => Err(ConnectError::Unreachable {
-                target: self.target(),
-                detail: format!(
-                    "no answer within {} ms (POSTGRES_CONNECT_TIMEOUT_MS)",
-                    self.connect_timeout.as_millis()
-                ),
-            }),
-        }
+        let stream = self.open_tcp().await?;
+        self.bounded(self.login_with_deadline(stream)).await
     }
 
-    async fn connect_with_deadline(&self) -> Result<AsyncPgConnection, ConnectError> {
+    /// The first address of the host that accepts a TCP connection, tuned.
+    async fn open_tcp(&self) -> Result<TcpStream, ConnectError> {
         let unreachable = |detail: String| ConnectError::Unreachable {
             target: self.target(),
             detail,
         };
-        let addresses = tokio::net::lookup_host((self.host.as_str(), self.port))
+        let addresses = self
+            .bounded_io(tokio::net::lookup_host((self.host.as_str(), self.port)))
             .await
             .map_err(|e| unreachable(format!("cannot resolve {}: {e}", self.host)))?;
         let mut last_error = None;
-        let mut stream = None;
         for address in addresses {
-            match TcpStream::connect(address).await {
-                Ok(connected) => {
-                    stream = Some(connected);
-                    break;
+            match self.bounded_io(TcpStream::connect(address)).await {
+                Ok(stream) => {
+                    self.tune(&stream)
+                        .map_err(|e| unreachable(format!("cannot set socket options: {e}")))?;
+                    return Ok(stream);
                 }
-                Err(e) => last_error = Some(e),
+                Err(e) => last_error = Some(format!("{address}: {e}")),
             }
         }
-        let stream = stream.ok_or_else(|| {
-            unreachable(last_error.map_or_else(
-                || format!("{} resolves to no address", self.host),
-                |e| e.to_string(),
-            ))
-        })?;
-        self.tune(&stream)
-            .map_err(|e| unreachable(format!("cannot set socket options: {e}")))?;
-        let stream = AnswerDeadline::new(stream, self.query_timeout);
+        Err(unreachable(last_error.unwrap_or_else(|| {
+            format!("{} resolves to no address", self.host)
+        })))
+    }
+
+    async fn login_with_deadline(
+        &self,
+        stream: TcpStream,
+    ) -> Result<AsyncPgConnection, ConnectError> {
         let client = match &self.tls {
             None => {
+                let stream = AnswerDeadline::new(stream, self.query_timeout);
                 let (client, conn) = self
                     .config
                     .connect_raw(stream, NoTls)
@@ -204,11 +201,10 @@ impl PgConnector {
             }
             Some(tls) => {
                 let mut make = MakeRustlsConnect::new((**tls).clone());
-                let Ok(tls) =
-                    MakeTlsConnect::<AnswerDeadline>::make_tls_connect(&mut make, &self.host);
+                let Ok(tls) = MakeTlsConnect::<TcpStream>::make_tls_connect(&mut make, &self.host);
                 let (client, conn) = self
                     .config
-                    .connect_raw(stream, tls)
+                    .connect_raw(stream, DeadlineTls::new(tls, self.query_timeout))
                     .await
                     .map_err(|e| self.classify(e))?;
                 tokio::spawn(drive(conn));
@@ -217,7 +213,37 @@ impl PgConnector {
         };
         AsyncPgConnection::try_from(client)
             .await
-            .map_err(|e| unreachable(e.to_string()))
+            .map_err(|e| ConnectError::Unreachable {
+                target: self.target(),
+                detail: e.to_string(),
+            })
+    }
+
+    /// `work`, or an "unreachable" error once the connect timeout passed.
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, ConnectError>>,
+    ) -> Result<T, ConnectError> {
+        tokio::time::timeout(self.connect_timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ConnectError::Unreachable {
+                    target: self.target(),
+                    detail: format!(
+                        "no answer within {} ms (POSTGRES_CONNECT_TIMEOUT_MS)",
+                        self.connect_timeout.as_millis()
+                    ),
+                })
+            })
+    }
+
+    async fn bounded_io<T>(
+        &self,
+        work: impl Future<Output = std::io::Result<T>>,
+    ) -> std::io::Result<T> {
+        tokio::time::timeout(self.connect_timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
     }
 
     /// Keepalive, `TCP_USER_TIMEOUT` and no Nagle delay, as tokio-postgres sets for its own
@@ -237,9 +263,15 @@ impl PgConnector {
         Ok(())
     }
 
-    /// Opens a connection that delivers notifications (LISTEN): it only receives, so it has
-    /// no answer deadline; keepalive and `TCP_USER_TIMEOUT` watch it.
-    pub async fn connect_for_notifications(&self) -> Result<AsyncPgConnection, ConnectError> {
+    /// Opens a connection without an answer deadline, whose login is still bounded by the
+    /// connect timeout: for LISTEN (notifications need tokio-postgres' own socket type) and
+    /// for migrations, whose statements may legitimately run for a long time. Keepalive and
+    /// `TCP_USER_TIMEOUT` still watch it.
+    pub async fn connect_plain(&self) -> Result<AsyncPgConnection, ConnectError> {
+        self.bounded(self.connect_plain_unbounded()).await
+    }
+
+    async fn connect_plain_unbounded(&self) -> Result<AsyncPgConnection, ConnectError> {
         let result = match &self.tls {
             None => match self.config.connect(NoTls).await {
                 Ok((client, conn)) => {
@@ -285,8 +317,9 @@ impl PgConnector {
 }
 
 /// Runs a connection's I/O until it closes (its client dropped, or the server went away).
-async fn drive<T>(conn: tokio_postgres::Connection<AnswerDeadline, T>)
+async fn drive<S, T>(conn: tokio_postgres::Connection<S, T>)
 where
+    S: AsyncRead + AsyncWrite + Unpin,
     T: AsyncRead + AsyncWrite + Unpin,
 {
     if let Err(e) = conn.await {

@@ -1,5 +1,6 @@
 //! Everything that talks to PostgreSQL: connecting, the pool, migrations and the generated schema.
 
+pub mod advisory;
 mod answer_deadline;
 pub mod connector;
 pub mod database;

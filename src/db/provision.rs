@@ -41,6 +41,32 @@ pub async fn connect_creating_database(
     }
 }
 
+/// Whether the application database exists, asked of the maintenance database: connecting
+/// to a missing database would make the server log a FATAL line at every look. `None` when
+/// the maintenance database refuses us (some managed services): ask by connecting instead.
+pub async fn database_exists(connector: &PgConnector) -> Result<Option<bool>, ConnectError> {
+    let mut admin = match connector.for_database(MAINTENANCE_DATABASE).connect().await {
+        Ok(conn) => conn,
+        Err(ConnectError::Rejected { .. } | ConnectError::DatabaseMissing(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        found: bool,
+    }
+    let found: Found =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS found")
+            .bind::<diesel::sql_types::Text, _>(connector.database())
+            .get_result(&mut admin)
+            .await
+            .map_err(|e| ConnectError::Unreachable {
+                target: connector.target(),
+                detail: e.to_string(),
+            })?;
+    Ok(Some(found.found))
+}
+
 /// Double-quotes an identifier the way PostgreSQL's `quote_ident` does.
 pub fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

@@ -8,16 +8,14 @@ pub enum Phase {
     /// At start, before we know whether setup was performed (reading the selection file,
     /// or asking the database whether it records a setup).
     Checking,
-    /// Setup has not been performed: the wizard offers it.
+    /// Setup has not been performed: the wizard offers it (and the backend looks again now
+    /// and then, read-only, in case a peer replica performs it).
     SetupRequired,
     /// Setup was performed; the database is being migrated and initialized.
     Starting,
-    /// PostgreSQL cannot be used right now; retrying in the background. `recorded` says
-    /// whether setup is known to have been performed (from the selection file).
-    Unavailable {
-        /// Setup is known to have been performed.
-        recorded: bool,
-    },
+    /// PostgreSQL cannot be used right now (down, refusing us, or failing to migrate);
+    /// retrying in the background.
+    Unavailable,
     /// The database is migrated and served.
     Ready,
     /// The process is shutting down; nothing is installed any more.

@@ -96,7 +96,7 @@ impl SettingsCache {
                 if weak.strong_count() == 0 {
                     return;
                 }
-                match connector.connect_for_notifications().await {
+                match connector.connect_plain().await {
                     Ok(mut conn) => {
                         if let Err(e) = diesel::sql_query(format!("LISTEN {CHANNEL}"))
                             .execute(&mut conn)

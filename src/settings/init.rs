@@ -112,7 +112,7 @@ pub async fn initialize(
     let defs: Vec<_> = groups::all_settings().collect();
     // The report looks at required settings, and at each feature's `<group>.enabled` switch:
     // a required setting of a switched-off feature (SMTP by default) is not a problem.
-    let required: Vec<String> = defs
+    let watched_keys: Vec<String> = defs
         .iter()
         .filter(|(g, _, d)| d.required || switch_of(g).is_some_and(|w| w.key == d.key))
         .map(|(_, _, d)| d.key.to_owned())
@@ -159,7 +159,7 @@ pub async fn initialize(
         .bind::<Array<Bool>, _>(defs.iter().map(|(_, _, d)| d.encrypted).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(defs.iter().map(|(g, _, _)| g.id).collect::<Vec<_>>())
         .bind::<Array<Integer>, _>(defs.iter().map(|(_, i, _)| *i as i32).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(required)
+        .bind::<Array<Text>, _>(watched_keys)
         .bind::<Array<Text>, _>(encrypted);
     conn.transaction::<_, anyhow::Error, _>(async |conn| {
         diesel::sql_query(format!("SELECT pg_advisory_xact_lock({INIT_LOCK_KEY})"))

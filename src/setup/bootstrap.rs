@@ -12,13 +12,11 @@ use tracing::{error, info};
 use super::error::SetupError;
 use crate::config::PoolSettings;
 use crate::db::schema::deploystack_setup;
-use crate::db::{migrations, provision, ConnectError, LivePool, PgConnector};
+use crate::db::{advisory, migrations, provision, ConnectError, LivePool, PgConnector};
 use crate::lifecycle::Initializer;
 
 /// Advisory lock key held for the whole bootstrap ("dssetup!" in ASCII).
 pub const SETUP_LOCK_KEY: i64 = 0x6473_7365_7475_7021;
-/// How often a busy advisory lock is asked for again.
-const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// A bootstrapped database, not yet published to request handlers.
 pub struct Bootstrapped {
@@ -71,20 +69,24 @@ pub enum InitializerPolicy {
 }
 
 /// Runs every step up to, not including, recording completion; the lock stays held until
-/// [`Bootstrapped::commit`] or drop.
+/// [`Bootstrapped::commit`] or drop. The setup and migration locks are waited for until
+/// `lock_deadline` at most ([`SetupError::Busy`] past it).
 pub async fn bootstrap(
     connector: &PgConnector,
     pool_settings: &PoolSettings,
     initializers: &[Arc<dyn Initializer>],
     policy: InitializerPolicy,
+    lock_deadline: tokio::time::Instant,
 ) -> Result<Bootstrapped, SetupError> {
     let mut conn =
         provision::connect_creating_database(&connector.without_statement_timeout()).await?;
-    let deadline = pool_settings.setup_lock_timeout;
-    if !try_lock_until(&mut conn, SETUP_LOCK_KEY, deadline).await? {
+    if !advisory::lock_until(&mut conn, SETUP_LOCK_KEY, lock_deadline)
+        .await
+        .map_err(init_error)?
+    {
         return Err(SetupError::Busy);
     }
-    let (mut conn, applied) = migrations::run_pending_within(conn, deadline)
+    let (mut conn, applied) = migrations::run_pending_until(conn, lock_deadline)
         .await
         .map_err(|e| match e {
             migrations::MigrationError::LockBusy => SetupError::Busy,
@@ -119,6 +121,17 @@ pub async fn bootstrap(
 /// Whether the database behind `connector` records a completed setup, looking only: a
 /// missing database or table means "no", and nothing is created.
 pub async fn setup_recorded(connector: &PgConnector) -> Result<bool, SetupError> {
+    let unreachable = |e: ConnectError| match e {
+        e @ ConnectError::Unreachable { .. } => SetupError::Unreachable(e.to_string()),
+        e => SetupError::Initialization(e.to_string()),
+    };
+    if provision::database_exists(connector)
+        .await
+        .map_err(unreachable)?
+        == Some(false)
+    {
+        return Ok(false);
+    }
     let mut conn = match connector.connect().await {
         Ok(conn) => conn,
         Err(ConnectError::DatabaseMissing(_)) => return Ok(false),
@@ -149,39 +162,8 @@ pub async fn setup_recorded(connector: &PgConnector) -> Result<bool, SetupError>
     Ok(row.found)
 }
 
-/// Polls `pg_try_advisory_lock(key)` until it is granted or `limit` elapsed: a holder that
-/// is stuck (or slow) elsewhere makes the caller give up with a clear answer, never hang.
-async fn try_lock_until(
-    conn: &mut AsyncPgConnection,
-    key: i64,
-    limit: std::time::Duration,
-) -> Result<bool, SetupError> {
-    #[derive(QueryableByName)]
-    struct Granted {
-        #[diesel(sql_type = diesel::sql_types::Bool)]
-        granted: bool,
-    }
-    let started = std::time::Instant::now();
-    loop {
-        let row: Granted =
-            diesel::sql_query(format!("SELECT pg_try_advisory_lock({key}) AS granted"))
-                .get_result(&mut *conn)
-                .await
-                .map_err(init_error)?;
-        if row.granted {
-            return Ok(true);
-        }
-        if started.elapsed() >= limit {
-            return Ok(false);
-        }
-        tokio::time::sleep(LOCK_POLL.min(limit.saturating_sub(started.elapsed()))).await;
-    }
-}
-
 async fn unlock(conn: &mut AsyncPgConnection) {
-    let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({SETUP_LOCK_KEY})"))
-        .execute(conn)
-        .await;
+    let _ = advisory::unlock(conn, SETUP_LOCK_KEY).await;
 }
 
 fn init_error(e: DieselError) -> SetupError {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Mutex, MutexGuard};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
@@ -21,6 +22,8 @@ use crate::lifecycle::{Backoff, Initializer, Phase};
 /// First and longest delay between two start-up attempts while PostgreSQL is unavailable.
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(30);
+/// First delay between two read-only looks for a setup performed by a peer replica.
+const WATCH_FIRST: Duration = Duration::from_secs(1);
 /// How long shutdown waits for a transition in progress (a setup call) to finish.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
 
@@ -50,10 +53,21 @@ pub struct SetupService {
 
 /// What one start-up attempt ended with.
 enum Attempt {
-    /// Nothing more to do (serving, or setup not performed, or a fatal misconfiguration).
+    /// Nothing more to do (serving, shutting down, or a misconfiguration only a restart fixes).
     Settled,
+    /// Setup has not been performed: look again later, for a replica whose peer gets the
+    /// setup call (read-only looks, so nothing is touched before setup).
+    Watch,
     /// Try again after a delay.
     Retry(SetupError),
+}
+
+/// A transition in progress: the in-process lock, and the deadline that bounds every lock
+/// wait of this transition (in-process and advisory), so the whole wait is
+/// `POSTGRES_SETUP_LOCK_TIMEOUT_MS` at most.
+struct Transition<'a> {
+    _guard: MutexGuard<'a, ()>,
+    lock_deadline: Instant,
 }
 
 impl SetupService {
@@ -104,13 +118,8 @@ impl SetupService {
     /// `wait` elapsed, so the first HTTP answers after a restart already tell the truth.
     pub async fn start(self: &Arc<Self>, wait: Duration) {
         let this = self.clone();
-        self.tasks.spawn(async move {
-            let cancel = this.cancel.clone();
-            tokio::select! {
-                () = cancel.cancelled() => {}
-                () = this.bring_up_until_settled() => {}
-            }
-        });
+        self.tasks
+            .spawn(async move { this.bring_up_until_settled().await });
         let mut phase = self.watch_phase();
         let settled = phase.wait_for(|p| !p.is_settling());
         if tokio::time::timeout(wait, settled).await.is_err() {
@@ -152,16 +161,16 @@ impl SetupService {
     }
 
     async fn setup_now(&self) -> Result<SetupCompleted, SetupError> {
-        let _guard = self.lock().await?;
+        let transition = self.lock().await?;
         match selection_file::read(&self.selection_path) {
             SelectionState::Present(selection) => {
                 if selection.database_type == POSTGRESQL && !self.database.is_ready() {
                     // Recorded here but not serving (the process stopped between writing the
-                    // file and committing, or PostgreSQL was down at start): finish the job
-                    // rather than answer 409 while every handler answers 503.
+                    // file and committing, or PostgreSQL was down at start): finish the
+                    // start-up's job, initializers included, rather than answer 409 while
+                    // every handler answers 503.
                     let connector = self.credentials()?;
-                    self.serve_recorded(connector, InitializerPolicy::UnlessSetUp)
-                        .await?;
+                    self.serve_recorded(connector, &transition).await?;
                 }
                 return Err(SetupError::AlreadyPerformed {
                     database_type: selection.database_type,
@@ -179,6 +188,7 @@ impl SetupService {
             &self.pool_settings,
             &self.initializers,
             InitializerPolicy::UnlessSetUp,
+            transition.lock_deadline,
         )
         .await?;
         let ready = ready.commit(self.selection_writer()).await?;
@@ -195,28 +205,42 @@ impl SetupService {
         Ok(SetupCompleted { restart_required })
     }
 
+    /// Start-up attempts until the database is served, or a misconfiguration needs a
+    /// restart. An attempt in progress is never cancelled (its blocking work could outlive
+    /// it); shutdown cancels the waits between attempts.
     async fn bring_up_until_settled(&self) {
-        let mut backoff = Backoff::new(RETRY_FIRST, RETRY_MAX);
+        let mut retry = Backoff::new(RETRY_FIRST, RETRY_MAX);
+        let mut watch = Backoff::new(WATCH_FIRST, RETRY_MAX);
         loop {
             let attempt = match self.lock().await {
-                Ok(_guard) => self.bring_up_once().await,
+                Ok(transition) => self.bring_up_once(&transition).await,
+                Err(SetupError::ShuttingDown) => return,
                 Err(busy) => Attempt::Retry(busy),
             };
-            let Attempt::Retry(e) = attempt else { return };
-            let delay = backoff.next_delay();
-            let retry_in_ms = delay.as_millis() as u64;
-            match &e {
-                SetupError::Unreachable(_) | SetupError::Busy => {
-                    warn!(error = %e, retry_in_ms, "database not available yet");
+            let delay = match attempt {
+                Attempt::Settled => return,
+                Attempt::Watch => watch.next_delay(),
+                Attempt::Retry(e) => {
+                    let delay = retry.next_delay();
+                    let retry_in_ms = delay.as_millis() as u64;
+                    match &e {
+                        SetupError::Unreachable(_) | SetupError::Busy => {
+                            warn!(error = %e, retry_in_ms, "database not available yet");
+                        }
+                        _ => error!(error = %e, retry_in_ms, "database initialization failed"),
+                    }
+                    delay
                 }
-                _ => error!(error = %e, retry_in_ms, "database initialization failed"),
+            };
+            tokio::select! {
+                () = self.cancel.cancelled() => return,
+                () = tokio::time::sleep(delay) => {}
             }
-            tokio::time::sleep(delay).await;
         }
     }
 
     /// One start-up attempt, under the transition lock.
-    async fn bring_up_once(&self) -> Attempt {
+    async fn bring_up_once(&self, transition: &Transition<'_>) -> Attempt {
         if matches!(self.phase(), Phase::Ready | Phase::Stopped) {
             return Attempt::Settled;
         }
@@ -257,45 +281,52 @@ impl SetupService {
             // another instance performed. Only a read-only look: nothing is created.
             match bootstrap::setup_recorded(connector).await {
                 Ok(false) => {
-                    info!("database setup has not been performed; waiting for POST /api/db/setup");
-                    self.phase.send_replace(Phase::SetupRequired);
-                    return Attempt::Settled;
+                    if self.phase() != Phase::SetupRequired {
+                        info!(
+                            "database setup has not been performed; waiting for POST /api/db/setup"
+                        );
+                        self.phase.send_replace(Phase::SetupRequired);
+                    }
+                    return Attempt::Watch;
                 }
                 Ok(true) => {
                     info!("the database records a completed setup; serving it");
                 }
                 Err(e) => {
-                    self.phase
-                        .send_replace(Phase::Unavailable { recorded: false });
+                    self.phase.send_replace(Phase::Unavailable);
                     return Attempt::Retry(e);
                 }
             }
         }
         self.phase.send_replace(Phase::Starting);
-        match self
-            .serve_recorded(connector, InitializerPolicy::Always)
-            .await
-        {
+        match self.serve_recorded(connector, transition).await {
             Ok(()) => {
                 info!("database ready");
                 Attempt::Settled
             }
             Err(e) => {
-                self.phase
-                    .send_replace(Phase::Unavailable { recorded: true });
+                self.phase.send_replace(Phase::Unavailable);
                 Attempt::Retry(e)
             }
         }
     }
 
-    /// Migrates, initializes (per `policy`) and serves a database whose setup is recorded,
-    /// writing this folder's selection file when it has none (a replica's first start).
+    /// Migrates, initializes and serves a database whose setup is recorded (the initializers
+    /// always run: they prepare this process too), writing this folder's selection file when
+    /// it has none (a replica's first start).
     async fn serve_recorded(
         &self,
         connector: &PgConnector,
-        policy: InitializerPolicy,
+        transition: &Transition<'_>,
     ) -> Result<(), SetupError> {
-        let ready = bootstrap(connector, &self.pool_settings, &self.initializers, policy).await?;
+        let ready = bootstrap(
+            connector,
+            &self.pool_settings,
+            &self.initializers,
+            InitializerPolicy::Always,
+            transition.lock_deadline,
+        )
+        .await?;
         let ready = ready.commit(self.selection_writer()).await?;
         self.serve(ready.pool);
         Ok(())
@@ -311,7 +342,12 @@ impl SetupService {
         }
     }
 
+    /// Publishes the pool, unless the process is shutting down (the shutdown wait may have
+    /// run out while this transition finished): then the pool is dropped.
     fn serve(&self, pool: crate::db::LivePool) {
+        if self.phase() == Phase::Stopped {
+            return;
+        }
         self.database.install(pool);
         self.phase.send_replace(Phase::Ready);
     }
@@ -326,16 +362,17 @@ impl SetupService {
 
     /// The transition lock, waited for at most the setup lock timeout; refused once the
     /// process is shutting down.
-    async fn lock(&self) -> Result<MutexGuard<'_, ()>, SetupError> {
-        let guard = tokio::time::timeout(
-            self.pool_settings.setup_lock_timeout,
-            self.transition.lock(),
-        )
-        .await
-        .map_err(|_| SetupError::Busy)?;
+    async fn lock(&self) -> Result<Transition<'_>, SetupError> {
+        let lock_deadline = Instant::now() + self.pool_settings.setup_lock_timeout;
+        let guard = tokio::time::timeout_at(lock_deadline, self.transition.lock())
+            .await
+            .map_err(|_| SetupError::Busy)?;
         if self.phase() == Phase::Stopped || self.cancel.is_cancelled() {
             return Err(SetupError::ShuttingDown);
         }
-        Ok(guard)
+        Ok(Transition {
+            _guard: guard,
+            lock_deadline,
+        })
     }
 }
