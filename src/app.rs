@@ -16,7 +16,8 @@ use crate::config::{Config, ConnectionTarget, PostgresSource, TlsMode};
 use crate::db::{Database, PgConnector};
 use crate::embedded_pg::{Cluster, ClusterOptions, RunningPostgres};
 use crate::lifecycle::{Initializer, Phase};
-use crate::settings::{GlobalSettings, SettingsCipher};
+use crate::settings::secret::ResolvedSecret;
+use crate::settings::{GlobalSettings, KeyCheckInitializer, SettingsCipher};
 use crate::setup::SetupService;
 use crate::state::AppState;
 
@@ -50,7 +51,7 @@ impl App {
         extra: Vec<Arc<dyn Initializer>>,
         stop: &CancellationToken,
     ) -> anyhow::Result<Self> {
-        let cipher = settings_cipher(config).await?;
+        let (cipher, secret) = settings_cipher(config).await?;
         let (connection, embedded) = connection_for(config, stop).await?;
         let missing = connection.missing_variables();
         let connector = if missing.is_empty() {
@@ -68,7 +69,9 @@ impl App {
         };
         let database = Database::new();
         let settings = GlobalSettings::new(database.clone(), cipher.clone());
+        // The key check first: nothing may be encrypted or decrypted with a wrong secret.
         let mut initializers: Vec<Arc<dyn Initializer>> = vec![
+            Arc::new(KeyCheckInitializer::new(cipher.clone(), secret)),
             Arc::new(crate::services::RoleSync),
             Arc::new(crate::settings::SettingsInitializer::new(cipher)),
         ];
@@ -91,12 +94,19 @@ impl App {
             on_ready,
         };
         tokio::select! {
-            () = app.state.setup.start(START_WAIT) => Ok(app),
+            () = app.state.setup.start(START_WAIT) => {}
             () = stop.cancelled() => {
                 app.shutdown().await;
                 anyhow::bail!("stopped by a signal during start-up")
             }
         }
+        // Refused before serving (a wrong encryption secret): stop with the reason. Refused
+        // later (after long migrations), the status and the wizard show it instead.
+        if let Some(reason) = app.state.setup.refusal() {
+            app.shutdown().await;
+            anyhow::bail!("{reason}");
+        }
+        Ok(app)
     }
 
     /// Handler state, for tests that call services directly.
@@ -211,14 +221,33 @@ async fn watch_signals(stop: CancellationToken) {
     std::process::exit(130);
 }
 
-/// Resolves the encryption secret (generating it on first use) and derives the key, off the
-/// async threads: scrypt is slow by design.
-pub async fn settings_cipher(config: &Config) -> anyhow::Result<Arc<SettingsCipher>> {
+/// Resolves the encryption secret (a new one stays in memory until the key check records
+/// it) and derives the key, off the async threads: scrypt is slow by design.
+pub async fn settings_cipher(
+    config: &Config,
+) -> anyhow::Result<(Arc<SettingsCipher>, Arc<ResolvedSecret>)> {
     let configured = config.encryption_secret.clone();
     let data_dir = config.persistent_data_dir.clone();
     tokio::task::spawn_blocking(move || {
         let secret = crate::settings::secret::resolve(configured.as_ref(), &data_dir)?;
-        anyhow::Ok(Arc::new(SettingsCipher::derive(&secret)?))
+        let cipher = Arc::new(SettingsCipher::derive(&secret.secret)?);
+        anyhow::Ok((cipher, Arc::new(secret)))
+    })
+    .await
+    .context("key derivation panicked")?
+}
+
+/// For command-line tools: the configured or stored secret's key; they never generate a
+/// secret (only a server that records it as a new database's key check does).
+pub async fn tool_cipher(config: &Config) -> anyhow::Result<Arc<SettingsCipher>> {
+    let configured = config.encryption_secret.clone();
+    let data_dir = config.persistent_data_dir.clone();
+    tokio::task::spawn_blocking(move || {
+        let secret = crate::settings::secret::resolve_existing(configured.as_ref(), &data_dir)?
+            .context(
+                "no encryption secret: set DEPLOYSTACK_ENCRYPTION_SECRET (or run this with the server's PERSISTENT_DATA_DIR, which holds encryption.secret)",
+            )?;
+        anyhow::Ok(Arc::new(SettingsCipher::derive(&secret.secret)?))
     })
     .await
     .context("key derivation panicked")?

@@ -34,6 +34,9 @@ pub enum SetupState {
     DatabaseUnavailable,
     /// The database is set up and served.
     Ready,
+    /// This server refuses to serve the database as configured (e.g. its encryption secret
+    /// is not the database's); `reason` says what to change.
+    Refused,
 }
 
 /// State of the database as the setup wizard needs it.
@@ -48,12 +51,16 @@ pub struct DbStatus {
     pub dialect: DatabaseType,
     /// The lifecycle state (an addition to upstream's three fields).
     pub state: SetupState,
+    /// With `refused`: what is wrong and how to fix it.
+    #[oai(skip_serializing_if_is_none)]
+    pub reason: Option<String>,
 }
 
 impl SetupState {
     fn of(phase: Phase, configured: bool) -> Self {
         match phase {
             Phase::Ready => Self::Ready,
+            Phase::Refused => Self::Refused,
             _ if !configured => Self::NotConfigured,
             Phase::Checking | Phase::Starting => Self::Starting,
             Phase::SetupRequired => Self::SetupRequired,
@@ -166,6 +173,10 @@ impl SetupResponse {
             SetupError::Busy => {
                 Self::Unavailable(Json(ErrorBody::new("Setup in progress", message)))
             }
+            // The message names settings to change, never a secret or an address.
+            SetupError::Refused(reason) => {
+                Self::Failed(Json(ErrorBody::new("Setup refused", reason)))
+            }
             SetupError::ShuttingDown => {
                 Self::Unavailable(Json(ErrorBody::new("Shutting down", message)))
             }
@@ -209,6 +220,7 @@ impl DbApi {
             initialized: state.database.is_ready(),
             dialect: DatabaseType::Postgresql,
             state: SetupState::of(state.setup.phase(), configured),
+            reason: state.setup.refusal(),
         })
     }
 
@@ -236,6 +248,7 @@ impl poem_openapi::types::Example for DbStatus {
             initialized: false,
             dialect: DatabaseType::Postgresql,
             state: SetupState::SetupRequired,
+            reason: None,
         }
     }
 }

@@ -6,11 +6,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
-use crate::app::{self, settings_cipher};
+use crate::app::{self, tool_cipher};
 use crate::cli::SettingsCommand;
 use crate::config::Config;
 use crate::db::{Database, LivePool, PgConnector};
-use crate::settings::{groups, GlobalSettings};
+use crate::settings::{groups, key_check, GlobalSettings, SettingsCipher};
 use crate::setup::selection_file::{self, SelectionState};
 
 /// Runs one settings command; an invalid value is an error (non-zero exit) and changes nothing.
@@ -31,7 +31,7 @@ pub async fn run(config: &Config, command: SettingsCommand) -> anyhow::Result<()
         },
         other => other,
     };
-    let cipher = settings_cipher(config).await?;
+    let cipher = tool_cipher(config).await?;
     let (connection, embedded) = app::connection_for_tool(config).await?;
     // One short command: no idle connection is kept, so none is being opened in the
     // background while the embedded cluster stops (that attempt would log a failure).
@@ -41,6 +41,7 @@ pub async fn run(config: &Config, command: SettingsCommand) -> anyhow::Result<()
     let outcome = async {
         let connector = PgConnector::new(&connection, &pool_settings)?;
         database.install(LivePool::new(&connector, &pool_settings));
+        verify_key(&database, &cipher).await?;
         let settings = GlobalSettings::new(database.clone(), cipher);
         execute(&settings, command).await
     }
@@ -50,6 +51,20 @@ pub async fn run(config: &Config, command: SettingsCommand) -> anyhow::Result<()
         cluster.stop().await?;
     }
     outcome
+}
+
+/// Refuses to read or write settings with a secret that is not the database's (the same
+/// check as the server's start).
+async fn verify_key(database: &Database, cipher: &SettingsCipher) -> anyhow::Result<()> {
+    use diesel_async::AsyncConnection;
+
+    let mut conn = database.conn().await?;
+    let outcome = conn
+        .transaction::<_, anyhow::Error, _>(async |conn| {
+            key_check::verify_or_record(conn, cipher).await
+        })
+        .await?;
+    outcome.map(|_| ()).map_err(Into::into)
 }
 
 /// The value to set: from the command line, or from standard input (`-`, or no value at all:

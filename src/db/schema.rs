@@ -84,6 +84,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    encryption_key_check (id) {
+        id -> Int2,
+        check_value -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     global_setting_groups (id) {
         id -> Text,
         name -> Text,
@@ -822,6 +831,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deploystack_setup,
     dynamic_oauth_clients,
     email_verification_tokens,
+    encryption_key_check,
     global_setting_groups,
     global_settings,
     mcp_categories,

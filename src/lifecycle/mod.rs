@@ -7,5 +7,5 @@ pub mod initializer;
 pub mod phase;
 
 pub use backoff::Backoff;
-pub use initializer::Initializer;
+pub use initializer::{Initializer, Refusal};
 pub use phase::Phase;

@@ -18,6 +18,10 @@ pub enum Phase {
     Unavailable,
     /// The database is migrated and served.
     Ready,
+    /// This process must not serve the database as configured (a wrong encryption secret);
+    /// the reason is [`crate::setup::SetupService::refusal`]. Only a restart with another
+    /// configuration helps.
+    Refused,
     /// The process is shutting down; nothing is installed any more.
     Stopped,
 }

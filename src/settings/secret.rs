@@ -1,13 +1,18 @@
 //! Where the encryption secret comes from: `DEPLOYSTACK_ENCRYPTION_SECRET`, or else a random
-//! secret generated once and kept in `PERSISTENT_DATA_DIR/encryption.secret` (mode 0600).
-//! Unlike upstream there is no hard-coded fallback secret.
+//! secret kept in `PERSISTENT_DATA_DIR/encryption.secret` (mode 0600). Unlike upstream there
+//! is no hard-coded fallback secret.
+//!
+//! A new secret is only generated in memory at first: it is written to the file when this
+//! process records it as the database's key check (a new setup). A replica that starts with
+//! a fresh folder and no configured secret therefore never leaves a file with a secret that
+//! decrypts nothing: the key check refuses it first.
 
 use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
 use rand::distr::{Alphanumeric, SampleString};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tracing::warn;
 
 /// File name of the generated secret.
@@ -25,57 +30,115 @@ pub struct SecretError {
     pub source: std::io::Error,
 }
 
-/// The secret to use: the configured one, the stored one, or a new stored one.
+/// Where the secret in use came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// `DEPLOYSTACK_ENCRYPTION_SECRET`.
+    Configured,
+    /// The generated file, which exists.
+    File(PathBuf),
+    /// Generated just now and not written yet: [`ResolvedSecret::persist`] writes it.
+    Generated(PathBuf),
+}
+
+/// The secret to use and where it came from.
+pub struct ResolvedSecret {
+    /// The secret.
+    pub secret: SecretString,
+    /// Its origin.
+    pub source: SecretSource,
+}
+
+impl ResolvedSecret {
+    /// Writes a generated secret to its file (no-op for the others). Linked into place
+    /// without replacing: when another process wrote the file first, that is an error, as
+    /// this process's secret would then differ from the file's.
+    pub fn persist(&self) -> Result<(), SecretError> {
+        let SecretSource::Generated(path) = &self.source else {
+            return Ok(());
+        };
+        let error = |source| SecretError {
+            path: path.clone(),
+            source,
+        };
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(error)?;
+        let tmp = private_temp_file(dir, ".encryption.secret.", self.secret.expose_secret())
+            .map_err(error)?;
+        tmp.persist_noclobber(path).map_err(|e| error(e.error))?;
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(error)?;
+        warn!(
+            file = %path.display(),
+            "DEPLOYSTACK_ENCRYPTION_SECRET is not set: generated a new encryption secret. \
+             Back this file up: encrypted settings cannot be read without it."
+        );
+        Ok(())
+    }
+}
+
+/// The configured secret, else the stored one, else a new one generated in memory.
 pub fn resolve(
     configured: Option<&SecretString>,
     data_dir: &Path,
-) -> Result<SecretString, SecretError> {
+) -> Result<ResolvedSecret, SecretError> {
+    if let Some(found) = resolve_existing(configured, data_dir)? {
+        return Ok(found);
+    }
+    Ok(ResolvedSecret {
+        secret: SecretString::from(Alphanumeric.sample_string(&mut rand::rng(), GENERATED_LENGTH)),
+        source: SecretSource::Generated(data_dir.join(SECRET_FILE)),
+    })
+}
+
+/// The configured secret, else the stored one; `None` when there is neither (command-line
+/// tools never generate one).
+pub fn resolve_existing(
+    configured: Option<&SecretString>,
+    data_dir: &Path,
+) -> Result<Option<ResolvedSecret>, SecretError> {
     if let Some(secret) = configured {
-        return Ok(secret.clone());
+        return Ok(Some(ResolvedSecret {
+            secret: secret.clone(),
+            source: SecretSource::Configured,
+        }));
     }
     let path = data_dir.join(SECRET_FILE);
+    match read_secret_file(&path)? {
+        Some(secret) => Ok(Some(ResolvedSecret {
+            secret,
+            source: SecretSource::File(path),
+        })),
+        None => Ok(None),
+    }
+}
+
+/// Reads a secret file; `None` when it does not exist, an error when it is empty.
+pub fn read_secret_file(path: &Path) -> Result<Option<SecretString>, SecretError> {
     let error = |source| SecretError {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
-    match fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => {
-            return Ok(SecretString::from(text.trim().to_owned()))
-        }
-        Ok(_) => {
-            return Err(error(std::io::Error::new(
-                ErrorKind::InvalidData,
-                "the file is empty",
-            )))
-        }
-        Err(e) if e.kind() != ErrorKind::NotFound => return Err(error(e)),
-        Err(_) => {}
+    match fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => Ok(Some(SecretString::from(text.trim().to_owned()))),
+        Ok(_) => Err(error(std::io::Error::new(
+            ErrorKind::InvalidData,
+            "the file is empty",
+        ))),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(error(e)),
     }
-    fs::create_dir_all(data_dir).map_err(error)?;
-    let secret = Alphanumeric.sample_string(&mut rand::rng(), GENERATED_LENGTH);
-    // Written to a temporary file and linked into place, so a concurrent reader sees no
-    // file or the whole secret, never an empty one.
-    let created = tempfile::Builder::new()
-        .prefix(".encryption.secret.")
-        .tempfile_in(data_dir)
-        .and_then(|mut tmp| {
-            tmp.write_all(secret.as_bytes())?;
-            tmp.as_file().sync_all()?;
-            Ok(tmp)
-        })
-        .map_err(error)?
-        .persist_noclobber(&path);
-    match created {
-        Ok(_) => {
-            warn!(
-                file = %path.display(),
-                "DEPLOYSTACK_ENCRYPTION_SECRET is not set: generated a new encryption secret. \
-                 Back this file up: encrypted settings cannot be read without it."
-            );
-            Ok(SecretString::from(secret))
-        }
-        // Another process created it first: use theirs.
-        Err(e) if e.error.kind() == ErrorKind::AlreadyExists => resolve(None, data_dir),
-        Err(e) => Err(error(e.error)),
-    }
+}
+
+/// A fsynced temporary file in `dir` holding `contents`, mode 0600 (tempfile's default).
+pub fn private_temp_file(
+    dir: &Path,
+    prefix: &str,
+    contents: &str,
+) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut tmp = tempfile::Builder::new().prefix(prefix).tempfile_in(dir)?;
+    tmp.write_all(contents.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    Ok(tmp)
 }

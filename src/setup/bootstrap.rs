@@ -13,7 +13,7 @@ use super::error::SetupError;
 use crate::config::PoolSettings;
 use crate::db::schema::deploystack_setup;
 use crate::db::{advisory, migrations, provision, ConnectError, LivePool, PgConnector};
-use crate::lifecycle::Initializer;
+use crate::lifecycle::{Initializer, Refusal};
 
 /// Advisory lock key held for the whole bootstrap ("dssetup!" in ASCII).
 pub const SETUP_LOCK_KEY: i64 = 0x6473_7365_7475_7021;
@@ -106,7 +106,16 @@ pub async fn bootstrap(
     let skip = already_set_up && policy == InitializerPolicy::UnlessSetUp;
     for initializer in initializers.iter().filter(|_| !skip) {
         if let Err(e) = initializer.run(&pool).await {
+            if let Some(refusal) = e.downcast_ref::<Refusal>() {
+                return Err(SetupError::Refused(refusal.0.clone()));
+            }
             error!(initializer = initializer.name(), error = %format!("{e:#}"), "initializer failed");
+            if initializer.must_pass() {
+                return Err(SetupError::Initialization(format!(
+                    "{}: {e:#}",
+                    initializer.name()
+                )));
+            }
             failed_initializers.push(initializer.name());
         }
     }

@@ -28,6 +28,10 @@ pub enum SetupError {
     /// `POSTGRES_SETUP_LOCK_TIMEOUT_MS`; nothing was changed, retrying later works.
     #[error("Database setup is in progress elsewhere; retry in a few seconds.")]
     Busy,
+    /// An initializer refuses to serve this database as configured (a wrong encryption
+    /// secret); only a change of configuration helps. The message names what to change.
+    #[error("{0}")]
+    Refused(String),
     /// The process is shutting down.
     #[error("The server is shutting down.")]
     ShuttingDown,

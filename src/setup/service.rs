@@ -49,6 +49,8 @@ pub struct SetupService {
     /// shutdown so nothing installs a pool after the database was closed.
     tasks: TaskTracker,
     cancel: CancellationToken,
+    /// Why the start was refused, when [`Phase::Refused`].
+    refusal: std::sync::Mutex<Option<String>>,
 }
 
 /// What one start-up attempt ended with.
@@ -89,6 +91,7 @@ impl SetupService {
             phase: watch::Sender::new(Phase::Checking),
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
+            refusal: std::sync::Mutex::new(None),
         }
     }
 
@@ -105,6 +108,20 @@ impl SetupService {
     /// A receiver of phase changes (to start services once the database is served).
     pub fn watch_phase(&self) -> watch::Receiver<Phase> {
         self.phase.subscribe()
+    }
+
+    /// Why this process refuses to serve the database, when it does ([`Phase::Refused`]):
+    /// an operator-facing message naming what to change.
+    pub fn refusal(&self) -> Option<String> {
+        self.refusal.lock().ok().and_then(|r| r.clone())
+    }
+
+    fn refuse(&self, reason: String) {
+        error!("{reason}");
+        if let Ok(mut slot) = self.refusal.lock() {
+            *slot = Some(reason);
+        }
+        self.phase.send_replace(Phase::Refused);
     }
 
     /// The connector, once credentials are complete.
@@ -241,7 +258,7 @@ impl SetupService {
 
     /// One start-up attempt, under the transition lock.
     async fn bring_up_once(&self, transition: &Transition<'_>) -> Attempt {
-        if matches!(self.phase(), Phase::Ready | Phase::Stopped) {
+        if matches!(self.phase(), Phase::Ready | Phase::Stopped | Phase::Refused) {
             return Attempt::Settled;
         }
         let recorded_here = match selection_file::read(&self.selection_path) {
@@ -302,6 +319,10 @@ impl SetupService {
         match self.serve_recorded(connector, transition).await {
             Ok(()) => {
                 info!("database ready");
+                Attempt::Settled
+            }
+            Err(SetupError::Refused(reason)) => {
+                self.refuse(reason);
                 Attempt::Settled
             }
             Err(e) => {

@@ -104,22 +104,36 @@ async fn operator_cli_lists_gets_and_sets_with_validation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn generated_secret_is_private_and_reused() {
+async fn generated_secret_is_written_only_when_persisted_then_private_and_reused() {
+    use deploystack_backend::settings::secret::{resolve, SecretSource};
     let dir = tempfile::tempdir().expect("dir");
-    let first = deploystack_backend::settings::secret::resolve(None, dir.path()).expect("generate");
     let path = dir.path().join("encryption.secret");
+    let first = resolve(None, dir.path()).expect("generate");
+    assert_eq!(first.source, SecretSource::Generated(path.clone()));
+    assert!(
+        !path.exists(),
+        "a new secret stays in memory until its key check is recorded"
+    );
+    first.persist().expect("persist");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&path).expect("file").permissions().mode() & 0o777,
         0o600
     );
-    let second = deploystack_backend::settings::secret::resolve(None, dir.path()).expect("reuse");
-    assert_eq!(first.expose_secret(), second.expose_secret());
-    assert!(first.expose_secret().len() >= 32);
+    let second = resolve(None, dir.path()).expect("reuse");
+    assert_eq!(second.source, SecretSource::File(path));
+    assert_eq!(first.secret.expose_secret(), second.secret.expose_secret());
+    assert!(first.secret.expose_secret().len() >= 32);
+    // Another process's secret is never overwritten.
+    let other = resolve(None, tempfile::tempdir().expect("dir").path()).expect("generate");
+    let clash = deploystack_backend::settings::secret::ResolvedSecret {
+        secret: other.secret,
+        source: SecretSource::Generated(dir.path().join("encryption.secret")),
+    };
+    assert!(clash.persist().is_err());
     let configured = SecretString::from("from-env".to_owned());
-    let chosen =
-        deploystack_backend::settings::secret::resolve(Some(&configured), dir.path()).expect("env");
-    assert_eq!(chosen.expose_secret(), "from-env");
+    let chosen = resolve(Some(&configured), dir.path()).expect("env");
+    assert_eq!(chosen.secret.expose_secret(), "from-env");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
