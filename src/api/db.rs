@@ -8,6 +8,7 @@ use tracing::error;
 use super::error::ErrorBody;
 use super::tags::ApiTags;
 use crate::lifecycle::Phase;
+use crate::settings::SettingsError;
 use crate::setup::{SetupCompleted, SetupError};
 use crate::state::AppState;
 
@@ -51,7 +52,8 @@ pub struct DbStatus {
     pub dialect: DatabaseType,
     /// The lifecycle state (an addition to upstream's three fields).
     pub state: SetupState,
-    /// With `refused`: what is wrong and how to fix it.
+    /// With `refused`, or once another process rotated the encryption secret: what is wrong
+    /// and how to fix it.
     #[oai(skip_serializing_if_is_none)]
     pub reason: Option<String>,
 }
@@ -220,7 +222,12 @@ impl DbApi {
             initialized: state.database.is_ready(),
             dialect: DatabaseType::Postgresql,
             state: SetupState::of(state.setup.phase(), configured),
-            reason: state.setup.refusal(),
+            reason: state.setup.refusal().or_else(|| {
+                state
+                    .settings
+                    .key_rotated()
+                    .then(|| SettingsError::KeyRotated.to_string())
+            }),
         })
     }
 

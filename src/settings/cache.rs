@@ -8,9 +8,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tracing::{debug, warn};
+use tracing::{debug, error, warn};
 
-use super::notify::CHANNEL;
+use super::notify::{CHANNEL, KEY_ROTATED};
 use crate::db::PgConnector;
 use crate::lifecycle::Backoff;
 
@@ -33,6 +33,8 @@ pub struct SettingsCache {
     /// Bumped by every invalidation: a row read from the database before an invalidation
     /// must not be cached after it.
     generation: AtomicU64,
+    /// Another process rotated the encryption secret: this process's key is stale.
+    key_rotated: AtomicBool,
 }
 
 impl SettingsCache {
@@ -79,6 +81,22 @@ impl SettingsCache {
         self.invalidate("");
     }
 
+    /// Another process re-encrypted every value with a new secret: drop everything and
+    /// refuse to decrypt with the old key from now on.
+    fn mark_key_rotated(&self) {
+        if !self.key_rotated.swap(true, Ordering::AcqRel) {
+            error!(
+                "the encryption secret was rotated (settings rotate-secret): restart this server with the new DEPLOYSTACK_ENCRYPTION_SECRET (or encryption.secret); encrypted settings are not served until then"
+            );
+        }
+        self.invalidate("");
+    }
+
+    /// Whether another process rotated the encryption secret since this one started.
+    pub fn key_rotated(&self) -> bool {
+        self.key_rotated.load(Ordering::Acquire)
+    }
+
     /// Whether reads may be served from memory.
     pub fn is_listening(&self) -> bool {
         self.listening.load(Ordering::Acquire)
@@ -113,6 +131,9 @@ impl SettingsCache {
                             while let Some(message) = stream.next().await {
                                 let Some(cache) = weak.upgrade() else { return };
                                 match message {
+                                    Ok(n) if n.payload == KEY_ROTATED => {
+                                        cache.mark_key_rotated();
+                                    }
                                     Ok(n) => cache.invalidate(&n.payload),
                                     Err(e) => {
                                         warn!(error = %e, "settings change listener lost its connection");

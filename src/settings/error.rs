@@ -28,6 +28,9 @@ pub enum SettingsError {
         /// Why.
         source: CryptoError,
     },
+    /// The encryption secret was rotated by another process; this one still has the old key.
+    #[error("the encryption secret was rotated: restart this server with the new secret (DEPLOYSTACK_ENCRYPTION_SECRET or encryption.secret)")]
+    KeyRotated,
     /// A stored value does not match its declared type.
     #[error("setting {key} holds a value that is not a {expected}")]
     WrongType {

@@ -11,7 +11,9 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::crypto::SettingsCipher;
+use super::secret::{self, SecretSource};
 use crate::db::schema::{encryption_key_check, global_settings};
+use crate::lifecycle::Refusal;
 
 /// The text whose encryption is the key check.
 pub const KEY_CHECK_TEXT: &str = "deploystack-encryption-key-check-v1";
@@ -108,6 +110,18 @@ pub async fn record(conn: &mut AsyncPgConnection, cipher: &SettingsCipher) -> Qu
         .map(|_| ())
 }
 
+/// The initializer's verdict on a comparison.
+fn settle(outcome: Result<KeyCheckOutcome, KeyMismatch>) -> anyhow::Result<()> {
+    match outcome {
+        Ok(KeyCheckOutcome::Matches) => Ok(()),
+        Ok(KeyCheckOutcome::Recorded) => {
+            tracing::info!("recorded the encryption key check");
+            Ok(())
+        }
+        Err(mismatch) => Err(Refusal(mismatch.to_string()).into()),
+    }
+}
+
 /// The key check as the first initializer: it must pass before settings are initialized
 /// (which encrypts defaults) or served. A generated secret is written to its file in the
 /// transaction that records its check, so a rolled-back check leaves no file behind.
@@ -153,14 +167,42 @@ impl crate::lifecycle::Initializer for KeyCheckInitializer {
                     Ok(outcome)
                 })
                 .await?;
-            match outcome {
-                Ok(KeyCheckOutcome::Matches) => Ok(()),
-                Ok(KeyCheckOutcome::Recorded) => {
-                    tracing::info!("recorded the encryption key check");
-                    Ok(())
-                }
-                Err(mismatch) => Err(crate::lifecycle::Refusal(mismatch.to_string()).into()),
+            let SecretSource::File(file) = &self.secret.source else {
+                return settle(outcome);
+            };
+            let next = secret::next_path(file);
+            if !next.exists() {
+                return settle(outcome);
             }
+            // A rotation was interrupted: before its commit (the database still has this
+            // key: drop the new file) or after it (the new file matches: finish the swap).
+            if outcome.is_ok() {
+                tracing::warn!(file = %next.display(), "removing the new secret of a rotation that did not commit");
+                std::fs::remove_file(&next)?;
+                return settle(outcome);
+            }
+            let next_matches = match secret::read_secret_file(&next)? {
+                Some(candidate) => {
+                    let check = recorded_check(&mut conn).await?;
+                    let cipher =
+                        tokio::task::spawn_blocking(move || SettingsCipher::derive(&candidate))
+                            .await??;
+                    check.is_some_and(|c| is_check_of(&cipher, &c))
+                }
+                None => false,
+            };
+            if !next_matches {
+                return settle(outcome);
+            }
+            let file = file.clone();
+            tokio::task::spawn_blocking(move || secret::promote_next(&file)).await??;
+            Err(Refusal(
+                "An interrupted rotation of the encryption secret had committed: its new secret is \
+                 now in encryption.secret (the previous one in encryption.secret.bak). Restart the \
+                 server to use it."
+                    .into(),
+            )
+            .into())
         })
     }
 }

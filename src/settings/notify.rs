@@ -11,6 +11,10 @@ use crate::db::schema::global_settings;
 /// The LISTEN/NOTIFY channel; the payload is the changed key, empty for "everything".
 pub const CHANNEL: &str = "deploystack_global_settings";
 
+/// Payload announcing that `settings rotate-secret` re-encrypted every value with a new key
+/// (`!` cannot appear in a setting key): running servers must be restarted with it.
+pub const KEY_ROTATED: &str = "!encryption-key-rotated";
+
 /// Announces a change of `key`.
 pub async fn changed(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<()> {
     diesel::sql_query("SELECT pg_notify($1, $2)")

@@ -142,3 +142,28 @@ pub fn private_temp_file(
     tmp.as_file().sync_all()?;
     Ok(tmp)
 }
+
+/// Where `settings rotate-secret` puts the new secret before its transaction commits.
+pub fn next_path(file: &Path) -> PathBuf {
+    file.with_file_name(format!("{SECRET_FILE}.next"))
+}
+
+/// Where the previous secret is kept after a rotation.
+pub fn backup_path(file: &Path) -> PathBuf {
+    file.with_file_name(format!("{SECRET_FILE}.bak"))
+}
+
+/// Finishes a rotation whose transaction committed: the current file becomes the backup and
+/// the `.next` file the current one, then the folder is synced.
+pub fn promote_next(file: &Path) -> Result<(), SecretError> {
+    let error = |source| SecretError {
+        path: file.to_path_buf(),
+        source,
+    };
+    fs::rename(file, backup_path(file)).map_err(error)?;
+    fs::rename(next_path(file), file).map_err(error)?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(error)
+}

@@ -59,6 +59,12 @@ impl GlobalSettings {
         self.cache.spawn_listener(connector)
     }
 
+    /// Whether another process rotated the encryption secret since this one started: it
+    /// must be restarted with the new one (encrypted values are refused meanwhile).
+    pub fn key_rotated(&self) -> bool {
+        self.cache.key_rotated()
+    }
+
     /// Whether reads are currently served from the cache.
     pub fn cache_enabled(&self) -> bool {
         self.cache.is_listening()
@@ -100,6 +106,9 @@ impl GlobalSettings {
             return Ok(None);
         };
         if row.is_encrypted {
+            if self.key_rotated() {
+                return Err(SettingsError::KeyRotated);
+            }
             self.cipher
                 .decrypt(&row.value)
                 .map(Some)
@@ -217,6 +226,9 @@ impl GlobalSettings {
                     reason
                 },
             })?;
+        if encrypt && self.key_rotated() {
+            return Err(SettingsError::KeyRotated);
+        }
         Ok(if encrypt {
             self.cipher.encrypt(&normalized)
         } else {
