@@ -257,3 +257,41 @@ async fn swagger_ui_lists_operations_and_executes_one() {
     browser.close().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_shows_why_the_backend_refuses_instead_of_offering_setup() {
+    let db = TestDb::new().await;
+    let (server, _dir) = server_for(&db).await;
+    assert_eq!(server.setup().await.0, 200);
+    common::wait_until(
+        "the settings listener",
+        std::time::Duration::from_secs(10),
+        || async { server.state.settings.cache_enabled() },
+    )
+    .await;
+    // Another process rotates the encryption secret: this server's key is stale.
+    db.execute(&format!(
+        "SELECT pg_notify('{}', '{}')",
+        deploystack_backend::settings::notify::CHANNEL,
+        deploystack_backend::settings::notify::KEY_ROTATED
+    ))
+    .await;
+    common::wait_until(
+        "the rotation notice",
+        std::time::Duration::from_secs(10),
+        || async { server.state.settings.key_rotated() },
+    )
+    .await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/setup", server.url))
+        .await
+        .expect("goto");
+    let text = browser.wait_visible("#state-refused").await;
+    assert!(text.contains("restart"), "{text}");
+    assert!(!browser.is_visible("#state-ready").await);
+    browser.screenshot("8-refused").await;
+    browser.close().await;
+    server.stop().await;
+}

@@ -199,3 +199,31 @@ async fn a_running_server_learns_of_a_rotation_and_stops_serving_encrypted_value
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_command_refuses_a_wrong_secret_too() {
+    use common::process::{command, external_env};
+
+    let db = TestDb::new().await;
+    let dir = set_up_with(&db, Some(SECRET_A)).await;
+    let run = |secret: &'static str, log: &str| {
+        let mut env = external_env(&db, dir.path());
+        env.push(("DEPLOYSTACK_ENCRYPTION_SECRET", secret.to_owned()));
+        let log = dir.path().join(log);
+        let mut cmd = command(&env, &log);
+        cmd.args(["settings", "get", "smtp.password"]);
+        async move {
+            let status = cmd.status().await.expect("run");
+            (
+                status.success(),
+                std::fs::read_to_string(&log).unwrap_or_default(),
+            )
+        }
+    };
+    let (ok, log) = run(SECRET_B, "wrong.log").await;
+    assert!(!ok, "a wrong secret must not read settings");
+    assert!(log.contains("DEPLOYSTACK_ENCRYPTION_SECRET"), "{log}");
+    assert!(!log.contains(SECRET_A) && !log.contains(SECRET_B), "{log}");
+    let (ok, log) = run(SECRET_A, "right.log").await;
+    assert!(ok, "{log}");
+}

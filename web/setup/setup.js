@@ -2,7 +2,7 @@
 "use strict";
 
 (function () {
-  const states = ["loading", "unreachable", "starting", "unavailable", "incomplete", "ready", "done"];
+  const states = ["loading", "unreachable", "starting", "unavailable", "refused", "incomplete", "ready", "done"];
   // While the backend brings a set-up database up (or waits for PostgreSQL), poll.
   const POLL_MS = 2000;
   let pollTimer = null;
@@ -57,7 +57,11 @@
       // `state` (our addition) tells a set-up deployment without its database apart from
       // one that needs setup; an upstream-shaped answer falls back to the three fields.
       const state = status.state || (status.initialized ? "ready" : status.configured ? "setup_required" : "not_configured");
-      if (status.initialized || state === "ready") {
+      if (state === "refused" || (status.reason && status.initialized)) {
+        // A wrong encryption secret (at start, or rotated by another process since).
+        $("refused-text").textContent = status.reason || "Check the backend logs.";
+        show("refused", focus);
+      } else if (status.initialized || state === "ready") {
         show("done", focus);
       } else if (state === "not_configured") {
         show("incomplete", focus);
@@ -115,6 +119,7 @@
     $("recheck").addEventListener("click", () => loadStatus(true));
     $("retry-status").addEventListener("click", () => loadStatus(true));
     $("recheck-unavailable").addEventListener("click", () => loadStatus(true));
+    $("recheck-refused").addEventListener("click", () => loadStatus(true));
     loadStatus(false);
   });
 })();
