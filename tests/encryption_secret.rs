@@ -227,3 +227,26 @@ async fn the_settings_command_refuses_a_wrong_secret_too() {
     let (ok, log) = run(SECRET_A, "right.log").await;
     assert!(ok, "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_with_another_secret_joining_through_a_setup_call_is_refused() {
+    let db = TestDb::new().await;
+    // Started before the database is set up: it waits for setup.
+    let second_dir = tempfile::tempdir().expect("dir");
+    let second = TestServer::start(&with_secret(&db, second_dir.path(), Some(SECRET_B))).await;
+    let _first = set_up_with(&db, Some(SECRET_A)).await;
+    // Its setup call finds the database set up by a peer: the key check still runs.
+    let (code, body) = second.setup().await;
+    assert_ne!(code, 200, "{body}");
+    let status = second.get("/api/db/status").await.1;
+    assert_eq!(status["initialized"], false, "{status}");
+    assert_eq!(status["state"], "refused", "{status}");
+    assert!(
+        status["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("DEPLOYSTACK_ENCRYPTION_SECRET")),
+        "{status}"
+    );
+    assert!(!second_dir.path().join("db.selection.json").exists());
+    second.stop().await;
+}

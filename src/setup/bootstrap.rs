@@ -104,7 +104,9 @@ pub async fn bootstrap(
     let pool = LivePool::new(connector, pool_settings);
     let mut failed_initializers = Vec::new();
     let skip = already_set_up && policy == InitializerPolicy::UnlessSetUp;
-    for initializer in initializers.iter().filter(|_| !skip) {
+    // Gatekeepers (the encryption key check) run whatever the policy: a process that joins a
+    // database set up by another must pass them too.
+    for initializer in initializers.iter().filter(|i| !skip || i.must_pass()) {
         if let Err(e) = initializer.run(&pool).await {
             if let Some(refusal) = e.downcast_ref::<Refusal>() {
                 return Err(SetupError::Refused(refusal.0.clone()));

@@ -152,7 +152,13 @@ impl SetupService {
     /// work runs as a tracked task, so a client that disconnects cannot cancel it halfway.
     pub async fn setup(self: &Arc<Self>) -> Result<SetupCompleted, SetupError> {
         let this = self.clone();
-        let task = self.tasks.spawn(async move { this.setup_now().await });
+        let task = self.tasks.spawn(async move {
+            let outcome = this.setup_now().await;
+            if let Err(SetupError::Refused(reason)) = &outcome {
+                this.refuse(reason.clone());
+            }
+            outcome
+        });
         task.await.map_err(|e| {
             error!(error = %e, "the setup task ended unexpectedly");
             SetupError::Initialization("the setup task ended unexpectedly".into())
