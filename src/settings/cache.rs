@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tracing::{debug, warn};
 
-use super::notify::CHANNEL;
+use super::notify::{CHANNEL, KEY_ROTATED};
 use crate::db::PgConnector;
 use crate::lifecycle::Backoff;
 
@@ -113,6 +113,10 @@ impl SettingsCache {
                             while let Some(message) = stream.next().await {
                                 let Some(cache) = weak.upgrade() else { return };
                                 match message {
+                                    Ok(n) if n.payload == KEY_ROTATED => {
+                                        warn!("the encryption secret was rotated (settings rotate-secret): restart this server with the new secret; until then its encrypted settings cannot be read or written");
+                                        cache.invalidate("");
+                                    }
                                     Ok(n) => cache.invalidate(&n.payload),
                                     Err(e) => {
                                         warn!(error = %e, "settings change listener lost its connection");

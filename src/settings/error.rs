@@ -28,6 +28,17 @@ pub enum SettingsError {
         /// Why.
         source: CryptoError,
     },
+    /// The database's encryption secret was rotated after this process derived its key:
+    /// reading or writing with the old key would fail or leave an unreadable value.
+    #[error(
+        "setting {key}: the encryption secret was rotated (settings rotate-secret) after this \
+         process started; restart it with the new DEPLOYSTACK_ENCRYPTION_SECRET (or \
+         PERSISTENT_DATA_DIR/encryption.secret)"
+    )]
+    SecretRotated {
+        /// The setting.
+        key: String,
+    },
     /// A stored value does not match its declared type.
     #[error("setting {key} holds a value that is not a {expected}")]
     WrongType {

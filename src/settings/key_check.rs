@@ -164,3 +164,19 @@ impl crate::lifecycle::Initializer for KeyCheckInitializer {
         })
     }
 }
+
+/// Whether the database's encrypted values still belong to `cipher` (also when no check is
+/// recorded yet). The share lock waits for a rotation in progress, so a process that still
+/// holds a rotated-away key learns it before it writes a value nobody else can read.
+pub async fn belongs_to(
+    conn: &mut AsyncPgConnection,
+    cipher: &SettingsCipher,
+) -> QueryResult<bool> {
+    let check: Option<String> = encryption_key_check::table
+        .select(encryption_key_check::check_value)
+        .for_share()
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(check.is_none_or(|check| is_check_of(cipher, &check)))
+}
