@@ -8,7 +8,7 @@ use tracing::error;
 use super::error::ErrorBody;
 use super::tags::ApiTags;
 use crate::lifecycle::Phase;
-use crate::settings::SettingsError;
+use crate::settings::error::ROTATED_NOTICE;
 use crate::setup::{SetupCompleted, SetupError};
 use crate::state::AppState;
 
@@ -226,7 +226,7 @@ impl DbApi {
                 state
                     .settings
                     .key_rotated()
-                    .then(|| SettingsError::KeyRotated.to_string())
+                    .then(|| ROTATED_NOTICE.to_owned())
             }),
         })
     }

@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod database_url;
+pub mod rotate_secret;
 pub mod settings;
 
 use clap::{Parser, Subcommand};
@@ -56,4 +57,7 @@ pub enum SettingsCommand {
         /// for secrets: a value given here shows in `ps` and in the shell history.
         value: Option<String>,
     },
+    /// Re-encrypt every encrypted setting with a new encryption secret, read from standard
+    /// input (asked twice without echo on a terminal). Restart every server with it after.
+    RotateSecret,
 }

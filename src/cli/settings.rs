@@ -1,5 +1,6 @@
 //! `deploystack-backend settings list|get|set`: manage settings (SMTP, OAuth secrets) before
 //! any web UI exists, with the same validation and encryption as the service.
+//! `rotate-secret` lives in [`super::rotate_secret`].
 
 use std::io::{BufRead, IsTerminal, Write};
 
@@ -22,6 +23,9 @@ pub async fn run(config: &Config, command: SettingsCommand) -> anyhow::Result<()
         anyhow::bail!(
             "database setup has not been performed yet: start the server and complete setup (POST /api/db/setup) first"
         );
+    }
+    if matches!(command, SettingsCommand::RotateSecret) {
+        return super::rotate_secret::run(config).await;
     }
     // Asked for before anything starts, so the prompt is not mixed with log lines.
     let command = match command {
@@ -82,7 +86,7 @@ fn read_value(key: &str, value: Option<String>) -> anyhow::Result<String> {
 }
 
 /// One line without its line ending; no input at all is an error rather than an empty value.
-fn read_line(mut input: impl BufRead) -> anyhow::Result<String> {
+pub(super) fn read_line(mut input: impl BufRead) -> anyhow::Result<String> {
     let mut line = String::new();
     let read = input
         .read_line(&mut line)
@@ -131,6 +135,10 @@ async fn execute(settings: &GlobalSettings, command: SettingsCommand) -> anyhow:
             let value = value.context("no value to set")?;
             settings.set(&key, &value).await?;
             writeln!(out, "{key} updated")?;
+        }
+        // Dispatched before any connection is made (it needs its own).
+        SettingsCommand::RotateSecret => {
+            anyhow::bail!("rotate-secret is run by rotate_secret::run")
         }
     }
     Ok(())

@@ -85,9 +85,7 @@ impl SettingsCache {
     /// refuse to decrypt with the old key from now on.
     fn mark_key_rotated(&self) {
         if !self.key_rotated.swap(true, Ordering::AcqRel) {
-            error!(
-                "the encryption secret was rotated (settings rotate-secret): restart this server with the new DEPLOYSTACK_ENCRYPTION_SECRET (or encryption.secret); encrypted settings are not served until then"
-            );
+            error!("{}", super::error::ROTATED_NOTICE);
         }
         self.invalidate("");
     }

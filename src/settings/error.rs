@@ -28,9 +28,17 @@ pub enum SettingsError {
         /// Why.
         source: CryptoError,
     },
-    /// The encryption secret was rotated by another process; this one still has the old key.
-    #[error("the encryption secret was rotated: restart this server with the new secret (DEPLOYSTACK_ENCRYPTION_SECRET or encryption.secret)")]
-    KeyRotated,
+    /// The database's encryption secret was rotated after this process derived its key:
+    /// reading or writing with the old key would fail or leave an unreadable value.
+    #[error(
+        "setting {key}: the encryption secret was rotated (settings rotate-secret) after this \
+         process started; restart it with the new DEPLOYSTACK_ENCRYPTION_SECRET (or \
+         PERSISTENT_DATA_DIR/encryption.secret)"
+    )]
+    SecretRotated {
+        /// The setting.
+        key: String,
+    },
     /// A stored value does not match its declared type.
     #[error("setting {key} holds a value that is not a {expected}")]
     WrongType {
@@ -49,6 +57,9 @@ impl From<diesel::result::Error> for SettingsError {
         SettingsError::Db(DbError::Query(e))
     }
 }
+
+/// What a server that learned of a rotation of the encryption secret says until restarted.
+pub const ROTATED_NOTICE: &str = "The encryption secret was rotated (settings rotate-secret) after this server started: restart it with the new DEPLOYSTACK_ENCRYPTION_SECRET (or PERSISTENT_DATA_DIR/encryption.secret). Encrypted settings are not served until then.";
 
 /// Result of a settings operation.
 pub type SettingsResult<T> = Result<T, SettingsError>;

@@ -16,12 +16,13 @@ use tracing::{info, warn};
 use super::crypto::SettingsCipher;
 use super::definition::{parse_bool, SettingDefinition, SettingsGroup};
 use super::groups;
-use super::notify;
+use super::{key_check, notify};
 use crate::db::LivePool;
 use crate::lifecycle::Initializer;
 
-/// Serializes initialization across processes ("dssettng").
-const INIT_LOCK_KEY: i64 = 0x6473_7365_7474_6e67;
+/// Serializes initialization and secret rotation across processes ("dssettng"): both
+/// rewrite stored values, and neither may see the other's half-done work.
+pub const INIT_LOCK_KEY: i64 = 0x6473_7365_7474_6e67;
 
 /// One statement: insert what is missing, refresh metadata that differs, and return what
 /// the report needs from the rows as they were before.
@@ -165,6 +166,14 @@ pub async fn initialize(
         diesel::sql_query(format!("SELECT pg_advisory_xact_lock({INIT_LOCK_KEY})"))
             .execute(conn)
             .await?;
+        // A rotation may have committed since this process's key check passed: defaults
+        // encrypted with the old key would then be unreadable.
+        if !key_check::belongs_to(conn, cipher).await? {
+            return Err(key_check::KeyMismatch {
+                detail: " (it was rotated after this process started)".to_owned(),
+            }
+            .into());
+        }
         let row: SyncRow = query.get_result(conn).await?;
         let watched: HashMap<String, (String, bool)> = row
             .watched

@@ -194,8 +194,8 @@ impl crate::lifecycle::Initializer for KeyCheckInitializer {
             if !next_matches {
                 return settle(outcome);
             }
-            let file = file.clone();
-            tokio::task::spawn_blocking(move || secret::promote_next(&file)).await??;
+            let (file, old) = (file.clone(), self.secret.secret.clone());
+            tokio::task::spawn_blocking(move || secret::promote_next(&file, &old)).await??;
             Err(Refusal(
                 "An interrupted rotation of the encryption secret had committed: its new secret is \
                  now in encryption.secret (the previous one in encryption.secret.bak). Restart the \
@@ -205,4 +205,20 @@ impl crate::lifecycle::Initializer for KeyCheckInitializer {
             .into())
         })
     }
+}
+
+/// Whether the database's encrypted values still belong to `cipher` (also when no check is
+/// recorded yet). The share lock waits for a rotation in progress, so a process that still
+/// holds a rotated-away key learns it before it writes a value nobody else can read.
+pub async fn belongs_to(
+    conn: &mut AsyncPgConnection,
+    cipher: &SettingsCipher,
+) -> QueryResult<bool> {
+    let check: Option<String> = encryption_key_check::table
+        .select(encryption_key_check::check_value)
+        .for_share()
+        .first(conn)
+        .await
+        .optional()?;
+    Ok(check.is_none_or(|check| is_check_of(cipher, &check)))
 }

@@ -1,6 +1,7 @@
 //! Global settings: definitions in code (one file per group under `groups/`), their
 //! initialization in the database, upstream-compatible encryption of secrets, and typed
-//! access with a cache kept coherent across processes by LISTEN/NOTIFY.
+//! access with a cache kept coherent across processes by LISTEN/NOTIFY, and the rotation of
+//! the encryption secret.
 
 pub mod cache;
 pub mod crypto;
@@ -10,6 +11,7 @@ pub mod groups;
 pub mod init;
 pub mod key_check;
 pub mod notify;
+pub mod rotation;
 pub mod secret;
 mod service;
 

@@ -8,12 +8,14 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use crate::db::schema::global_settings;
 
-/// The LISTEN/NOTIFY channel; the payload is the changed key, empty for "everything".
+/// The LISTEN/NOTIFY channel; the payload is the changed key, empty for "everything", or
+/// [`KEY_ROTATED`].
 pub const CHANNEL: &str = "deploystack_global_settings";
 
-/// Payload announcing that `settings rotate-secret` re-encrypted every value with a new key
-/// (`!` cannot appear in a setting key): running servers must be restarted with it.
-pub const KEY_ROTATED: &str = "!encryption-key-rotated";
+/// Payload announcing that every encrypted value now belongs to another secret, so running
+/// servers can say they must be restarted with it instead of failing on each read. Spaces
+/// make it an invalid setting key, so it never names a real setting.
+pub const KEY_ROTATED: &str = "encryption secret rotated";
 
 /// Announces a change of `key`.
 pub async fn changed(conn: &mut AsyncPgConnection, key: &str) -> QueryResult<()> {

@@ -153,16 +153,19 @@ pub fn backup_path(file: &Path) -> PathBuf {
     file.with_file_name(format!("{SECRET_FILE}.bak"))
 }
 
-/// Finishes a rotation whose transaction committed: the current file becomes the backup and
-/// the `.next` file the current one, then the folder is synced.
-pub fn promote_next(file: &Path) -> Result<(), SecretError> {
+/// Finishes a rotation whose transaction committed: `old` is kept in the backup file, then
+/// the `.next` file replaces the current one in one rename (a server starting meanwhile
+/// always finds a secret file), then the folder is synced.
+pub fn promote_next(file: &Path, old: &SecretString) -> Result<(), SecretError> {
     let error = |source| SecretError {
         path: file.to_path_buf(),
         source,
     };
-    fs::rename(file, backup_path(file)).map_err(error)?;
-    fs::rename(next_path(file), file).map_err(error)?;
     let dir = file.parent().unwrap_or(Path::new("."));
+    private_temp_file(dir, ".encryption.secret.", old.expose_secret())
+        .and_then(|tmp| tmp.persist(backup_path(file)).map_err(|e| e.error))
+        .map_err(error)?;
+    fs::rename(next_path(file), file).map_err(error)?;
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(error)

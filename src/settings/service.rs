@@ -7,10 +7,10 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::cache::{SettingsCache, StoredSetting};
-use super::crypto::SettingsCipher;
+use super::crypto::{CryptoError, SettingsCipher};
 use super::definition::{is_valid_key, parse_bool, SettingDefinition, SettingType, SettingsGroup};
 use super::error::{SettingsError, SettingsResult};
-use super::{groups, notify};
+use super::{groups, key_check, notify};
 use crate::db::schema::{global_setting_groups, global_settings};
 use crate::db::{Database, PgConnector};
 
@@ -107,17 +107,34 @@ impl GlobalSettings {
         };
         if row.is_encrypted {
             if self.key_rotated() {
-                return Err(SettingsError::KeyRotated);
-            }
-            self.cipher
-                .decrypt(&row.value)
-                .map(Some)
-                .map_err(|source| SettingsError::Decrypt {
+                return Err(SettingsError::SecretRotated {
                     key: key.to_owned(),
-                    source,
-                })
+                });
+            }
+            match self.cipher.decrypt(&row.value) {
+                Ok(value) => Ok(Some(value)),
+                Err(source) => Err(self.decrypt_error(key, source).await),
+            }
         } else {
             Ok(Some(SecretString::from(row.value)))
+        }
+    }
+
+    /// Why `key` did not decrypt: a rotation since this process started is told apart from
+    /// a damaged value, so the operator learns to restart rather than see random failures.
+    async fn decrypt_error(&self, key: &str, source: CryptoError) -> SettingsError {
+        if matches!(source, CryptoError::Authentication) {
+            if let Ok(mut conn) = self.db.conn().await {
+                if let Ok(false) = key_check::belongs_to(&mut conn, &self.cipher).await {
+                    return SettingsError::SecretRotated {
+                        key: key.to_owned(),
+                    };
+                }
+            }
+        }
+        SettingsError::Decrypt {
+            key: key.to_owned(),
+            source,
         }
     }
 
@@ -173,6 +190,8 @@ impl GlobalSettings {
         let definition = groups::find(key);
         let mut conn = self.db.conn().await?;
         conn.transaction::<_, SettingsError, _>(async |conn| {
+            // Before the row lock, in a rotation's lock order (key check, then rows).
+            let key_is_current = key_check::belongs_to(conn, &self.cipher).await?;
             let existing = global_settings::table
                 .find(key)
                 .select((global_settings::type_, global_settings::is_encrypted))
@@ -181,6 +200,11 @@ impl GlobalSettings {
                 .await
                 .optional()?;
             let (kind, encrypt) = storage_plan(key, definition, existing.as_ref())?;
+            if encrypt && !key_is_current {
+                return Err(SettingsError::SecretRotated {
+                    key: key.to_owned(),
+                });
+            }
             let stored = self.prepare(key, kind, encrypt, value)?;
             match (definition, existing) {
                 (Some((group, def)), None) => {
@@ -227,7 +251,9 @@ impl GlobalSettings {
                 },
             })?;
         if encrypt && self.key_rotated() {
-            return Err(SettingsError::KeyRotated);
+            return Err(SettingsError::SecretRotated {
+                key: key.to_owned(),
+            });
         }
         Ok(if encrypt {
             self.cipher.encrypt(&normalized)

@@ -5,7 +5,8 @@ use secrecy::ExposeSecret;
 
 use crate::cipher;
 
-fn node(args: &[&str]) -> String {
+/// Runs the upstream algorithm (Node's crypto) on `args`; its standard output.
+pub(crate) fn node(args: &[&str]) -> String {
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/upstream_crypto.js"

@@ -1,6 +1,6 @@
 //! Global settings against a real PostgreSQL: initialization, typed access, encryption
 //! compatible with upstream (checked with Node's crypto), the cache across processes, writes
-//! racing other sessions and the operator CLI.
+//! racing other sessions, the operator CLI and the rotation of the encryption secret.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -12,6 +12,8 @@ mod init;
 mod locks;
 mod processes;
 mod races;
+mod rotation;
+mod rotation_cli;
 
 use std::path::Path;
 use std::sync::Arc;
