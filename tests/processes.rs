@@ -141,13 +141,20 @@ async fn two_processes_set_up_one_database_once() {
             Some(tempfile::tempdir().expect("dir"))
         };
         let folder_b = dir_b.as_ref().map_or(dir_a.path(), |d| d.path());
-        let a = BackendProcess::start(
-            &external_env(&db, dir_a.path()),
-            &dir_a.path().join("a.log"),
-        )
-        .await;
-        let b =
-            BackendProcess::start(&external_env(&db, folder_b), &dir_a.path().join("b.log")).await;
+        // Replicas on two hosts share the secret through the environment (they must); two
+        // processes on one folder share the file one of them generates.
+        let env = |folder| {
+            let mut env = external_env(&db, folder);
+            if !shared_folder {
+                env.push((
+                    "DEPLOYSTACK_ENCRYPTION_SECRET",
+                    "shared-replica-secret".into(),
+                ));
+            }
+            env
+        };
+        let a = BackendProcess::start(&env(dir_a.path()), &dir_a.path().join("a.log")).await;
+        let b = BackendProcess::start(&env(folder_b), &dir_a.path().join("b.log")).await;
         let calls = (0..6).map(|i| {
             let url = if i % 2 == 0 {
                 a.url.clone()

@@ -40,7 +40,9 @@ pub enum CryptoError {
 /// The derived key, ready to encrypt and decrypt. Deriving costs tens of milliseconds by
 /// design (scrypt), so it is done once per process.
 pub struct SettingsCipher {
-    cipher: Cipher,
+    /// Swappable so that a process can adopt the secret a sibling process sharing its folder
+    /// generated and recorded first ([`SettingsCipher::adopt`]).
+    cipher: arc_swap::ArcSwap<Cipher>,
 }
 
 impl std::fmt::Debug for SettingsCipher {
@@ -67,7 +69,16 @@ impl SettingsCipher {
         .map_err(|e| CryptoError::KeyDerivation(e.to_string()))?;
         let cipher = Cipher::new_from_slice(key.as_slice())
             .map_err(|e| CryptoError::KeyDerivation(e.to_string()))?;
-        Ok(Self { cipher })
+        Ok(Self {
+            cipher: arc_swap::ArcSwap::from_pointee(cipher),
+        })
+    }
+
+    /// Uses `other`'s key from now on, everywhere this cipher is shared. Only for a key
+    /// nothing was encrypted with yet in this process: the secret a sibling process sharing
+    /// this process's folder generated and recorded while this one had generated its own.
+    pub fn adopt(&self, other: &SettingsCipher) {
+        self.cipher.store(other.cipher.load_full());
     }
 
     /// Encrypts `plaintext` with a fresh random IV.
@@ -77,6 +88,7 @@ impl SettingsCipher {
         let mut buffer = plaintext.as_bytes().to_vec();
         let tag = self
             .cipher
+            .load()
             .encrypt_in_place_detached(Nonce::<U16>::from_slice(&iv), AAD, &mut buffer)
             .unwrap_or_else(|_| unreachable!("AES-GCM encryption only fails above 64 GiB"));
         format!(
@@ -91,6 +103,7 @@ impl SettingsCipher {
     pub fn decrypt(&self, stored: &str) -> Result<SecretString, CryptoError> {
         let Parts { iv, tag, mut data } = split(stored)?;
         self.cipher
+            .load()
             .decrypt_in_place_detached(
                 Nonce::<U16>::from_slice(&iv),
                 AAD,

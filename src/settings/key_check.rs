@@ -140,6 +140,33 @@ impl KeyCheckInitializer {
     }
 }
 
+impl KeyCheckInitializer {
+    /// This process generated a secret, but a sibling sharing its folder generated one too
+    /// and recorded it first (in the file and the database): use that one, as the file is
+    /// what every later start reads.
+    async fn adopt_sibling_secret(
+        &self,
+        file: &std::path::Path,
+        conn: &mut AsyncPgConnection,
+        outcome: Result<KeyCheckOutcome, KeyMismatch>,
+    ) -> anyhow::Result<()> {
+        let Some(sibling) = secret::read_secret_file(file)? else {
+            return settle(outcome);
+        };
+        let Some(check) = recorded_check(conn).await? else {
+            return settle(outcome);
+        };
+        let cipher =
+            tokio::task::spawn_blocking(move || SettingsCipher::derive(&sibling)).await??;
+        if !is_check_of(&cipher, &check) {
+            return settle(outcome);
+        }
+        self.cipher.adopt(&cipher);
+        tracing::info!(file = %file.display(), "using the encryption secret another process sharing this folder generated");
+        Ok(())
+    }
+}
+
 impl crate::lifecycle::Initializer for KeyCheckInitializer {
     fn name(&self) -> &'static str {
         "encryption key check"
@@ -167,6 +194,9 @@ impl crate::lifecycle::Initializer for KeyCheckInitializer {
                     Ok(outcome)
                 })
                 .await?;
+            if let (Err(_), SecretSource::Generated(file)) = (&outcome, &self.secret.source) {
+                return self.adopt_sibling_secret(file, &mut conn, outcome).await;
+            }
             let SecretSource::File(file) = &self.secret.source else {
                 return settle(outcome);
             };
