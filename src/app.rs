@@ -240,17 +240,21 @@ pub async fn settings_cipher(
 /// For command-line tools: the configured or stored secret's key; they never generate a
 /// secret (only a server that records it as a new database's key check does).
 pub async fn tool_cipher(config: &Config) -> anyhow::Result<Arc<SettingsCipher>> {
-    let configured = config.encryption_secret.clone();
-    let data_dir = config.persistent_data_dir.clone();
-    tokio::task::spawn_blocking(move || {
-        let secret = crate::settings::secret::resolve_existing(configured.as_ref(), &data_dir)?
-            .context(
-                "no encryption secret: set DEPLOYSTACK_ENCRYPTION_SECRET (or run this with the server's PERSISTENT_DATA_DIR, which holds encryption.secret)",
-            )?;
-        anyhow::Ok(Arc::new(SettingsCipher::derive(&secret.secret)?))
-    })
-    .await
-    .context("key derivation panicked")?
+    let secret = tool_secret(config)?;
+    Ok(Arc::new(
+        SettingsCipher::derive_off_thread(secret.secret).await?,
+    ))
+}
+
+/// For command-line tools: the configured or stored secret, and where it came from.
+pub fn tool_secret(config: &Config) -> anyhow::Result<ResolvedSecret> {
+    crate::settings::secret::resolve_existing(
+        config.encryption_secret.as_ref(),
+        &config.persistent_data_dir,
+    )?
+    .context(
+        "no encryption secret: set DEPLOYSTACK_ENCRYPTION_SECRET (or run this with the server's PERSISTENT_DATA_DIR, which holds encryption.secret)",
+    )
 }
 
 /// For command-line tools: the embedded cluster a running server already started, if any,

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::db::schema::encryption_key_check;
 use crate::db::PgConnector;
 use crate::settings::rotation::{self, RotationError, RotationReport};
-use crate::settings::secret::{self, private_temp_file, ResolvedSecret, SecretSource};
+use crate::settings::secret::{self, private_temp_file, SecretSource};
 use crate::settings::{key_check, SettingsCipher};
 
 /// Shortest new secret accepted (upstream asks for at least 16 characters too).
@@ -35,12 +35,14 @@ const LOCK_WAIT: Duration = Duration::from_secs(10);
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     // Asked for before anything starts, so the prompt is not mixed with log lines.
     let new_secret = read_new_secret()?;
-    let current = current_secret(config)?;
+    let current = app::tool_secret(config)?;
     check_new_secret(&new_secret, &current.secret)?;
     let files = match &current.source {
         SecretSource::File(path) => Some(SecretFiles::of(path)),
         _ => None,
     };
+    // One rotation per folder at a time: its `.next` file is only ever touched by its owner.
+    let _folder_lock = files.as_ref().map(SecretFiles::lock).transpose()?;
     let (old, new) = (derive(&current.secret).await?, derive(&new_secret).await?);
     let (connection, embedded) = app::connection_for_tool(config).await?;
     let outcome = async {
@@ -100,14 +102,6 @@ fn read_new_secret() -> anyhow::Result<SecretString> {
     Ok(first)
 }
 
-/// The secret in use (configured or the file); a tool never generates one.
-fn current_secret(config: &Config) -> anyhow::Result<ResolvedSecret> {
-    secret::resolve_existing(config.encryption_secret.as_ref(), &config.persistent_data_dir)?
-        .context(
-            "no current encryption secret: set DEPLOYSTACK_ENCRYPTION_SECRET, or run this with the server's PERSISTENT_DATA_DIR, which holds encryption.secret",
-        )
-}
-
 /// Refuses a new secret that is weak, that a file would not keep as given, or the same.
 fn check_new_secret(new: &SecretString, current: &SecretString) -> anyhow::Result<()> {
     let text = new.expose_secret();
@@ -129,10 +123,9 @@ fn check_new_secret(new: &SecretString, current: &SecretString) -> anyhow::Resul
 
 /// The key of `secret`, off the async threads (scrypt is slow by design).
 async fn derive(secret: &SecretString) -> anyhow::Result<Arc<SettingsCipher>> {
-    let secret = secret.clone();
-    tokio::task::spawn_blocking(move || anyhow::Ok(Arc::new(SettingsCipher::derive(&secret)?)))
-        .await
-        .context("key derivation panicked")?
+    Ok(Arc::new(
+        SettingsCipher::derive_off_thread(secret.clone()).await?,
+    ))
 }
 
 /// Runs the rotation, storing the new secret before the commit when it lives in a file, and
@@ -148,11 +141,21 @@ async fn rotate(
     let mut conn = connector.connect().await?;
     let deadline = tokio::time::Instant::now() + LOCK_WAIT;
     let staged = files.cloned().map(|files| (files, new_secret.clone()));
+    // Whether this run wrote `.next` (only then may a failure remove it).
+    let wrote_next = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let wrote = wrote_next.clone();
     let before_commit = move || match staged {
-        Some((files, secret)) => files.write_next(&secret),
+        Some((files, secret)) => {
+            files.write_next(&secret)?;
+            wrote.store(true, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
         None => Ok(()),
     };
     let outcome = rotation::rotate(&mut conn, old, new, deadline, before_commit).await;
+    let files_written = files.filter(|_| {
+        std::sync::atomic::AtomicBool::load(&wrote_next, std::sync::atomic::Ordering::SeqCst)
+    });
     drop(conn);
     let report = match outcome {
         Ok(report) => report,
@@ -163,7 +166,7 @@ async fn rotate(
                     values: key.encrypted,
                 }
             }
-            Ok(_) => return Err(discarded(files, error)),
+            Ok(_) => return Err(discarded(files_written, error)),
             Err(_) => anyhow::bail!(
                 "{error}; whether the rotation committed is unknown{}",
                 files.map_or(String::new(), |f| format!(
@@ -173,10 +176,10 @@ async fn rotate(
                 ))
             ),
         },
-        Err(error) => return Err(discarded(files, error)),
+        Err(error) => return Err(discarded(files_written, error)),
     };
     if let Some(files) = files {
-        files.install(old_secret).with_context(|| {
+        files.install(old_secret, new_secret).with_context(|| {
             format!(
                 "the database now uses the new secret, but it could not be moved into place: move {} to {}",
                 files.next.display(),
@@ -208,12 +211,21 @@ struct DatabaseKey {
 async fn database_key(connector: &PgConnector) -> anyhow::Result<DatabaseKey> {
     use crate::db::schema::global_settings;
 
+    use diesel_async::AsyncConnection;
+
     let mut conn = connector.connect().await?;
-    let check: Option<String> = encryption_key_check::table
-        .select(encryption_key_check::check_value)
-        .first(&mut conn)
-        .await
-        .optional()?;
+    // FOR SHARE waits for a transaction still holding the row (a commit whose answer was
+    // lost is not visible before it ends), bounded by the statement timeout.
+    let check: Option<String> = conn
+        .transaction::<_, diesel::result::Error, _>(async |conn| {
+            encryption_key_check::table
+                .select(encryption_key_check::check_value)
+                .for_share()
+                .first(conn)
+                .await
+                .optional()
+        })
+        .await?;
     let encrypted: i64 = global_settings::table
         .filter(global_settings::is_encrypted)
         .count()
@@ -251,8 +263,37 @@ impl SecretFiles {
 
     /// After the commit: the old secret to `.bak`, then `.next` over the current file in one
     /// rename, so a server starting meanwhile always finds a secret file.
-    fn install(&self, old: &SecretString) -> std::io::Result<()> {
-        secret::promote_next(&self.current, old).map_err(|e| std::io::Error::other(e.to_string()))
+    /// A server starting meanwhile may have moved `.next` into place first: that is done.
+    fn install(&self, old: &SecretString, new: &SecretString) -> std::io::Result<()> {
+        match secret::promote_next(&self.current, old) {
+            Ok(()) => Ok(()),
+            Err(_)
+                if secret::read_secret_file(&self.current)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| s.expose_secret() == new.expose_secret()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }
+    }
+
+    /// An exclusive lock on `encryption.secret.lock` in the folder, held for the whole run.
+    fn lock(&self) -> anyhow::Result<nix::fcntl::Flock<std::fs::File>> {
+        let path = self.dir.join(format!("{}.lock", secret::SECRET_FILE));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+            anyhow::anyhow!(
+                "another rotation of the encryption secret is running on {}; nothing was changed",
+                self.dir.display()
+            )
+        })
     }
 
     /// Removes `.next` after a rotation that did not commit.

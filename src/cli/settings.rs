@@ -24,16 +24,16 @@ pub async fn run(config: &Config, command: SettingsCommand) -> anyhow::Result<()
             "database setup has not been performed yet: start the server and complete setup (POST /api/db/setup) first"
         );
     }
-    if matches!(command, SettingsCommand::RotateSecret) {
-        return super::rotate_secret::run(config).await;
-    }
-    // Asked for before anything starts, so the prompt is not mixed with log lines.
-    let command = match command {
-        SettingsCommand::Set { key, value } => SettingsCommand::Set {
-            value: Some(read_value(&key, value)?),
+    let access = match command {
+        // It needs connections and files of its own.
+        SettingsCommand::RotateSecret => return super::rotate_secret::run(config).await,
+        SettingsCommand::List { group } => Access::List { group },
+        SettingsCommand::Get { key } => Access::Get { key },
+        // Asked for before anything starts, so the prompt is not mixed with log lines.
+        SettingsCommand::Set { key, value } => Access::Set {
+            value: read_value(&key, value)?,
             key,
         },
-        other => other,
     };
     let cipher = tool_cipher(config).await?;
     let (connection, embedded) = app::connection_for_tool(config).await?;
@@ -47,7 +47,7 @@ pub async fn run(config: &Config, command: SettingsCommand) -> anyhow::Result<()
         database.install(LivePool::new(&connector, &pool_settings));
         verify_key(&database, &cipher).await?;
         let settings = GlobalSettings::new(database.clone(), cipher);
-        execute(&settings, command).await
+        execute(&settings, access).await
     }
     .await;
     database.close();
@@ -96,10 +96,17 @@ pub(super) fn read_line(mut input: impl BufRead) -> anyhow::Result<String> {
     Ok(trimmed.strip_suffix('\r').unwrap_or(trimmed).to_owned())
 }
 
-async fn execute(settings: &GlobalSettings, command: SettingsCommand) -> anyhow::Result<()> {
+/// A command that reads or writes settings through the service.
+enum Access {
+    List { group: Option<String> },
+    Get { key: String },
+    Set { key: String, value: String },
+}
+
+async fn execute(settings: &GlobalSettings, access: Access) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    match command {
-        SettingsCommand::List { group } => {
+    match access {
+        Access::List { group } => {
             let list = settings.list(group.as_deref()).await?;
             if let Some(group) = group.filter(|_| list.is_empty()) {
                 let known: Vec<&str> = groups::ALL.iter().map(|g| g.id).collect();
@@ -124,21 +131,16 @@ async fn execute(settings: &GlobalSettings, command: SettingsCommand) -> anyhow:
                 )?;
             }
         }
-        SettingsCommand::Get { key } => {
+        Access::Get { key } => {
             let value = settings
                 .get_secret(&key)
                 .await?
                 .with_context(|| format!("setting {key:?} not found"))?;
             writeln!(out, "{}", value.expose_secret())?;
         }
-        SettingsCommand::Set { key, value } => {
-            let value = value.context("no value to set")?;
+        Access::Set { key, value } => {
             settings.set(&key, &value).await?;
             writeln!(out, "{key} updated")?;
-        }
-        // Dispatched before any connection is made (it needs its own).
-        SettingsCommand::RotateSecret => {
-            anyhow::bail!("rotate-secret is run by rotate_secret::run")
         }
     }
     Ok(())

@@ -83,7 +83,7 @@ impl SettingsCache {
 
     /// Another process re-encrypted every value with a new secret: drop everything and
     /// refuse to decrypt with the old key from now on.
-    fn mark_key_rotated(&self) {
+    pub(crate) fn mark_key_rotated(&self) {
         if !self.key_rotated.swap(true, Ordering::AcqRel) {
             error!("{}", super::error::ROTATED_NOTICE);
         }

@@ -74,6 +74,14 @@ impl SettingsCipher {
         })
     }
 
+    /// [`SettingsCipher::derive`] on a blocking thread: scrypt is slow by design and must not
+    /// hold up the async threads.
+    pub async fn derive_off_thread(secret: SecretString) -> Result<Self, CryptoError> {
+        tokio::task::spawn_blocking(move || Self::derive(&secret))
+            .await
+            .map_err(|e| CryptoError::KeyDerivation(e.to_string()))?
+    }
+
     /// Uses `other`'s key from now on, everywhere this cipher is shared. Only for a key
     /// nothing was encrypted with yet in this process: the secret a sibling process sharing
     /// this process's folder generated and recorded while this one had generated its own.

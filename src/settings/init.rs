@@ -169,9 +169,12 @@ pub async fn initialize(
         // A rotation may have committed since this process's key check passed: defaults
         // encrypted with the old key would then be unreadable.
         if !key_check::belongs_to(conn, cipher).await? {
-            return Err(key_check::KeyMismatch {
-                detail: " (it was rotated after this process started)".to_owned(),
-            }
+            return Err(crate::lifecycle::Refusal(
+                key_check::KeyMismatch {
+                    detail: " (it was rotated after this process started)".to_owned(),
+                }
+                .to_string(),
+            )
             .into());
         }
         let row: SyncRow = query.get_result(conn).await?;

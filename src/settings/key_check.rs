@@ -90,11 +90,29 @@ pub async fn verify_or_record(
             detail: format!(" (the stored value of {key} does not decrypt)"),
         }));
     }
-    record(conn, cipher).await?;
-    Ok(Ok(KeyCheckOutcome::Recorded))
+    // The first check is only ever inserted, never replaced: a concurrent first check (a
+    // settings command) or a rotation that got there first wins, and this key must match it.
+    let inserted = diesel::insert_into(encryption_key_check::table)
+        .values((
+            encryption_key_check::id.eq(1i16),
+            encryption_key_check::check_value.eq(cipher.encrypt(KEY_CHECK_TEXT)),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    if inserted == 1 {
+        return Ok(Ok(KeyCheckOutcome::Recorded));
+    }
+    Ok(match recorded_check(conn).await? {
+        Some(check) if is_check_of(cipher, &check) => Ok(KeyCheckOutcome::Matches),
+        _ => Err(KeyMismatch {
+            detail: String::new(),
+        }),
+    })
 }
 
-/// Writes (or replaces) the key check for `cipher`.
+/// Replaces the key check with `cipher`'s: a rotation's, which holds the settings lock and
+/// has checked the old key. A first check is inserted by [`verify_or_record`] instead.
 pub async fn record(conn: &mut AsyncPgConnection, cipher: &SettingsCipher) -> QueryResult<()> {
     let check = cipher.encrypt(KEY_CHECK_TEXT);
     diesel::insert_into(encryption_key_check::table)
@@ -110,21 +128,10 @@ pub async fn record(conn: &mut AsyncPgConnection, cipher: &SettingsCipher) -> Qu
         .map(|_| ())
 }
 
-/// The initializer's verdict on a comparison.
-fn settle(outcome: Result<KeyCheckOutcome, KeyMismatch>) -> anyhow::Result<()> {
-    match outcome {
-        Ok(KeyCheckOutcome::Matches) => Ok(()),
-        Ok(KeyCheckOutcome::Recorded) => {
-            tracing::info!("recorded the encryption key check");
-            Ok(())
-        }
-        Err(mismatch) => Err(Refusal(mismatch.to_string()).into()),
-    }
-}
-
 /// The key check as the first initializer: it must pass before settings are initialized
-/// (which encrypts defaults) or served. A generated secret is written to its file in the
-/// transaction that records its check, so a rolled-back check leaves no file behind.
+/// (which encrypts defaults) or served. A generated secret is written to its file only in the
+/// transaction that records it as a new database's check, just before the commit (a failed
+/// commit leaves a file whose secret the next start records, as nothing used another).
 pub struct KeyCheckInitializer {
     cipher: std::sync::Arc<SettingsCipher>,
     secret: std::sync::Arc<super::secret::ResolvedSecret>,
@@ -140,30 +147,79 @@ impl KeyCheckInitializer {
     }
 }
 
+/// What the initializer concluded, inside its transaction.
+enum Verdict {
+    /// Serve with this process's key (possibly adopted from a sibling).
+    Pass(KeyCheckOutcome),
+    /// Refuse the start with this message.
+    Refuse(String),
+}
+
 impl KeyCheckInitializer {
-    /// This process generated a secret, but a sibling sharing its folder generated one too
-    /// and recorded it first (in the file and the database): use that one, as the file is
-    /// what every later start reads.
-    async fn adopt_sibling_secret(
+    /// The whole decision, in the transaction that holds the key check row (`FOR UPDATE`):
+    /// a rotation takes the same row before it writes `encryption.secret.next` and keeps it
+    /// until its commit, so the files are judged against a database no rotation is changing.
+    async fn decide(&self, conn: &mut AsyncPgConnection) -> anyhow::Result<Verdict> {
+        let outcome = verify_or_record(conn, &self.cipher).await?;
+        match (&outcome, &self.secret.source) {
+            (Ok(KeyCheckOutcome::Recorded), SecretSource::Generated(_)) => {
+                // Written before the commit: if the commit fails, the next start finds the
+                // file, no check, and records it then.
+                let secret = self.secret.clone();
+                tokio::task::spawn_blocking(move || secret.persist()).await??;
+            }
+            (Err(_), SecretSource::Generated(file)) => {
+                // A sibling sharing this folder generated its own secret and recorded it
+                // first: its file is what every later start reads, so use it.
+                if let Some(cipher) = self.matching_file_key(conn, file).await? {
+                    self.cipher.adopt(&cipher);
+                    tracing::info!(file = %file.display(), "using the encryption secret another process sharing this folder generated");
+                    return Ok(Verdict::Pass(KeyCheckOutcome::Matches));
+                }
+            }
+            (Ok(_), SecretSource::File(file)) if secret::next_path(file).exists() => {
+                // A rotation interrupted before its commit: the database kept this key.
+                let next = secret::next_path(file);
+                tracing::warn!(file = %next.display(), "removing the new secret of a rotation that did not commit");
+                tokio::task::spawn_blocking(move || secret::remove_synced(&next)).await??;
+            }
+            (Err(_), SecretSource::File(file)) => {
+                // A rotation interrupted after its commit: finish moving its file into place.
+                let next = secret::next_path(file);
+                if self.matching_file_key(conn, &next).await?.is_some() {
+                    let (file, old) = (file.clone(), self.secret.secret.clone());
+                    tokio::task::spawn_blocking(move || secret::promote_next(&file, &old))
+                        .await??;
+                    return Ok(Verdict::Refuse(
+                        "An interrupted rotation of the encryption secret had committed: its new \
+                         secret is now in encryption.secret (the previous one in \
+                         encryption.secret.bak). Restart the server to use it."
+                            .into(),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(match outcome {
+            Ok(done) => Verdict::Pass(done),
+            Err(mismatch) => Verdict::Refuse(mismatch.to_string()),
+        })
+    }
+
+    /// The key of the secret in `file`, when the file exists and that key is the recorded one.
+    async fn matching_file_key(
         &self,
-        file: &std::path::Path,
         conn: &mut AsyncPgConnection,
-        outcome: Result<KeyCheckOutcome, KeyMismatch>,
-    ) -> anyhow::Result<()> {
-        let Some(sibling) = secret::read_secret_file(file)? else {
-            return settle(outcome);
+        file: &std::path::Path,
+    ) -> anyhow::Result<Option<SettingsCipher>> {
+        let Some(candidate) = secret::read_secret_file(file)? else {
+            return Ok(None);
         };
         let Some(check) = recorded_check(conn).await? else {
-            return settle(outcome);
+            return Ok(None);
         };
-        let cipher =
-            tokio::task::spawn_blocking(move || SettingsCipher::derive(&sibling)).await??;
-        if !is_check_of(&cipher, &check) {
-            return settle(outcome);
-        }
-        self.cipher.adopt(&cipher);
-        tracing::info!(file = %file.display(), "using the encryption secret another process sharing this folder generated");
-        Ok(())
+        let cipher = SettingsCipher::derive_off_thread(candidate).await?;
+        Ok(is_check_of(&cipher, &check).then_some(cipher))
     }
 }
 
@@ -184,55 +240,17 @@ impl crate::lifecycle::Initializer for KeyCheckInitializer {
 
         Box::pin(async move {
             let mut conn = pool.get().await?;
-            let outcome = conn
-                .transaction::<_, anyhow::Error, _>(async |conn| {
-                    let outcome = verify_or_record(conn, &self.cipher).await?;
-                    if outcome == Ok(KeyCheckOutcome::Recorded) {
-                        let secret = self.secret.clone();
-                        tokio::task::spawn_blocking(move || secret.persist()).await??;
-                    }
-                    Ok(outcome)
-                })
+            let verdict = conn
+                .transaction::<_, anyhow::Error, _>(async |conn| self.decide(conn).await)
                 .await?;
-            if let (Err(_), SecretSource::Generated(file)) = (&outcome, &self.secret.source) {
-                return self.adopt_sibling_secret(file, &mut conn, outcome).await;
-            }
-            let SecretSource::File(file) = &self.secret.source else {
-                return settle(outcome);
-            };
-            let next = secret::next_path(file);
-            if !next.exists() {
-                return settle(outcome);
-            }
-            // A rotation was interrupted: before its commit (the database still has this
-            // key: drop the new file) or after it (the new file matches: finish the swap).
-            if outcome.is_ok() {
-                tracing::warn!(file = %next.display(), "removing the new secret of a rotation that did not commit");
-                std::fs::remove_file(&next)?;
-                return settle(outcome);
-            }
-            let next_matches = match secret::read_secret_file(&next)? {
-                Some(candidate) => {
-                    let check = recorded_check(&mut conn).await?;
-                    let cipher =
-                        tokio::task::spawn_blocking(move || SettingsCipher::derive(&candidate))
-                            .await??;
-                    check.is_some_and(|c| is_check_of(&cipher, &c))
+            match verdict {
+                Verdict::Pass(KeyCheckOutcome::Matches) => Ok(()),
+                Verdict::Pass(KeyCheckOutcome::Recorded) => {
+                    tracing::info!("recorded the encryption key check");
+                    Ok(())
                 }
-                None => false,
-            };
-            if !next_matches {
-                return settle(outcome);
+                Verdict::Refuse(reason) => Err(Refusal(reason).into()),
             }
-            let (file, old) = (file.clone(), self.secret.secret.clone());
-            tokio::task::spawn_blocking(move || secret::promote_next(&file, &old)).await??;
-            Err(Refusal(
-                "An interrupted rotation of the encryption secret had committed: its new secret is \
-                 now in encryption.secret (the previous one in encryption.secret.bak). Restart the \
-                 server to use it."
-                    .into(),
-            )
-            .into())
         })
     }
 }

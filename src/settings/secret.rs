@@ -3,7 +3,8 @@
 //! is no hard-coded fallback secret.
 //!
 //! A new secret is only generated in memory at first: it is written to the file when this
-//! process records it as the database's key check (a new setup). A replica that starts with
+//! process records it as a new database's key check, just before that transaction commits.
+//! A replica that starts with
 //! a fresh folder and no configured secret therefore never leaves a file with a secret that
 //! decrypts nothing: the key check refuses it first.
 
@@ -65,7 +66,18 @@ impl ResolvedSecret {
         fs::create_dir_all(dir).map_err(error)?;
         let tmp = private_temp_file(dir, ".encryption.secret.", self.secret.expose_secret())
             .map_err(error)?;
-        tmp.persist_noclobber(path).map_err(|e| error(e.error))?;
+        match tmp.persist_noclobber(path) {
+            Ok(_) => {}
+            // Written already by this process (an attempt whose commit then failed).
+            Err(e)
+                if e.error.kind() == ErrorKind::AlreadyExists
+                    && read_secret_file(path)?
+                        .is_some_and(|s| s.expose_secret() == self.secret.expose_secret()) =>
+            {
+                return Ok(());
+            }
+            Err(e) => return Err(error(e.error)),
+        }
         fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(error)?;
@@ -166,6 +178,22 @@ pub fn promote_next(file: &Path, old: &SecretString) -> Result<(), SecretError> 
         .and_then(|tmp| tmp.persist(backup_path(file)).map_err(|e| e.error))
         .map_err(error)?;
     fs::rename(next_path(file), file).map_err(error)?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(error)
+}
+
+/// Removes `path` (a `.next` file of a rotation that did not commit) and syncs its folder.
+pub fn remove_synced(path: &Path) -> Result<(), SecretError> {
+    let error = |source| SecretError {
+        path: path.to_path_buf(),
+        source,
+    };
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != ErrorKind::NotFound => return Err(error(e)),
+        _ => {}
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(error)

@@ -126,6 +126,8 @@ impl GlobalSettings {
         if matches!(source, CryptoError::Authentication) {
             if let Ok(mut conn) = self.db.conn().await {
                 if let Ok(false) = key_check::belongs_to(&mut conn, &self.cipher).await {
+                    // Also when the notice was missed (the listener was down): say so.
+                    self.cache.mark_key_rotated();
                     return SettingsError::SecretRotated {
                         key: key.to_owned(),
                     };
@@ -201,6 +203,7 @@ impl GlobalSettings {
                 .optional()?;
             let (kind, encrypt) = storage_plan(key, definition, existing.as_ref())?;
             if encrypt && !key_is_current {
+                self.cache.mark_key_rotated();
                 return Err(SettingsError::SecretRotated {
                     key: key.to_owned(),
                 });

@@ -376,6 +376,9 @@ impl SetupService {
             return;
         }
         self.database.install(pool);
+        if let Ok(mut refusal) = self.refusal.lock() {
+            *refusal = None;
+        }
         self.phase.send_replace(Phase::Ready);
     }
 

@@ -215,7 +215,8 @@ async fn cli_rotation_killed_inside_its_transaction_leaves_the_old_state() {
     let files: Vec<_> = std::fs::read_dir(dir.path())
         .expect("dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|name| name.contains("secret"))
+        // The empty lock file of the folder stays; it holds no secret.
+        .filter(|name| name.contains("secret") && !name.ends_with(".lock"))
         .collect();
     assert_eq!(
         files,
@@ -231,4 +232,28 @@ async fn cli_rotation_killed_inside_its_transaction_leaves_the_old_state() {
     let (ok, _, log) = rotate_cli(&env, dir.path(), &format!("{NEW_SECRET}\n")).await;
     assert!(ok, "{log}");
     assert!(is_check_of(&cipher(NEW_SECRET), &check_value(&db).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_rotation_on_the_same_folder_is_refused_and_touches_no_file() {
+    let db = TestDb::new().await;
+    let (_database, _) = prepared(&db).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let env = file_env(&db, dir.path());
+    let (rows, check) = (encrypted_rows(&db).await, check_value(&db).await);
+    // Another rotation holds the folder (its lock), with its `.next` in flight.
+    let lock = std::fs::File::create(dir.path().join("encryption.secret.lock")).expect("lock file");
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .expect("flock");
+    let next = dir.path().join("encryption.secret.next");
+    std::fs::write(&next, "the-other-rotations-new-secret").expect("next");
+
+    let (ok, _, log) = rotate_cli(&env, dir.path(), &format!("{NEW_SECRET}\n")).await;
+    assert!(!ok, "{log}");
+    assert!(log.contains("another rotation"), "{log}");
+    assert!(next.exists(), "the other rotation's file is left alone");
+    assert_eq!(encrypted_rows(&db).await, rows);
+    assert_eq!(check_value(&db).await, check);
+    drop(held);
 }
