@@ -40,7 +40,11 @@ pub struct AnswerDeadline<S> {
     received: Frames,
     /// Messages sent that are still to be answered with `ReadyForQuery`.
     outstanding: u32,
-    /// One timer per connection, moved forward on activity (no allocation per query).
+    /// The last byte either way; the deadline is `limit` after it.
+    last_activity: Instant,
+    /// One timer per connection, re-armed lazily: it may fire before the deadline (then it
+    /// is moved to the deadline), never after, so the timer wheel is touched about once per
+    /// `limit`, not at every query (the hot path only reads the clock).
     timer: Pin<Box<Sleep>>,
 }
 
@@ -54,18 +58,39 @@ impl<S> AnswerDeadline<S> {
             sent: Frames::frontend(),
             received: Frames::backend(),
             outstanding: 0,
+            last_activity: Instant::now(),
             timer: Box::pin(tokio::time::sleep(limit)),
         }
     }
 
-    /// Moves the deadline to `limit` from now while something is outstanding, and registers
-    /// the task with the timer (the read side may not be polled again before it fires).
+    /// Notes a byte either way. While something is outstanding the timer must be running
+    /// (and know this task: the read side may not be polled again before it fires); one
+    /// that already fired (an idle period) is re-armed for the new deadline.
     fn activity(&mut self, cx: &mut Context<'_>) {
-        if self.outstanding > 0 {
-            let deadline = Instant::now() + self.limit;
-            self.timer.as_mut().reset(deadline);
-            let _ = self.timer.as_mut().poll(cx);
+        self.last_activity = Instant::now();
+        if self.outstanding == 0 {
+            return;
         }
+        if self.timer.is_elapsed() {
+            self.timer.as_mut().reset(self.last_activity + self.limit);
+        }
+        // Cheap once registered: only the waker is refreshed, the wheel is not touched.
+        let _ = self.timer.as_mut().poll(cx);
+    }
+
+    /// While something is outstanding: whether the server has been silent past the limit.
+    /// A timer that fired early (there was activity since it was set) is moved on.
+    fn overdue(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.outstanding == 0 || self.timer.as_mut().poll(cx).is_pending() {
+            return false;
+        }
+        let deadline = self.last_activity + self.limit;
+        if Instant::now() >= deadline {
+            return true;
+        }
+        self.timer.as_mut().reset(deadline);
+        let _ = self.timer.as_mut().poll(cx);
+        false
     }
 
     fn silent_too_long(&self) -> io::Error {
@@ -103,7 +128,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for AnswerDeadline<S> {
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => {
-                if this.outstanding > 0 && this.timer.as_mut().poll(cx).is_ready() {
+                if this.overdue(cx) {
                     return Poll::Ready(Err(this.silent_too_long()));
                 }
                 Poll::Pending
