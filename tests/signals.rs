@@ -92,28 +92,10 @@ async fn a_second_signal_exits_at_once() {
     // A setup call stuck behind a setup lock held elsewhere keeps the graceful shutdown
     // waiting; the second signal must not wait for it.
     let db = TestDb::new().await;
-    let mut admin = db.connection.clone();
-    admin.database = "postgres".into();
-    let (client, conn) =
-        tokio_postgres::connect(&common::pg::url_of(&admin), tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("CREATE DATABASE \"{}\"", db.connection.database))
-        .await
-        .expect("create database");
-    let (holder, conn) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
-    holder
-        .batch_execute(&format!(
-            "SELECT pg_advisory_lock({})",
-            deploystack_backend::setup::SETUP_LOCK_KEY
-        ))
-        .await
-        .expect("lock");
+    db.create_empty().await;
+    let _holder = db
+        .hold_advisory_lock(deploystack_backend::setup::SETUP_LOCK_KEY)
+        .await;
 
     let dir = shared_tempdir();
     let port = common::free_port();

@@ -127,17 +127,7 @@ async fn replicas_started_before_setup_serve_once_a_peer_is_set_up() {
 async fn a_replica_facing_a_database_without_a_record_changes_nothing() {
     let db = TestDb::new().await;
     // The database exists (created by someone else) but was never set up.
-    let mut admin = db.connection.clone();
-    admin.database = "postgres".into();
-    let (client, conn) =
-        tokio_postgres::connect(&common::pg::url_of(&admin), tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("CREATE DATABASE \"{}\"", db.connection.database))
-        .await
-        .expect("create database");
+    db.create_empty().await;
 
     let dir = tempfile::tempdir().expect("dir");
     let server = TestServer::start(&config(db.connection.clone(), dir.path())).await;
@@ -177,26 +167,9 @@ async fn a_setup_lock_held_elsewhere_gets_a_clear_answer_not_a_hang() {
 
 async fn lock_held_elsewhere_is_a_clear_answer(key: i64) {
     let db = TestDb::new().await;
-    let mut admin = db.connection.clone();
-    admin.database = "postgres".into();
-    let (client, conn) =
-        tokio_postgres::connect(&common::pg::url_of(&admin), tokio_postgres::NoTls)
-            .await
-            .expect("connect");
-    tokio::spawn(conn);
-    client
-        .batch_execute(&format!("CREATE DATABASE \"{}\"", db.connection.database))
-        .await
-        .expect("create database");
+    db.create_empty().await;
     // A stuck process elsewhere: it holds the lock and never lets go.
-    let (holder, conn) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls)
-        .await
-        .expect("connect");
-    tokio::spawn(conn);
-    holder
-        .batch_execute(&format!("SELECT pg_advisory_lock({key})"))
-        .await
-        .expect("lock");
+    let holder = db.hold_advisory_lock(key).await;
 
     let dir = tempfile::tempdir().expect("dir");
     let mut cfg = config(db.connection.clone(), dir.path());

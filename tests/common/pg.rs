@@ -158,6 +158,34 @@ impl TestDb {
         client.batch_execute(sql).await.expect("execute");
     }
 
+    /// Creates the (empty, never set up) database, as an operator or another tool would.
+    pub async fn create_empty(&self) {
+        let mut admin = self.connection.clone();
+        admin.database = "postgres".into();
+        let (client, conn) = tokio_postgres::connect(&url_of(&admin), tokio_postgres::NoTls)
+            .await
+            .expect("connect to postgres");
+        tokio::spawn(conn);
+        client
+            .batch_execute(&format!("CREATE DATABASE \"{}\"", self.connection.database))
+            .await
+            .expect("create database");
+    }
+
+    /// A session on the test database holding the advisory lock `key` until it is dropped
+    /// (or unlocked): a process stuck elsewhere.
+    pub async fn hold_advisory_lock(&self, key: i64) -> tokio_postgres::Client {
+        let (holder, conn) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(conn);
+        holder
+            .batch_execute(&format!("SELECT pg_advisory_lock({key})"))
+            .await
+            .expect("lock");
+        holder
+    }
+
     /// Runs statements on the test database as the cluster's superuser.
     pub async fn execute_as_superuser(&self, sql: &str) {
         let (client, conn) =
