@@ -4,12 +4,10 @@
 //!
 //! `cargo bench --bench rotate_secret` (`BENCH_VALUES` values, default 10,000).
 
-use std::os::unix::fs::PermissionsExt;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use deploystack_backend::config::PoolSettings;
-use deploystack_backend::db::{migrations, provision, PgConnector};
-use deploystack_backend::embedded_pg::{Cluster, ClusterOptions};
 use deploystack_backend::settings::key_check;
 use deploystack_backend::settings::rotation::rotate;
 use deploystack_backend::settings::SettingsCipher;
@@ -17,7 +15,7 @@ use diesel::sql_types::{Array, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use secrecy::SecretString;
 
-type BoxError = Box<dyn std::error::Error>;
+use common::{migrated_database, BoxError};
 
 /// Runs measured (the median is reported).
 const RUNS: usize = 3;
@@ -28,19 +26,8 @@ async fn main() -> Result<(), BoxError> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let dir = tempfile::Builder::new()
-        .prefix("deploystack-bench-")
-        .tempdir()?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))?;
-    let mut options = ClusterOptions::new(dir.path().join("pg"));
-    options.durable = false;
-    let pg = Cluster::prepare(options)?.start().await?;
-    let connector = PgConnector::new(
-        &pg.superuser_connection("rotate_bench"),
-        &PoolSettings::default(),
-    )?;
-    let conn = provision::connect_creating_database(&connector).await?;
-    let (mut conn, _) = migrations::run_pending(conn).await?;
+    let bench = migrated_database("rotate_bench", Vec::new()).await?;
+    let (pg, mut conn) = (bench.pg, bench.conn);
 
     let derive = |secret: &str| SettingsCipher::derive(&SecretString::from(secret.to_owned()));
     let keys = [

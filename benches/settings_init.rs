@@ -4,12 +4,10 @@
 //!
 //! `cargo bench --bench settings_init` (`BENCH_RUNS` up-to-date runs, default 50).
 
-use std::os::unix::fs::PermissionsExt;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use deploystack_backend::config::PoolSettings;
-use deploystack_backend::db::{migrations, provision, PgConnector};
-use deploystack_backend::embedded_pg::{Cluster, ClusterOptions};
 use deploystack_backend::settings::init::initialize;
 use deploystack_backend::settings::SettingsCipher;
 use diesel::sql_types::{BigInt, Text};
@@ -17,7 +15,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use secrecy::SecretString;
 
-type BoxError = Box<dyn std::error::Error>;
+use common::{migrated_database, BoxError};
 
 #[derive(QueryableByName)]
 struct Statement {
@@ -33,26 +31,18 @@ async fn main() -> Result<(), BoxError> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(50);
-    let dir = tempfile::Builder::new()
-        .prefix("deploystack-bench-")
-        .tempdir()?;
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))?;
-    let mut options = ClusterOptions::new(dir.path().join("pg"));
-    options.durable = false;
-    options.settings = vec![
-        (
-            "shared_preload_libraries".into(),
-            "pg_stat_statements".into(),
-        ),
-        ("pg_stat_statements.track_utility".into(), "on".into()),
-    ];
-    let pg = Cluster::prepare(options)?.start().await?;
-    let connector = PgConnector::new(
-        &pg.superuser_connection("settings_bench"),
-        &PoolSettings::default(),
-    )?;
-    let conn = provision::connect_creating_database(&connector).await?;
-    let (mut conn, _) = migrations::run_pending(conn).await?;
+    let bench = migrated_database(
+        "settings_bench",
+        vec![
+            (
+                "shared_preload_libraries".into(),
+                "pg_stat_statements".into(),
+            ),
+            ("pg_stat_statements.track_utility".into(), "on".into()),
+        ],
+    )
+    .await?;
+    let (pg, mut conn) = (bench.pg, bench.conn);
     diesel::sql_query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         .execute(&mut conn)
         .await?;
