@@ -15,6 +15,7 @@ use tracing::info;
 use crate::config::{Config, ConnectionTarget, PostgresSource, TlsMode};
 use crate::db::{Database, PgConnector};
 use crate::embedded_pg::{Cluster, ClusterOptions, RunningPostgres};
+use crate::jobs::JobService;
 use crate::lifecycle::{Initializer, Phase};
 use crate::settings::secret::ResolvedSecret;
 use crate::settings::{GlobalSettings, KeyCheckInitializer, SettingsCipher};
@@ -83,12 +84,18 @@ impl App {
             database.clone(),
             initializers,
         ));
-        let on_ready = tokio::spawn(start_when_served(setup.clone(), settings.clone()));
+        let jobs = JobService::new(database.clone(), config.jobs.clone());
+        let on_ready = tokio::spawn(start_when_served(
+            setup.clone(),
+            settings.clone(),
+            jobs.clone(),
+        ));
         let app = Self {
             state: AppState {
                 database,
                 setup,
                 settings,
+                jobs,
             },
             embedded,
             on_ready,
@@ -137,9 +144,13 @@ impl App {
         result.context("HTTP server failed")
     }
 
-    /// Releases the database in order: the lifecycle's background work ends (a setup in
-    /// progress finishes first), the pool closes, the listener stops, the cluster stops.
+    /// Releases the database in order: the job workers stop (running jobs finish or are
+    /// handed back), the lifecycle's background work ends (a setup in progress finishes
+    /// first), the pool closes, the listener stops, the cluster stops.
     pub async fn shutdown(self) {
+        // Workers first: they write their outcomes and hand back unfinished jobs through
+        // the pool, which the lifecycle's shutdown closes.
+        self.state.jobs.stop().await;
         self.state.setup.shutdown().await;
         self.on_ready.abort();
         let _ = self.on_ready.await;
@@ -149,9 +160,9 @@ impl App {
     }
 }
 
-/// Starts what needs a served database (the settings change listener) once, when it is:
-/// nothing connects to PostgreSQL before setup.
-async fn start_when_served(setup: Arc<SetupService>, settings: GlobalSettings) {
+/// Starts what needs a served database (the settings change listener, the job workers and
+/// scheduler) once, when it is: nothing connects to PostgreSQL before setup.
+async fn start_when_served(setup: Arc<SetupService>, settings: GlobalSettings, jobs: JobService) {
     let mut phase = setup.watch_phase();
     if phase.wait_for(|p| *p == Phase::Ready).await.is_err() {
         return;
@@ -159,7 +170,8 @@ async fn start_when_served(setup: Arc<SetupService>, settings: GlobalSettings) {
     let Some(connector) = setup.connector().cloned() else {
         return;
     };
-    let listener = settings.listen(connector);
+    let listener = settings.listen(connector.clone());
+    jobs.start(Some(connector)).await;
     // Ends with the lifecycle; aborting this task drops the guard, which stops the listener.
     let _stop_listener = AbortOnDrop(listener);
     let _ = phase.wait_for(|p| *p == Phase::Stopped).await;

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod embedded_pg;
+pub mod jobs;
 pub mod lifecycle;
 pub mod services;
 pub mod settings;

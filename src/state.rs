@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::db::Database;
+use crate::jobs::JobService;
 use crate::settings::GlobalSettings;
 use crate::setup::SetupService;
 
@@ -15,4 +16,6 @@ pub struct AppState {
     pub setup: Arc<SetupService>,
     /// Global settings.
     pub settings: GlobalSettings,
+    /// The job queue and this process's workers.
+    pub jobs: JobService,
 }

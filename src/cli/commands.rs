@@ -19,6 +19,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Settings(command) => super::settings::run(&Config::from_env()?, command).await,
+        Command::Jobs(command) => super::jobs::run(&Config::from_env()?, command).await,
     }
 }
 

@@ -1,9 +1,11 @@
-//! Command line: `serve` (default), `migrate`, `openapi`, `database-url`, `settings`. The
+//! Command line: `serve` (default), `migrate`, `openapi`, `database-url`, `settings`, `jobs`. The
 //! clap types live here; what each subcommand does lives in the submodules.
 
 pub mod commands;
 pub mod database_url;
+pub mod jobs;
 pub mod rotate_secret;
+pub mod session;
 pub mod settings;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +34,67 @@ pub enum Command {
     /// Read and change global settings (same environment as the server).
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// Inspect and manage the background job queue (same environment as the server).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+/// `jobs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Counts by status and type, the oldest due job's wait, run durations per type.
+    Stats,
+    /// Jobs, newest first.
+    List {
+        /// Only this status: pending, processing, completed or failed.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only this type.
+        #[arg(long = "type")]
+        job_type: Option<String>,
+        /// Only this batch.
+        #[arg(long)]
+        batch: Option<String>,
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// One job, as JSON.
+    Show {
+        /// Job id.
+        id: String,
+    },
+    /// One batch with its counters, as JSON.
+    Batch {
+        /// Batch id.
+        id: String,
+    },
+    /// Fail the batch's pending jobs (`Cancelled by administrator`).
+    CancelBatch {
+        /// Batch id.
+        id: String,
+    },
+    /// Put the batch's failed jobs back to pending, attempts reset.
+    RetryBatch {
+        /// Batch id.
+        id: String,
+    },
+    /// Enqueue a job; prints its id.
+    Enqueue {
+        /// Job type, e.g. `cleanup_old_jobs`.
+        job_type: String,
+        /// Payload, a JSON value, e.g. '{"olderThanDays":14}'.
+        payload: String,
+        /// Runs allowed (1 to 1000).
+        #[arg(long, default_value_t = 3)]
+        max_attempts: i32,
+        /// Higher runs first.
+        #[arg(long, default_value_t = 0)]
+        priority: i32,
+        /// Not before this many milliseconds from now.
+        #[arg(long)]
+        delay_ms: Option<u64>,
+    },
 }
 
 /// `settings` subcommands.

@@ -7,23 +7,16 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
-use crate::app::{self, tool_cipher};
+use crate::app::tool_cipher;
+use crate::cli::session::ToolSession;
 use crate::cli::SettingsCommand;
 use crate::config::Config;
-use crate::db::{Database, LivePool, PgConnector};
+use crate::db::Database;
 use crate::settings::{groups, key_check, GlobalSettings, SettingsCipher};
-use crate::setup::selection_file::{self, SelectionState};
 
 /// Runs one settings command; an invalid value is an error (non-zero exit) and changes nothing.
 pub async fn run(config: &Config, command: SettingsCommand) -> anyhow::Result<()> {
-    if !matches!(
-        selection_file::read(&config.selection_file()),
-        SelectionState::Present(_)
-    ) {
-        anyhow::bail!(
-            "database setup has not been performed yet: start the server and complete setup (POST /api/db/setup) first"
-        );
-    }
+    super::session::require_setup(config)?;
     let access = match command {
         // It needs connections and files of its own.
         SettingsCommand::RotateSecret => return super::rotate_secret::run(config).await,
@@ -36,24 +29,15 @@ pub async fn run(config: &Config, command: SettingsCommand) -> anyhow::Result<()
         },
     };
     let cipher = tool_cipher(config).await?;
-    let (connection, embedded) = app::connection_for_tool(config).await?;
-    // One short command: no idle connection is kept, so none is being opened in the
-    // background while the embedded cluster stops (that attempt would log a failure).
-    let mut pool_settings = config.pool.clone();
-    pool_settings.min_idle = 0;
-    let database = Database::new();
+    let session = ToolSession::open(config).await?;
+    let database = session.database.clone();
     let outcome = async {
-        let connector = PgConnector::new(&connection, &pool_settings)?;
-        database.install(LivePool::new(&connector, &pool_settings));
         verify_key(&database, &cipher).await?;
         let settings = GlobalSettings::new(database.clone(), cipher);
         execute(&settings, access).await
     }
     .await;
-    database.close();
-    if let Some(cluster) = embedded {
-        cluster.stop().await?;
-    }
+    session.close().await?;
     outcome
 }
 

@@ -9,14 +9,17 @@
 //! | `POSTGRES_POOL_*`, `POSTGRES_*_TIMEOUT_MS` | see [`PoolSettings`] |
 //! | `POSTGRES_BIN_DIR` | found on the machine (embedded mode only) |
 //! | `DEPLOYSTACK_ENCRYPTION_SECRET` | generated into `PERSISTENT_DATA_DIR/encryption.secret` |
+//! | `JOB_*` | see [`JobSettings`] |
 //!
 //! When none of the connection variables is set the server runs its own embedded PostgreSQL.
 
 mod env;
+mod jobs;
 mod pool;
 mod postgres;
 
 pub use env::{ConfigError, EnvSource};
+pub use jobs::JobSettings;
 pub use pool::PoolSettings;
 pub use postgres::{
     ConnectionTarget, PostgresSource, TlsMode, CONNECTION_VARIABLES, DEFAULT_DATABASE,
@@ -49,6 +52,8 @@ pub struct Config {
     pub postgres_bin_dir: Option<PathBuf>,
     /// Secret the settings encryption key is derived from; generated and stored when unset.
     pub encryption_secret: Option<secrecy::SecretString>,
+    /// The background job workers of this process.
+    pub jobs: JobSettings,
 }
 
 impl Config {
@@ -72,6 +77,7 @@ impl Config {
             encryption_secret: env
                 .string("DEPLOYSTACK_ENCRYPTION_SECRET")
                 .map(secrecy::SecretString::from),
+            jobs: JobSettings::from_env(env)?,
         })
     }
 

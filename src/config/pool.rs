@@ -67,14 +67,14 @@ impl Default for PoolSettings {
 
 /// A millisecond knob's valid range, checked at start so a bad value names its variable
 /// instead of panicking in a library or being retried forever.
-struct Millis {
-    name: &'static str,
-    min: u64,
-    max: u64,
+pub(super) struct Millis {
+    pub(super) name: &'static str,
+    pub(super) min: u64,
+    pub(super) max: u64,
 }
 
 impl Millis {
-    fn read(&self, env: &EnvSource, default: u64) -> Result<u64, ConfigError> {
+    pub(super) fn read(&self, env: &EnvSource, default: u64) -> Result<u64, ConfigError> {
         let value = env.parsed::<u64>(self.name)?.unwrap_or(default);
         if value < self.min || value > self.max {
             return Err(ConfigError::Invalid {

@@ -542,6 +542,11 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         completed_at -> Nullable<Timestamptz>,
+        priority -> Int4,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamptz>,
+        started_at -> Nullable<Timestamptz>,
+        key -> Nullable<Text>,
     }
 }
 

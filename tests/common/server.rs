@@ -26,6 +26,7 @@ pub fn config(connection: ConnectionTarget, data_dir: &Path) -> Config {
         },
         postgres_bin_dir: None,
         encryption_secret: Some("test-encryption-secret".to_owned().into()),
+        jobs: deploystack_backend::config::JobSettings::default(),
     }
 }
 

@@ -1,0 +1,16 @@
+DROP TRIGGER queue_jobs_notify_due ON queue_jobs;
+DROP FUNCTION queue_jobs_notify_due();
+DROP INDEX jobs_batch_id_idx;
+CREATE INDEX jobs_batch_id_idx ON queue_jobs (batch_id);
+DROP INDEX queue_jobs_key_idx;
+DROP INDEX queue_jobs_lease_idx;
+DROP INDEX queue_jobs_claim_idx;
+CREATE INDEX jobs_status_scheduled_idx ON queue_jobs (status, scheduled_for);
+SELECT diesel_manage_updated_at('queue_jobs');
+ALTER TABLE queue_jobs DROP CONSTRAINT queue_jobs_lease_check;
+ALTER TABLE queue_jobs
+    DROP COLUMN key,
+    DROP COLUMN started_at,
+    DROP COLUMN locked_until,
+    DROP COLUMN locked_by,
+    DROP COLUMN priority;

@@ -1,0 +1,49 @@
+-- The worker runtime: leases (who holds a job and until when), priorities, the time a run
+-- started (durations), a unique key (one periodic job per schedule and slot), and indexes
+-- shaped for the claim. Upstream's columns, statuses and payloads are unchanged.
+
+ALTER TABLE queue_jobs
+    ADD COLUMN priority integer NOT NULL DEFAULT 0,
+    ADD COLUMN locked_by text,
+    ADD COLUMN locked_until timestamptz,
+    ADD COLUMN started_at timestamptz,
+    ADD COLUMN key text;
+
+-- A processing job always has a holder and a lease; no other status has either.
+ALTER TABLE queue_jobs ADD CONSTRAINT queue_jobs_lease_check CHECK (
+    (status = 'processing') = (locked_by IS NOT NULL AND locked_until IS NOT NULL)
+);
+
+-- The queue's statements set updated_at themselves: a row trigger on the busiest table would
+-- run at every claim and every completion.
+DROP TRIGGER IF EXISTS set_updated_at ON queue_jobs;
+
+-- Claims read due pending jobs, best priority first, oldest first. Partial indexes get no
+-- entry for rows outside their predicate, so a claim or a completion (which leave 'pending'
+-- and 'processing') adds nothing to them.
+DROP INDEX jobs_status_scheduled_idx;
+CREATE INDEX queue_jobs_claim_idx ON queue_jobs (priority DESC, scheduled_for, id)
+    WHERE status = 'pending';
+-- Finds jobs whose holder died (lease expired).
+CREATE INDEX queue_jobs_lease_idx ON queue_jobs (locked_until) WHERE status = 'processing';
+-- One periodic job per schedule and slot, whichever replica enqueues it first.
+CREATE UNIQUE INDEX queue_jobs_key_idx ON queue_jobs (key) WHERE key IS NOT NULL;
+-- Most jobs have no batch; the batch lookups (and the cascade) never ask for NULL.
+DROP INDEX jobs_batch_id_idx;
+CREATE INDEX jobs_batch_id_idx ON queue_jobs (batch_id) WHERE batch_id IS NOT NULL;
+
+-- Wake-ups: one notification per inserting statement (never one per row), only when it
+-- inserted a job that is due now; delivered when the transaction commits, not before.
+CREATE FUNCTION queue_jobs_notify_due() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_jobs WHERE status = 'pending' AND scheduled_for <= now()) THEN
+        PERFORM pg_notify('deploystack_jobs', '');
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER queue_jobs_notify_due
+    AFTER INSERT ON queue_jobs
+    REFERENCING NEW TABLE AS new_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_jobs_notify_due();

@@ -1,0 +1,275 @@
+//! Producing jobs and the operator's view of them, on the shared pool or inside a caller's
+//! own transaction.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{Array, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use crate::db::schema::{queue_job_batches, queue_jobs};
+use crate::db::Database;
+use crate::jobs::error::{QueueError, QueueResult};
+use crate::jobs::id::new_job_id;
+use crate::jobs::job::Job;
+use crate::jobs::model::{validate, BatchRecord, EnqueueOptions, JobRecord, JobStatus, NewJob};
+use crate::jobs::{batches, stats};
+
+/// Most jobs one `list` returns.
+pub const MAX_LIST_LIMIT: i64 = 1000;
+
+/// The producer and admin side of the queue; cheap to clone (it holds the pool handle).
+#[derive(Clone)]
+pub struct JobQueue {
+    db: Database,
+}
+
+/// Which jobs `list` returns, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only this status.
+    pub status: Option<JobStatus>,
+    /// Only this type.
+    pub job_type: Option<String>,
+    /// Only this batch.
+    pub batch_id: Option<String>,
+    /// At most this many (1 to [`MAX_LIST_LIMIT`]).
+    pub limit: i64,
+}
+
+impl JobQueue {
+    /// A queue on the shared pool.
+    pub fn new(db: Database) -> Self {
+        Self { db }
+    }
+
+    /// Enqueues one job; returns its id, or the id of the job already holding `options.key`.
+    pub async fn enqueue(
+        &self,
+        job_type: &str,
+        payload: Value,
+        options: EnqueueOptions,
+    ) -> QueueResult<String> {
+        let mut conn = self.db.conn().await?;
+        enqueue_in(&mut conn, job_type, payload, options).await
+    }
+
+    /// Enqueues a job of type `J` with its typed payload.
+    pub async fn enqueue_job<J: Job>(
+        &self,
+        payload: &J::Payload,
+        options: EnqueueOptions,
+    ) -> QueueResult<String> {
+        let payload = encode::<J>(payload)?;
+        self.enqueue(J::TYPE, payload, options).await
+    }
+
+    /// Creates a batch of `batch_type` with all its jobs in one transaction (the jobs in one
+    /// statement) and returns the batch id. `options` apply to every job (a key is refused:
+    /// it names one job).
+    pub async fn enqueue_batch(
+        &self,
+        batch_type: &str,
+        metadata: Option<Value>,
+        jobs: Vec<NewJob>,
+        options: EnqueueOptions,
+    ) -> QueueResult<String> {
+        let mut conn = self.db.conn().await?;
+        enqueue_batch_in(&mut conn, batch_type, metadata, jobs, options).await
+    }
+
+    /// One job.
+    pub async fn job(&self, id: &str) -> QueueResult<JobRecord> {
+        let mut conn = self.db.conn().await?;
+        queue_jobs::table
+            .find(id)
+            .select(JobRecord::as_select())
+            .first(&mut conn)
+            .await
+            .optional()?
+            .ok_or_else(|| QueueError::JobNotFound(id.to_owned()))
+    }
+
+    /// One batch with its counters.
+    pub async fn batch(&self, id: &str) -> QueueResult<BatchRecord> {
+        let mut conn = self.db.conn().await?;
+        batches::find(&mut conn, id).await
+    }
+
+    /// Jobs matching `filter`, newest first.
+    pub async fn list(&self, filter: &JobFilter) -> QueueResult<Vec<JobRecord>> {
+        if !(1..=MAX_LIST_LIMIT).contains(&filter.limit) {
+            return Err(QueueError::Invalid(format!(
+                "limit must be between 1 and {MAX_LIST_LIMIT}"
+            )));
+        }
+        let mut conn = self.db.conn().await?;
+        let mut query = queue_jobs::table
+            .select(JobRecord::as_select())
+            .order((queue_jobs::created_at.desc(), queue_jobs::id.desc()))
+            .limit(filter.limit)
+            .into_boxed();
+        if let Some(status) = filter.status {
+            query = query.filter(queue_jobs::status.eq(status.as_str()));
+        }
+        if let Some(job_type) = &filter.job_type {
+            query = query.filter(queue_jobs::type_.eq(job_type));
+        }
+        if let Some(batch_id) = &filter.batch_id {
+            query = query.filter(queue_jobs::batch_id.eq(batch_id));
+        }
+        Ok(query.load(&mut conn).await?)
+    }
+
+    /// Fails the batch's pending jobs with upstream's `Cancelled by administrator`; returns
+    /// how many. Jobs already running finish and count as they end.
+    pub async fn cancel_batch(&self, id: &str) -> QueueResult<usize> {
+        let mut conn = self.db.conn().await?;
+        batches::cancel(&mut conn, id).await
+    }
+
+    /// Puts the batch's failed jobs back to pending with their attempts reset; returns how many.
+    pub async fn retry_batch(&self, id: &str) -> QueueResult<usize> {
+        let mut conn = self.db.conn().await?;
+        batches::retry(&mut conn, id).await
+    }
+
+    /// Counts by status and type, the oldest due job's wait, per-type durations.
+    pub async fn stats(&self) -> QueueResult<stats::QueueStats> {
+        let mut conn = self.db.conn().await?;
+        Ok(stats::collect(&mut conn).await?)
+    }
+}
+
+/// The payload of a `J` job as stored.
+pub(crate) fn encode<J: Job>(payload: &J::Payload) -> QueueResult<Value> {
+    serde_json::to_value(payload)
+        .map_err(|e| QueueError::Invalid(format!("the {} payload does not encode: {e}", J::TYPE)))
+}
+
+#[derive(QueryableByName)]
+struct Inserted {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// [`JobQueue::enqueue`] on `conn`: inside a transaction of the caller, the job exists only
+/// if that transaction commits, and its wake-up is sent only then.
+pub async fn enqueue_in(
+    conn: &mut AsyncPgConnection,
+    job_type: &str,
+    payload: Value,
+    options: EnqueueOptions,
+) -> QueueResult<String> {
+    validate(job_type, &options).map_err(QueueError::Invalid)?;
+    let id = new_job_id();
+    conn.transaction::<_, QueueError, _>(async |conn| {
+        let inserted = diesel::sql_query(
+            "INSERT INTO queue_jobs \
+               (id, type, payload, scheduled_for, max_attempts, priority, batch_id, key) \
+             VALUES ($1, $2, $3, COALESCE($4, now()), $5, $6, $7, $8) \
+             ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING \
+             RETURNING id",
+        )
+        .bind::<Text, _>(&id)
+        .bind::<Text, _>(job_type)
+        .bind::<Jsonb, _>(&payload)
+        .bind::<Nullable<Timestamptz>, _>(options.scheduled_for)
+        .bind::<Integer, _>(options.max_attempts)
+        .bind::<Integer, _>(options.priority)
+        .bind::<Nullable<Text>, _>(options.batch_id.as_deref())
+        .bind::<Nullable<Text>, _>(options.key.as_deref())
+        .get_result::<Inserted>(conn)
+        .await
+        .optional()
+        .map_err(|e| missing_batch(e, options.batch_id.as_deref()))?;
+        let Some(inserted) = inserted else {
+            // The key is taken: the job it names is the answer (idempotent enqueue).
+            let key = options.key.as_deref().unwrap_or_default();
+            return Ok(queue_jobs::table
+                .filter(queue_jobs::key.eq(key))
+                .select(queue_jobs::id)
+                .first::<String>(conn)
+                .await?);
+        };
+        if let Some(batch_id) = &options.batch_id {
+            batches::grow(conn, batch_id, 1).await?;
+        }
+        Ok(inserted.id)
+    })
+    .await
+}
+
+/// [`JobQueue::enqueue_batch`] on `conn` (a caller's transaction works as for `enqueue_in`).
+pub async fn enqueue_batch_in(
+    conn: &mut AsyncPgConnection,
+    batch_type: &str,
+    metadata: Option<Value>,
+    jobs: Vec<NewJob>,
+    options: EnqueueOptions,
+) -> QueueResult<String> {
+    if jobs.is_empty() {
+        return Err(QueueError::Invalid("a batch needs at least one job".into()));
+    }
+    if options.key.is_some() || options.batch_id.is_some() {
+        return Err(QueueError::Invalid(
+            "a key or a batch id names one job, not every job of a new batch".into(),
+        ));
+    }
+    if batch_type.trim().is_empty() {
+        return Err(QueueError::Invalid("the batch type is empty".into()));
+    }
+    let total = i32::try_from(jobs.len())
+        .map_err(|_| QueueError::Invalid("too many jobs for one batch".into()))?;
+    let mut ids = Vec::with_capacity(jobs.len());
+    let mut types = Vec::with_capacity(jobs.len());
+    let mut payloads = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        validate(&job.job_type, &options).map_err(QueueError::Invalid)?;
+        ids.push(new_job_id());
+        types.push(job.job_type);
+        payloads.push(job.payload);
+    }
+    let batch_id = new_job_id();
+    let scheduled_for: Option<DateTime<Utc>> = options.scheduled_for;
+    conn.transaction::<_, QueueError, _>(async |conn| {
+        diesel::insert_into(queue_job_batches::table)
+            .values((
+                queue_job_batches::id.eq(&batch_id),
+                queue_job_batches::type_.eq(batch_type),
+                queue_job_batches::total_jobs.eq(total),
+                queue_job_batches::metadata.eq(&metadata),
+            ))
+            .execute(conn)
+            .await?;
+        diesel::sql_query(
+            "INSERT INTO queue_jobs \
+               (id, type, payload, scheduled_for, max_attempts, priority, batch_id) \
+             SELECT j.id, j.type, j.payload, COALESCE($4, now()), $5, $6, $7 \
+             FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS j(id, type, payload)",
+        )
+        .bind::<Array<Text>, _>(&ids)
+        .bind::<Array<Text>, _>(&types)
+        .bind::<Array<Jsonb>, _>(&payloads)
+        .bind::<Nullable<Timestamptz>, _>(scheduled_for)
+        .bind::<Integer, _>(options.max_attempts)
+        .bind::<Integer, _>(options.priority)
+        .bind::<Text, _>(&batch_id)
+        .execute(conn)
+        .await?;
+        Ok(())
+    })
+    .await?;
+    Ok(batch_id)
+}
+
+/// A foreign-key violation on insert means the named batch does not exist.
+fn missing_batch(e: DieselError, batch_id: Option<&str>) -> QueueError {
+    match (&e, batch_id) {
+        (DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _), Some(id)) => {
+            QueueError::BatchNotFound(id.to_owned())
+        }
+        _ => e.into(),
+    }
+}

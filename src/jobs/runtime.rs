@@ -1,0 +1,574 @@
+//! The worker runtime of one process: a claimer that takes due jobs in batches (woken by
+//! notifications, polling as a fallback), one task per running job, a flusher that writes
+//! outcomes many at a time, and a lease keeper that extends this worker's leases and takes
+//! back those of dead workers.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use rand::Rng;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{AbortHandle, JoinHandle};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::config::JobSettings;
+use crate::db::{Database, PgConnector};
+use crate::jobs::claim::{claim, ClaimedJob};
+use crate::jobs::job::{JobContext, Registry, RunFailure};
+use crate::jobs::lease;
+use crate::jobs::settle::{settle, End, Outcome};
+use crate::lifecycle::Backoff;
+
+/// Upstream's error for a job whose type has no handler, kept word for word.
+pub fn no_worker_message(job_type: &str) -> String {
+    format!("No worker registered for job type: {job_type}")
+}
+
+/// Most jobs one claim takes.
+const MAX_CLAIM: u32 = 500;
+/// Most outcomes written by one statement.
+const MAX_SETTLE: usize = 1000;
+/// Longest retry delay.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(86_400);
+/// How long the flusher keeps trying to write outcomes once shutdown began.
+const FINAL_FLUSH_LIMIT: Duration = Duration::from_secs(10);
+
+/// What this process's workers did since they started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerCounters {
+    /// Jobs claimed.
+    pub claimed: u64,
+    /// Runs written as completed.
+    pub completed: u64,
+    /// Runs written as to be retried.
+    pub retried: u64,
+    /// Runs written as failed.
+    pub failed: u64,
+    /// Outcomes dropped because the lease had been taken over.
+    pub superseded: u64,
+    /// Claims made after a notification.
+    pub woken: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    claimed: AtomicU64,
+    completed: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    superseded: AtomicU64,
+    woken: AtomicU64,
+}
+
+struct Running {
+    abort: Option<AbortHandle>,
+}
+
+struct Shared {
+    db: Database,
+    registry: Registry,
+    settings: JobSettings,
+    worker: String,
+    wake: Arc<Notify>,
+    permits: Arc<Semaphore>,
+    running: Mutex<HashMap<String, Running>>,
+    outcomes: mpsc::UnboundedSender<Outcome>,
+    /// The earliest retry this worker scheduled, so it claims it on time without polling.
+    next_due: Mutex<Option<Instant>>,
+    /// Given to handlers as [`JobContext::shutdown`].
+    handler_stop: CancellationToken,
+    counters: Counters,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Running workers; stop them with [`Workers::shutdown`].
+pub struct Workers {
+    shared: Arc<Shared>,
+    /// Stops claiming (and the listener).
+    stop_claiming: CancellationToken,
+    /// Stops the lease keeper and the flusher, after the handlers.
+    stop_rest: CancellationToken,
+    handlers: TaskTracker,
+    claimer: JoinHandle<()>,
+    flusher: JoinHandle<()>,
+    keeper: JoinHandle<()>,
+    listener: Option<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts workers running `registry`'s handlers on `db`. With a `connector` they wake on
+    /// notifications (a dedicated LISTEN connection); without, they poll.
+    pub fn start(
+        db: Database,
+        connector: Option<PgConnector>,
+        registry: Registry,
+        settings: JobSettings,
+    ) -> Self {
+        let concurrency = settings.concurrency.max(1) as usize;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            db,
+            registry,
+            worker: worker_name(),
+            wake: Arc::new(Notify::new()),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            running: Mutex::new(HashMap::new()),
+            outcomes: tx,
+            next_due: Mutex::new(None),
+            handler_stop: CancellationToken::new(),
+            counters: Counters::default(),
+            settings,
+        });
+        let stop_claiming = CancellationToken::new();
+        let stop_rest = CancellationToken::new();
+        let handlers = TaskTracker::new();
+        let listener = connector.map(|connector| {
+            tokio::spawn(super::wakeup::listen(
+                connector,
+                shared.wake.clone(),
+                stop_claiming.clone(),
+            ))
+        });
+        info!(
+            worker = %shared.worker,
+            concurrency,
+            types = ?shared.registry.types(),
+            "job workers started"
+        );
+        Self {
+            claimer: tokio::spawn(claim_loop(
+                shared.clone(),
+                stop_claiming.clone(),
+                handlers.clone(),
+            )),
+            flusher: tokio::spawn(flush_loop(shared.clone(), rx, stop_rest.clone())),
+            keeper: tokio::spawn(lease_loop(shared.clone(), stop_rest.clone())),
+            shared,
+            stop_claiming,
+            stop_rest,
+            handlers,
+            listener,
+        }
+    }
+
+    /// This worker's name, as stored in `locked_by`.
+    pub fn name(&self) -> &str {
+        &self.shared.worker
+    }
+
+    /// Counts since start.
+    pub fn counters(&self) -> WorkerCounters {
+        let c = &self.shared.counters;
+        WorkerCounters {
+            claimed: c.claimed.load(Ordering::Relaxed),
+            completed: c.completed.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            superseded: c.superseded.load(Ordering::Relaxed),
+            woken: c.woken.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Jobs running now.
+    pub fn running(&self) -> usize {
+        locked(&self.shared.running).len()
+    }
+
+    /// Stops claiming, gives running handlers the shutdown timeout to finish, hands the jobs
+    /// of those that did not back (they run again elsewhere, the attempt not counted), and
+    /// writes every outcome before returning.
+    pub async fn shutdown(self) {
+        self.stop_claiming.cancel();
+        let _ = self.claimer.await;
+        if let Some(listener) = self.listener {
+            let _ = listener.await;
+        }
+        self.shared.handler_stop.cancel();
+        self.handlers.close();
+        let timeout = self.shared.settings.shutdown_timeout;
+        if tokio::time::timeout(timeout, self.handlers.wait())
+            .await
+            .is_err()
+        {
+            let unfinished: Vec<(String, Option<AbortHandle>)> = locked(&self.shared.running)
+                .drain()
+                .map(|(id, r)| (id, r.abort))
+                .collect();
+            for (_, abort) in &unfinished {
+                if let Some(abort) = abort {
+                    abort.abort();
+                }
+            }
+            self.handlers.wait().await;
+            let ids: Vec<String> = unfinished.into_iter().map(|(id, _)| id).collect();
+            warn!(
+                jobs = ids.len(),
+                timeout_ms = timeout.as_millis() as u64,
+                "job handlers did not finish in time; handing their jobs back"
+            );
+            match self.shared.db.conn().await {
+                Ok(mut conn) => {
+                    if let Err(e) = lease::release(&mut conn, &self.shared.worker, &ids).await {
+                        warn!(error = %e, "cannot hand jobs back; they run again when their lease expires");
+                    }
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot hand jobs back; they run again when their lease expires")
+                }
+            }
+        }
+        self.stop_rest.cancel();
+        let _ = self.flusher.await;
+        let _ = self.keeper.await;
+        info!(worker = %self.shared.worker, "job workers stopped");
+    }
+}
+
+/// `host:pid:random`, unique per start, readable in `locked_by`.
+fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    let tag: u32 = rand::rng().random();
+    format!("{host}:{}:{tag:08x}", std::process::id())
+}
+
+async fn claim_loop(shared: Arc<Shared>, stop: CancellationToken, handlers: TaskTracker) {
+    let claim_max = (shared.settings.concurrency.clamp(1, MAX_CLAIM)) as usize;
+    let lease_ms = shared.settings.lease.as_secs_f64() * 1000.0;
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut failing = false;
+    let mut woken = false;
+    loop {
+        let first = tokio::select! {
+            p = shared.permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+            () = stop.cancelled() => return,
+        };
+        let mut slots: Vec<OwnedSemaphorePermit> = vec![first];
+        while slots.len() < claim_max {
+            match shared.permits.clone().try_acquire_owned() {
+                Ok(p) => slots.push(p),
+                Err(_) => break,
+            }
+        }
+        let wanted = slots.len();
+        let claimed = match shared.db.conn().await {
+            Ok(mut conn) => claim(&mut conn, &shared.worker, wanted as i32, lease_ms)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let jobs = match claimed {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                drop(slots);
+                if !failing {
+                    warn!(error = %e, "cannot claim jobs; retrying");
+                    failing = true;
+                } else {
+                    debug!(error = %e, "cannot claim jobs");
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(backoff.next_delay()) => {}
+                    () = stop.cancelled() => return,
+                }
+                continue;
+            }
+        };
+        if failing {
+            info!("claiming jobs again");
+            failing = false;
+        }
+        backoff.reset();
+        let full = jobs.len() == wanted;
+        shared
+            .counters
+            .claimed
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        if woken && !jobs.is_empty() {
+            shared.counters.woken.fetch_add(1, Ordering::Relaxed);
+        }
+        woken = false;
+        for (job, permit) in jobs.into_iter().zip(slots.drain(..)) {
+            spawn_job(&shared, &handlers, job, permit);
+        }
+        drop(slots);
+        if full {
+            continue;
+        }
+        // Nothing more is due: wait for a notification, a retry coming due, or the poll.
+        let now = Instant::now();
+        let mut deadline = now + shared.settings.poll_interval;
+        {
+            let mut next_due = locked(&shared.next_due);
+            match *next_due {
+                Some(due) if due <= now => {
+                    *next_due = None;
+                    continue;
+                }
+                Some(due) => deadline = deadline.min(due),
+                None => {}
+            }
+        }
+        tokio::select! {
+            () = shared.wake.notified() => woken = true,
+            () = tokio::time::sleep_until(deadline) => {}
+            () = stop.cancelled() => return,
+        }
+    }
+}
+
+fn spawn_job(
+    shared: &Arc<Shared>,
+    handlers: &TaskTracker,
+    job: ClaimedJob,
+    permit: OwnedSemaphorePermit,
+) {
+    let ClaimedJob {
+        id,
+        job_type,
+        payload,
+        attempts: attempt,
+        max_attempts,
+        batch_id,
+    } = job;
+    // Listed before the task starts, so a fast job cannot finish (and unlist itself) first.
+    locked(&shared.running).insert(id.clone(), Running { abort: None });
+    let ctx = JobContext {
+        id: id.clone(),
+        attempt,
+        max_attempts,
+        shutdown: shared.handler_stop.clone(),
+    };
+    let handler = shared.registry.get(&job_type).cloned();
+    let task_shared = shared.clone();
+    let task_id = id.clone();
+    let handle = handlers.spawn(async move {
+        let shared = task_shared;
+        let end = match handler {
+            None => End::Failed(no_worker_message(&job_type)),
+            Some(handler) => match AssertUnwindSafe(handler.run(payload, ctx))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(result)) => End::Completed(result),
+                Ok(Err(RunFailure::BadPayload(message))) => End::Failed(message),
+                Ok(Err(RunFailure::Failed(e))) => shared.retry_or_fail(
+                    e.message().to_owned(),
+                    e.is_retryable(),
+                    attempt,
+                    max_attempts,
+                ),
+                Err(panic) => shared.retry_or_fail(
+                    format!("the handler panicked: {}", panic_message(panic.as_ref())),
+                    true,
+                    attempt,
+                    max_attempts,
+                ),
+            },
+        };
+        locked(&shared.running).remove(&task_id);
+        let _ = shared.outcomes.send(Outcome {
+            id: task_id,
+            attempt,
+            batch: batch_id.is_some(),
+            end,
+        });
+        drop(permit);
+    });
+    if let Some(running) = locked(&shared.running).get_mut(&id) {
+        running.abort = Some(handle.abort_handle());
+    }
+}
+
+impl Shared {
+    /// Another attempt after `retry_base · 2^attempt` (±20 %), or failed for good.
+    fn retry_or_fail(
+        &self,
+        error: String,
+        retryable: bool,
+        attempt: i32,
+        max_attempts: i32,
+    ) -> End {
+        if !retryable || attempt >= max_attempts {
+            return End::Failed(error);
+        }
+        let exponent = attempt.clamp(0, 30) as u32;
+        let base = self.settings.retry_base.as_secs_f64() * 1000.0;
+        let jitter = rand::rng().random_range(0.8..1.2);
+        let delay_ms = (base * f64::from(1u32 << exponent) * jitter)
+            .min(MAX_RETRY_DELAY.as_secs_f64() * 1000.0);
+        End::Retry { error, delay_ms }
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(no message)".into()
+    }
+}
+
+async fn flush_loop(
+    shared: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Outcome>,
+    stop: CancellationToken,
+) {
+    let mut batch = Vec::with_capacity(64);
+    loop {
+        tokio::select! {
+            biased;
+            outcome = rx.recv() => match outcome {
+                Some(outcome) => batch.push(outcome),
+                None => return,
+            },
+            () = stop.cancelled() => {
+                // Shutdown: the handlers are done; write what they left.
+                while let Ok(outcome) = rx.try_recv() {
+                    batch.push(outcome);
+                }
+                let deadline = Instant::now() + FINAL_FLUSH_LIMIT;
+                while !batch.is_empty() {
+                    let n = batch.len().min(MAX_SETTLE);
+                    let chunk: Vec<Outcome> = batch.drain(..n).collect();
+                    if !write_outcomes(&shared, chunk, Some(deadline)).await {
+                        warn!(jobs = batch.len(), "job outcomes not written at shutdown; they run again when their lease expires");
+                        return;
+                    }
+                }
+                return;
+            }
+        }
+        // Everything that ended meanwhile goes in the same statement.
+        while batch.len() < MAX_SETTLE {
+            match rx.try_recv() {
+                Ok(outcome) => batch.push(outcome),
+                Err(_) => break,
+            }
+        }
+        let chunk = std::mem::take(&mut batch);
+        write_outcomes(&shared, chunk, None).await;
+    }
+}
+
+/// Writes `outcomes`, retrying until it works or `deadline` passes; false when given up.
+async fn write_outcomes(
+    shared: &Shared,
+    outcomes: Vec<Outcome>,
+    deadline: Option<Instant>,
+) -> bool {
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut warned = false;
+    loop {
+        let result = match shared.db.conn().await {
+            Ok(mut conn) => settle(&mut conn, &shared.worker, &outcomes)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match result {
+            Ok(settled) => {
+                shared.count_written(&outcomes, settled);
+                return true;
+            }
+            Err(e) => {
+                if !warned {
+                    warn!(error = %e, jobs = outcomes.len(), "cannot write job outcomes; retrying");
+                    warned = true;
+                }
+                let delay = backoff.next_delay();
+                if deadline.is_some_and(|d| Instant::now() + delay > d) {
+                    return false;
+                }
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn count_written(&self, outcomes: &[Outcome], settled: usize) {
+        let c = &self.counters;
+        let mut earliest: Option<Instant> = None;
+        let now = Instant::now();
+        for outcome in outcomes {
+            match &outcome.end {
+                End::Completed(_) => c.completed.fetch_add(1, Ordering::Relaxed),
+                End::Failed(_) => c.failed.fetch_add(1, Ordering::Relaxed),
+                End::Retry { delay_ms, .. } => {
+                    // Local time after the write: never earlier than the stored due time.
+                    let due =
+                        now + Duration::from_secs_f64(delay_ms / 1000.0) + Duration::from_millis(5);
+                    earliest = Some(earliest.map_or(due, |e| e.min(due)));
+                    c.retried.fetch_add(1, Ordering::Relaxed)
+                }
+            };
+        }
+        let superseded = outcomes.len().saturating_sub(settled);
+        if superseded > 0 {
+            c.superseded.fetch_add(superseded as u64, Ordering::Relaxed);
+            warn!(
+                jobs = superseded,
+                "outcomes dropped: the jobs' leases had expired and were taken over"
+            );
+        }
+        if let Some(due) = earliest {
+            let mut next_due = locked(&self.next_due);
+            *next_due = Some(next_due.map_or(due, |d| d.min(due)));
+            drop(next_due);
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Every third of the lease: extends the leases of jobs running here, and takes back
+/// expired ones from any worker.
+async fn lease_loop(shared: Arc<Shared>, stop: CancellationToken) {
+    let lease_ms = shared.settings.lease.as_secs_f64() * 1000.0;
+    let mut tick = tokio::time::interval(shared.settings.lease / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let ids: Vec<String> = locked(&shared.running).keys().cloned().collect();
+        let Ok(mut conn) = shared.db.conn().await else {
+            continue;
+        };
+        if !ids.is_empty() {
+            if let Err(e) = lease::extend(&mut conn, &shared.worker, &ids, lease_ms).await {
+                warn!(error = %e, "cannot extend job leases");
+            }
+        }
+        match lease::reap(&mut conn).await {
+            Ok((0, 0)) => {}
+            Ok((requeued, failed)) => {
+                warn!(
+                    requeued,
+                    failed, "took back jobs whose worker stopped (lease expired)"
+                );
+                if requeued > 0 {
+                    shared.wake.notify_one();
+                }
+            }
+            Err(e) => debug!(error = %e, "cannot look for expired job leases"),
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! Writing how runs ended, many at once: one statement for the jobs (guarded by holder and
+//! attempt, so a worker whose lease was taken over changes nothing), plus the batch counters
+//! in the same transaction when batch jobs are among them.
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Double, Integer, Jsonb, Nullable, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use serde_json::Value;
+
+use crate::jobs::batches::{self, Deltas};
+
+/// How one run ended.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub id: String,
+    pub attempt: i32,
+    pub batch: bool,
+    pub end: End,
+}
+
+/// The job's next state.
+#[derive(Debug)]
+pub(crate) enum End {
+    Completed(Option<Value>),
+    /// Back to pending, due after the delay.
+    Retry {
+        error: String,
+        delay_ms: f64,
+    },
+    Failed(String),
+}
+
+#[derive(QueryableByName)]
+struct Settled {
+    #[diesel(sql_type = Nullable<Text>)]
+    batch_id: Option<String>,
+    #[diesel(sql_type = Text)]
+    status: String,
+}
+
+/// Writes `outcomes` of `worker`'s runs; returns how many jobs were still held (the others
+/// were taken over after their lease expired, and their outcome is dropped).
+pub(crate) async fn settle(
+    conn: &mut AsyncPgConnection,
+    worker: &str,
+    outcomes: &[Outcome],
+) -> QueryResult<usize> {
+    let n = outcomes.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut attempts = Vec::with_capacity(n);
+    let mut statuses = Vec::with_capacity(n);
+    let mut results: Vec<Option<&Value>> = Vec::with_capacity(n);
+    let mut errors: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut delays = Vec::with_capacity(n);
+    for outcome in outcomes {
+        ids.push(outcome.id.as_str());
+        attempts.push(outcome.attempt);
+        let (status, result, error, delay) = match &outcome.end {
+            End::Completed(result) => ("completed", result.as_ref(), None, 0.0),
+            End::Retry { error, delay_ms } => ("pending", None, Some(error.as_str()), *delay_ms),
+            End::Failed(error) => ("failed", None, Some(error.as_str()), 0.0),
+        };
+        statuses.push(status);
+        results.push(result);
+        errors.push(error);
+        delays.push(delay);
+    }
+    let statement = diesel::sql_query(
+        "UPDATE queue_jobs j SET status = o.status, result = o.result, error = o.error, \
+           completed_at = CASE WHEN o.status = 'pending' THEN NULL ELSE now() END, \
+           scheduled_for = CASE WHEN o.status = 'pending' \
+             THEN now() + o.delay_ms * interval '1 millisecond' ELSE j.scheduled_for END, \
+           locked_by = NULL, locked_until = NULL, updated_at = now() \
+         FROM unnest($1::text[], $2::int4[], $3::text[], $4::jsonb[], $5::text[], $6::float8[]) \
+           AS o(id, attempt, status, result, error, delay_ms) \
+         WHERE j.id = o.id AND j.status = 'processing' AND j.locked_by = $7 \
+           AND j.attempts = o.attempt \
+         RETURNING j.batch_id, j.status",
+    )
+    .bind::<Array<Text>, _>(ids)
+    .bind::<Array<Integer>, _>(attempts)
+    .bind::<Array<Text>, _>(statuses)
+    .bind::<Array<Nullable<Jsonb>>, _>(results)
+    .bind::<Array<Nullable<Text>>, _>(errors)
+    .bind::<Array<Double>, _>(delays)
+    .bind::<Text, _>(worker);
+    if !outcomes.iter().any(|o| o.batch) {
+        // One statement is atomic on its own.
+        return Ok(statement.load::<Settled>(conn).await?.len());
+    }
+    conn.transaction(async |conn| {
+        let settled = statement.load::<Settled>(conn).await?;
+        let mut deltas = Deltas::new();
+        for row in &settled {
+            batches::count(&mut deltas, row.batch_id.clone(), &row.status);
+        }
+        batches::apply(conn, &deltas).await?;
+        Ok(settled.len())
+    })
+    .await
+}

@@ -1,0 +1,160 @@
+//! Batch counters under concurrent workers, cancelling and retrying a batch.
+
+use std::time::Duration;
+
+use deploystack_backend::jobs::batches::CANCELLED_MESSAGE;
+use deploystack_backend::jobs::queue::JobFilter;
+use deploystack_backend::jobs::{EnqueueOptions, JobStatus, NewJob, QueueError, Registry, Workers};
+use serde_json::json;
+
+use crate::support::{fast, Behave, QueueDb, Runs};
+
+fn workers(q: &QueueDb, runs: &Runs) -> Workers {
+    let mut registry = Registry::new();
+    registry.register(Behave(runs.clone()));
+    Workers::start(
+        q.database.clone(),
+        Some(q.connector.clone()),
+        registry,
+        fast(8),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_stay_exact_under_concurrent_workers() {
+    let q = QueueDb::new().await;
+    let runs = Runs::default();
+    let jobs = (0..300)
+        .map(|i| NewJob {
+            job_type: "test_behave".into(),
+            // Every third job fails for good.
+            payload: if i % 3 == 0 {
+                json!({"failUntil": 9, "fatal": true})
+            } else {
+                json!({})
+            },
+        })
+        .collect();
+    let batch_id = q
+        .queue
+        .enqueue_batch("b", None, jobs, EnqueueOptions::default())
+        .await
+        .expect("batch");
+    let (a, b) = (workers(&q, &runs), workers(&q, &runs));
+    crate::common::wait_until("the batch to end", Duration::from_secs(60), || async {
+        q.queue
+            .batch(&batch_id)
+            .await
+            .expect("batch")
+            .completed_at
+            .is_some()
+    })
+    .await;
+    let batch = q.queue.batch(&batch_id).await.expect("batch");
+    assert_eq!((batch.completed_jobs, batch.failed_jobs), (200, 100));
+    assert_eq!(batch.status, "failed");
+    let recount = q
+        .db
+        .query(&format!(
+            "SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed') \
+             FROM queue_jobs WHERE batch_id = '{batch_id}'"
+        ))
+        .await;
+    assert_eq!(
+        (recount[0].get::<_, i64>(0), recount[0].get::<_, i64>(1)),
+        (200, 100)
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_batch_fails_its_pending_jobs_and_a_retry_runs_them() {
+    let q = QueueDb::new().await;
+    let runs = Runs::default();
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let batch_id = q
+        .queue
+        .enqueue_batch(
+            "b",
+            None,
+            (0..10)
+                .map(|_| NewJob {
+                    job_type: "test_behave".into(),
+                    payload: json!({}),
+                })
+                .collect(),
+            EnqueueOptions {
+                scheduled_for: Some(later),
+                ..EnqueueOptions::default()
+            },
+        )
+        .await
+        .expect("batch");
+    assert_eq!(q.queue.cancel_batch(&batch_id).await.expect("cancel"), 10);
+    let batch = q.queue.batch(&batch_id).await.expect("batch");
+    assert_eq!((batch.failed_jobs, batch.status.as_str()), (10, "failed"));
+    let failed = q
+        .queue
+        .list(&JobFilter {
+            batch_id: Some(batch_id.clone()),
+            status: Some(JobStatus::Failed),
+            limit: 100,
+            ..JobFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(failed.len(), 10);
+    assert!(failed
+        .iter()
+        .all(|j| j.error.as_deref() == Some(CANCELLED_MESSAGE)));
+    // Nothing left to cancel.
+    assert_eq!(q.queue.cancel_batch(&batch_id).await.expect("cancel"), 0);
+
+    assert_eq!(q.queue.retry_batch(&batch_id).await.expect("retry"), 10);
+    let batch = q.queue.batch(&batch_id).await.expect("batch");
+    assert_eq!(
+        (batch.failed_jobs, batch.status.as_str()),
+        (0, "processing")
+    );
+    assert!(batch.completed_at.is_none());
+    let w = workers(&q, &runs);
+    crate::common::wait_until(
+        "the retried batch to complete",
+        Duration::from_secs(30),
+        || async { q.queue.batch(&batch_id).await.expect("batch").status == "completed" },
+    )
+    .await;
+    assert_eq!(
+        q.queue
+            .batch(&batch_id)
+            .await
+            .expect("batch")
+            .completed_jobs,
+        10
+    );
+    assert_eq!(runs.all().len(), 10);
+    w.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_batches_are_named() {
+    let q = QueueDb::new().await;
+    for result in [
+        q.queue.cancel_batch("nope").await,
+        q.queue.retry_batch("nope").await,
+    ] {
+        assert!(
+            matches!(result, Err(QueueError::BatchNotFound(ref id)) if id == "nope"),
+            "{result:?}"
+        );
+    }
+    assert!(matches!(
+        q.queue.batch("nope").await,
+        Err(QueueError::BatchNotFound(_))
+    ));
+    assert!(matches!(
+        q.queue.job("nope").await,
+        Err(QueueError::JobNotFound(_))
+    ));
+}

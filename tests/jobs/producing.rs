@@ -1,0 +1,272 @@
+//! Enqueueing: defaults, typed payloads, batches in one transaction, a caller's rolled-back
+//! transaction, unique keys, bad input, and one wake-up per statement.
+
+use std::time::Duration;
+
+use deploystack_backend::jobs::queue::{enqueue_in, JobFilter};
+use deploystack_backend::jobs::{EnqueueOptions, NewJob, QueueError};
+use diesel_async::AsyncConnection;
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::support::{ok, Behave, QueueDb};
+
+#[tokio::test]
+async fn a_typed_job_is_stored_with_upstreams_defaults() {
+    let q = QueueDb::new().await;
+    let id = q
+        .queue
+        .enqueue_job::<Behave>(&ok(), EnqueueOptions::default())
+        .await
+        .expect("enqueue");
+    let job = q.queue.job(&id).await.expect("job");
+    assert_eq!(job.id.len(), 21);
+    assert_eq!(job.job_type, "test_behave");
+    assert_eq!(job.status, "pending");
+    assert_eq!((job.attempts, job.max_attempts, job.priority), (0, 3, 0));
+    assert_eq!(job.payload["failUntil"], json!(0));
+    assert!(job.locked_by.is_none() && job.batch_id.is_none());
+    assert!(job.scheduled_for <= chrono::Utc::now());
+}
+
+#[tokio::test]
+async fn a_job_enqueued_in_a_rolled_back_transaction_does_not_exist() {
+    let q = QueueDb::new().await;
+    let mut conn = q.database.conn().await.expect("conn");
+    let rolled_back = conn
+        .transaction::<String, QueueError, _>(async |conn| {
+            enqueue_in(conn, "test_behave", json!({}), EnqueueOptions::default()).await?;
+            Err(QueueError::Invalid("the caller's own failure".into()))
+        })
+        .await;
+    assert!(rolled_back.is_err());
+    assert_eq!(q.count("pending").await, 0);
+    let committed = conn
+        .transaction::<String, QueueError, _>(async |conn| {
+            enqueue_in(conn, "test_behave", json!({}), EnqueueOptions::default()).await
+        })
+        .await
+        .expect("commit");
+    assert_eq!(
+        q.queue.job(&committed).await.expect("job").status,
+        "pending"
+    );
+    assert_eq!(q.count("pending").await, 1);
+}
+
+#[tokio::test]
+async fn a_batch_and_its_jobs_are_created_together() {
+    let q = QueueDb::new().await;
+    let jobs = (0..250)
+        .map(|i| NewJob {
+            job_type: "test_behave".into(),
+            payload: json!({ "echo": i }),
+        })
+        .collect();
+    let batch_id = q
+        .queue
+        .enqueue_batch(
+            "registry_sync",
+            Some(json!({"source": "test"})),
+            jobs,
+            EnqueueOptions {
+                max_attempts: 5,
+                priority: 2,
+                ..EnqueueOptions::default()
+            },
+        )
+        .await
+        .expect("batch");
+    let batch = q.queue.batch(&batch_id).await.expect("batch");
+    assert_eq!(
+        (batch.total_jobs, batch.completed_jobs, batch.failed_jobs),
+        (250, 0, 0)
+    );
+    assert_eq!(batch.status, "pending");
+    let listed = q
+        .queue
+        .list(&JobFilter {
+            batch_id: Some(batch_id.clone()),
+            limit: 1000,
+            ..JobFilter::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 250);
+    assert!(listed
+        .iter()
+        .all(|j| j.max_attempts == 5 && j.priority == 2 && j.status == "pending"));
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_writes_nothing() {
+    let q = QueueDb::new().await;
+    let cases = [
+        ("", EnqueueOptions::default()),
+        (
+            "test_behave",
+            EnqueueOptions {
+                max_attempts: 0,
+                ..EnqueueOptions::default()
+            },
+        ),
+    ];
+    for (job_type, options) in cases {
+        let err = q
+            .queue
+            .enqueue(job_type, json!({}), options)
+            .await
+            .expect_err("refused");
+        assert!(matches!(err, QueueError::Invalid(_)), "{err:?}");
+    }
+    let err = q
+        .queue
+        .enqueue(
+            "test_behave",
+            json!({}),
+            EnqueueOptions {
+                batch_id: Some("no-such-batch".into()),
+                ..EnqueueOptions::default()
+            },
+        )
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, QueueError::BatchNotFound(_)), "{err:?}");
+    let err = q
+        .queue
+        .enqueue_batch("empty", None, Vec::new(), EnqueueOptions::default())
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, QueueError::Invalid(_)), "{err:?}");
+    let rows =
+        q.db.query(
+            "SELECT (SELECT count(*) FROM queue_jobs) + (SELECT count(*) FROM queue_job_batches)",
+        )
+        .await;
+    assert_eq!(rows[0].get::<_, i64>(0), 0);
+}
+
+#[tokio::test]
+async fn a_key_enqueues_once_and_names_the_same_job() {
+    let q = QueueDb::new().await;
+    let options = || EnqueueOptions {
+        key: Some("once".into()),
+        ..EnqueueOptions::default()
+    };
+    let first = q
+        .queue
+        .enqueue("test_behave", json!({}), options())
+        .await
+        .expect("first");
+    let second = q
+        .queue
+        .enqueue("test_behave", json!({}), options())
+        .await
+        .expect("second");
+    assert_eq!(first, second);
+    assert_eq!(q.count("pending").await, 1);
+}
+
+#[tokio::test]
+async fn joining_an_existing_batch_counts_the_job() {
+    let q = QueueDb::new().await;
+    let batch_id = q
+        .queue
+        .enqueue_batch(
+            "b",
+            None,
+            vec![NewJob {
+                job_type: "test_behave".into(),
+                payload: json!({}),
+            }],
+            EnqueueOptions::default(),
+        )
+        .await
+        .expect("batch");
+    q.queue
+        .enqueue(
+            "test_behave",
+            json!({}),
+            EnqueueOptions {
+                batch_id: Some(batch_id.clone()),
+                ..EnqueueOptions::default()
+            },
+        )
+        .await
+        .expect("join");
+    assert_eq!(q.queue.batch(&batch_id).await.expect("batch").total_jobs, 2);
+}
+
+/// A listener that counts notifications on the jobs channel.
+async fn listen(
+    q: &QueueDb,
+) -> (
+    tokio_postgres::Client,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
+    let (client, mut connection) = tokio_postgres::connect(&q.db.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(_) = message {
+                let _ = tx.send(());
+            }
+        }
+    });
+    client
+        .batch_execute("LISTEN deploystack_jobs")
+        .await
+        .expect("listen");
+    (client, rx)
+}
+
+async fn received(rx: &mut tokio::sync::mpsc::UnboundedReceiver<()>) -> usize {
+    // Notifications arrive right after the commit; give them a moment, then count.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut n = 0;
+    while rx.try_recv().is_ok() {
+        n += 1;
+    }
+    n
+}
+
+#[tokio::test]
+async fn one_wake_up_per_statement_never_per_row_and_none_for_later_jobs() {
+    let q = QueueDb::new().await;
+    let (_client, mut rx) = listen(&q).await;
+    let jobs = (0..500)
+        .map(|_| NewJob {
+            job_type: "test_behave".into(),
+            payload: json!({}),
+        })
+        .collect();
+    q.queue
+        .enqueue_batch("b", None, jobs, EnqueueOptions::default())
+        .await
+        .expect("batch");
+    assert_eq!(
+        received(&mut rx).await,
+        1,
+        "a batch of 500 sends one wake-up"
+    );
+    q.queue
+        .enqueue("test_behave", json!({}), EnqueueOptions::default())
+        .await
+        .expect("enqueue");
+    assert_eq!(received(&mut rx).await, 1);
+    q.queue
+        .enqueue(
+            "test_behave",
+            json!({}),
+            EnqueueOptions {
+                scheduled_for: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+                ..EnqueueOptions::default()
+            },
+        )
+        .await
+        .expect("enqueue later");
+    assert_eq!(received(&mut rx).await, 0, "a job due later wakes nobody");
+}
