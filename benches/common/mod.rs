@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! What the database benchmarks share: a throwaway embedded cluster (no fsync) with one
 //! migrated database, reached as the cluster's superuser.
 
@@ -26,13 +27,22 @@ pub async fn migrated_database(
     database: &str,
     settings: Vec<(String, String)>,
 ) -> Result<BenchDatabase, BoxError> {
+    migrated_database_on(database, settings, false).await
+}
+
+/// [`migrated_database`], with fsync on when `durable`.
+pub async fn migrated_database_on(
+    database: &str,
+    settings: Vec<(String, String)>,
+    durable: bool,
+) -> Result<BenchDatabase, BoxError> {
     let dir = tempfile::Builder::new()
         .prefix("deploystack-bench-")
         .tempdir()?;
     // The cluster's user (postgres, when we are root) must be able to traverse it.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))?;
     let mut options = ClusterOptions::new(dir.path().join("pg"));
-    options.durable = false;
+    options.durable = durable;
     options.settings = settings;
     let pg = Cluster::prepare(options)?.start().await?;
     let connector = PgConnector::new(&pg.superuser_connection(database), &PoolSettings::default())?;

@@ -1,3 +1,11 @@
+DROP FUNCTION queue_claim(text, integer, double precision);
+ALTER TABLE queue_jobs RESET (
+    autovacuum_vacuum_scale_factor,
+    autovacuum_vacuum_threshold,
+    autovacuum_vacuum_insert_scale_factor,
+    autovacuum_analyze_scale_factor,
+    autovacuum_vacuum_cost_delay
+);
 DROP TRIGGER queue_jobs_notify_due ON queue_jobs;
 DROP FUNCTION queue_jobs_notify_due();
 DROP INDEX jobs_batch_id_idx;

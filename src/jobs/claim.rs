@@ -32,18 +32,11 @@ pub(crate) async fn claim(
     limit: i32,
     lease_ms: f64,
 ) -> QueryResult<Vec<ClaimedJob>> {
+    // `queue_claim` (migration `job_queue_runtime`) pins the plan that reads the claim
+    // index in order, whatever the statistics say.
     diesel::sql_query(
-        "WITH next AS ( \
-           SELECT id FROM queue_jobs \
-           WHERE status = 'pending' AND scheduled_for <= now() \
-           ORDER BY priority DESC, scheduled_for, id \
-           LIMIT $2 \
-           FOR UPDATE SKIP LOCKED) \
-         UPDATE queue_jobs j SET status = 'processing', attempts = j.attempts + 1, \
-           locked_by = $1, locked_until = now() + $3 * interval '1 millisecond', \
-           started_at = now(), updated_at = now() \
-         FROM next WHERE j.id = next.id \
-         RETURNING j.id, j.type AS job_type, j.payload, j.attempts, j.max_attempts, j.batch_id",
+        "SELECT id, type AS job_type, payload, attempts, max_attempts, batch_id \
+         FROM queue_claim($1, $2, $3)",
     )
     .bind::<Text, _>(worker)
     .bind::<Integer, _>(limit)

@@ -20,7 +20,7 @@ pub(crate) async fn extend(
 ) -> QueryResult<usize> {
     diesel::sql_query(
         "UPDATE queue_jobs SET locked_until = now() + $3 * interval '1 millisecond' \
-         WHERE id = ANY($1) AND locked_by = $2 AND status = 'processing'",
+         WHERE id = ANY($1) AND locked_by = $2",
     )
     .bind::<Array<Text>, _>(ids)
     .bind::<Text, _>(worker)
@@ -90,7 +90,7 @@ pub(crate) async fn release(
         let n = diesel::sql_query(
             "UPDATE queue_jobs SET status = 'pending', attempts = GREATEST(attempts - 1, 0), \
                locked_by = NULL, locked_until = NULL, scheduled_for = now(), updated_at = now() \
-             WHERE id = ANY($1) AND locked_by = $2 AND status = 'processing'",
+             WHERE id = ANY($1) AND locked_by = $2",
         )
         .bind::<Array<Text>, _>(ids)
         .bind::<Text, _>(worker)

@@ -164,41 +164,56 @@ pub async fn enqueue_in(
 ) -> QueueResult<String> {
     validate(job_type, &options).map_err(QueueError::Invalid)?;
     let id = new_job_id();
+    if options.batch_id.is_none() {
+        // One statement, one round trip: the common case needs no transaction of its own.
+        return insert_job(conn, &id, job_type, &payload, &options).await;
+    }
     conn.transaction::<_, QueueError, _>(async |conn| {
-        let inserted = diesel::sql_query(
-            "INSERT INTO queue_jobs \
-               (id, type, payload, scheduled_for, max_attempts, priority, batch_id, key) \
-             VALUES ($1, $2, $3, COALESCE($4, now()), $5, $6, $7, $8) \
-             ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING \
-             RETURNING id",
-        )
-        .bind::<Text, _>(&id)
-        .bind::<Text, _>(job_type)
-        .bind::<Jsonb, _>(&payload)
-        .bind::<Nullable<Timestamptz>, _>(options.scheduled_for)
-        .bind::<Integer, _>(options.max_attempts)
-        .bind::<Integer, _>(options.priority)
-        .bind::<Nullable<Text>, _>(options.batch_id.as_deref())
-        .bind::<Nullable<Text>, _>(options.key.as_deref())
-        .get_result::<Inserted>(conn)
-        .await
-        .optional()
-        .map_err(|e| missing_batch(e, options.batch_id.as_deref()))?;
-        let Some(inserted) = inserted else {
-            // The key is taken: the job it names is the answer (idempotent enqueue).
-            let key = options.key.as_deref().unwrap_or_default();
-            return Ok(queue_jobs::table
-                .filter(queue_jobs::key.eq(key))
-                .select(queue_jobs::id)
-                .first::<String>(conn)
-                .await?);
-        };
+        let id = insert_job(conn, &id, job_type, &payload, &options).await?;
         if let Some(batch_id) = &options.batch_id {
             batches::grow(conn, batch_id, 1).await?;
         }
-        Ok(inserted.id)
+        Ok(id)
     })
     .await
+}
+
+/// Inserts one job, or finds the job already holding its key.
+async fn insert_job(
+    conn: &mut AsyncPgConnection,
+    id: &str,
+    job_type: &str,
+    payload: &Value,
+    options: &EnqueueOptions,
+) -> QueueResult<String> {
+    let inserted = diesel::sql_query(
+        "INSERT INTO queue_jobs \
+           (id, type, payload, scheduled_for, max_attempts, priority, batch_id, key) \
+         VALUES ($1, $2, $3, COALESCE($4, now()), $5, $6, $7, $8) \
+         ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING \
+         RETURNING id",
+    )
+    .bind::<Text, _>(id)
+    .bind::<Text, _>(job_type)
+    .bind::<Jsonb, _>(payload)
+    .bind::<Nullable<Timestamptz>, _>(options.scheduled_for)
+    .bind::<Integer, _>(options.max_attempts)
+    .bind::<Integer, _>(options.priority)
+    .bind::<Nullable<Text>, _>(options.batch_id.as_deref())
+    .bind::<Nullable<Text>, _>(options.key.as_deref())
+    .get_result::<Inserted>(conn)
+    .await
+    .optional()
+    .map_err(|e| missing_batch(e, options.batch_id.as_deref()))?;
+    match inserted {
+        Some(inserted) => Ok(inserted.id),
+        // The key is taken: the job it names is the answer (idempotent enqueue).
+        None => Ok(queue_jobs::table
+            .filter(queue_jobs::key.eq(options.key.as_deref().unwrap_or_default()))
+            .select(queue_jobs::id)
+            .first::<String>(conn)
+            .await?),
+    }
 }
 
 /// [`JobQueue::enqueue_batch`] on `conn` (a caller's transaction works as for `enqueue_in`).

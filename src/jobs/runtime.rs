@@ -33,6 +33,8 @@ pub fn no_worker_message(job_type: &str) -> String {
 
 /// Most jobs one claim takes.
 const MAX_CLAIM: u32 = 500;
+/// Longest wait for free slots before a claim while jobs are flowing.
+const GATHER_WAIT: Duration = Duration::from_millis(1);
 /// Most outcomes written by one statement.
 const MAX_SETTLE: usize = 1000;
 /// Longest retry delay.
@@ -249,6 +251,7 @@ async fn claim_loop(shared: Arc<Shared>, stop: CancellationToken, handlers: Task
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut failing = false;
     let mut woken = false;
+    let mut last_full = false;
     loop {
         let first = tokio::select! {
             p = shared.permits.clone().acquire_owned() => match p {
@@ -262,6 +265,17 @@ async fn claim_loop(shared: Arc<Shared>, stop: CancellationToken, handlers: Task
             match shared.permits.clone().try_acquire_owned() {
                 Ok(p) => slots.push(p),
                 Err(_) => break,
+            }
+        }
+        if last_full && slots.len() < claim_max / 2 {
+            // Jobs are flowing and slots come back one by one: a moment's wait gathers
+            // enough for a claim worth its round trip, instead of claiming one job at a time.
+            let until = Instant::now() + GATHER_WAIT;
+            while slots.len() < claim_max / 2 {
+                match tokio::time::timeout_at(until, shared.permits.clone().acquire_owned()).await {
+                    Ok(Ok(p)) => slots.push(p),
+                    _ => break,
+                }
             }
         }
         let wanted = slots.len();
@@ -294,6 +308,7 @@ async fn claim_loop(shared: Arc<Shared>, stop: CancellationToken, handlers: Task
         }
         backoff.reset();
         let full = jobs.len() == wanted;
+        last_full = full;
         shared
             .counters
             .claimed
