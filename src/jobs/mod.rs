@@ -13,6 +13,7 @@ pub mod id;
 pub mod job;
 mod lease;
 pub mod model;
+mod outcomes;
 pub mod queue;
 pub mod runtime;
 pub mod schedule;

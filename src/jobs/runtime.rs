@@ -23,7 +23,7 @@ use crate::db::{Database, PgConnector};
 use crate::jobs::claim::{claim, ClaimedJob};
 use crate::jobs::job::{JobContext, Registry, RunFailure};
 use crate::jobs::lease;
-use crate::jobs::settle::{settle, End, Outcome};
+use crate::jobs::settle::{End, Outcome};
 use crate::lifecycle::Backoff;
 
 /// Upstream's error for a job whose type has no handler, kept word for word.
@@ -35,12 +35,8 @@ pub fn no_worker_message(job_type: &str) -> String {
 const MAX_CLAIM: u32 = 500;
 /// Longest wait for free slots before a claim while jobs are flowing.
 const GATHER_WAIT: Duration = Duration::from_millis(1);
-/// Most outcomes written by one statement.
-const MAX_SETTLE: usize = 1000;
 /// Longest retry delay.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(86_400);
-/// How long the flusher keeps trying to write outcomes once shutdown began.
-const FINAL_FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
 /// What this process's workers did since they started.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -60,12 +56,12 @@ pub struct WorkerCounters {
 }
 
 #[derive(Default)]
-struct Counters {
+pub(super) struct Counters {
     claimed: AtomicU64,
-    completed: AtomicU64,
-    retried: AtomicU64,
-    failed: AtomicU64,
-    superseded: AtomicU64,
+    pub(super) completed: AtomicU64,
+    pub(super) retried: AtomicU64,
+    pub(super) failed: AtomicU64,
+    pub(super) superseded: AtomicU64,
     woken: AtomicU64,
 }
 
@@ -73,23 +69,23 @@ struct Running {
     abort: Option<AbortHandle>,
 }
 
-struct Shared {
-    db: Database,
+pub(super) struct Shared {
+    pub(super) db: Database,
     registry: Registry,
-    settings: JobSettings,
-    worker: String,
-    wake: Arc<Notify>,
+    pub(super) settings: JobSettings,
+    pub(super) worker: String,
+    pub(super) wake: Arc<Notify>,
     permits: Arc<Semaphore>,
     running: Mutex<HashMap<String, Running>>,
     outcomes: mpsc::UnboundedSender<Outcome>,
     /// The earliest retry this worker scheduled, so it claims it on time without polling.
-    next_due: Mutex<Option<Instant>>,
+    pub(super) next_due: Mutex<Option<Instant>>,
     /// Given to handlers as [`JobContext::shutdown`].
     handler_stop: CancellationToken,
-    counters: Counters,
+    pub(super) counters: Counters,
 }
 
-fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -153,7 +149,11 @@ impl Workers {
                 stop_claiming.clone(),
                 handlers.clone(),
             )),
-            flusher: tokio::spawn(flush_loop(shared.clone(), rx, stop_rest.clone())),
+            flusher: tokio::spawn(super::outcomes::flush_loop(
+                shared.clone(),
+                rx,
+                stop_rest.clone(),
+            )),
             keeper: tokio::spawn(lease_loop(shared.clone(), stop_rest.clone())),
             shared,
             stop_claiming,
@@ -437,118 +437,6 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "(no message)".into()
-    }
-}
-
-async fn flush_loop(
-    shared: Arc<Shared>,
-    mut rx: mpsc::UnboundedReceiver<Outcome>,
-    stop: CancellationToken,
-) {
-    let mut batch = Vec::with_capacity(64);
-    loop {
-        tokio::select! {
-            biased;
-            outcome = rx.recv() => match outcome {
-                Some(outcome) => batch.push(outcome),
-                None => return,
-            },
-            () = stop.cancelled() => {
-                // Shutdown: the handlers are done; write what they left.
-                while let Ok(outcome) = rx.try_recv() {
-                    batch.push(outcome);
-                }
-                let deadline = Instant::now() + FINAL_FLUSH_LIMIT;
-                while !batch.is_empty() {
-                    let n = batch.len().min(MAX_SETTLE);
-                    let chunk: Vec<Outcome> = batch.drain(..n).collect();
-                    if !write_outcomes(&shared, chunk, Some(deadline)).await {
-                        warn!(jobs = batch.len(), "job outcomes not written at shutdown; they run again when their lease expires");
-                        return;
-                    }
-                }
-                return;
-            }
-        }
-        // Everything that ended meanwhile goes in the same statement.
-        while batch.len() < MAX_SETTLE {
-            match rx.try_recv() {
-                Ok(outcome) => batch.push(outcome),
-                Err(_) => break,
-            }
-        }
-        let chunk = std::mem::take(&mut batch);
-        write_outcomes(&shared, chunk, None).await;
-    }
-}
-
-/// Writes `outcomes`, retrying until it works or `deadline` passes; false when given up.
-async fn write_outcomes(
-    shared: &Shared,
-    outcomes: Vec<Outcome>,
-    deadline: Option<Instant>,
-) -> bool {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    let mut warned = false;
-    loop {
-        let result = match shared.db.conn().await {
-            Ok(mut conn) => settle(&mut conn, &shared.worker, &outcomes)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
-        };
-        match result {
-            Ok(settled) => {
-                shared.count_written(&outcomes, settled);
-                return true;
-            }
-            Err(e) => {
-                if !warned {
-                    warn!(error = %e, jobs = outcomes.len(), "cannot write job outcomes; retrying");
-                    warned = true;
-                }
-                let delay = backoff.next_delay();
-                if deadline.is_some_and(|d| Instant::now() + delay > d) {
-                    return false;
-                }
-                tokio::time::sleep(delay).await;
-            }
-        }
-    }
-}
-
-impl Shared {
-    fn count_written(&self, outcomes: &[Outcome], settled: usize) {
-        let c = &self.counters;
-        let mut earliest: Option<Instant> = None;
-        let now = Instant::now();
-        for outcome in outcomes {
-            match &outcome.end {
-                End::Completed(_) => c.completed.fetch_add(1, Ordering::Relaxed),
-                End::Failed(_) => c.failed.fetch_add(1, Ordering::Relaxed),
-                End::Retry { delay_ms, .. } => {
-                    // Local time after the write: never earlier than the stored due time.
-                    let due =
-                        now + Duration::from_secs_f64(delay_ms / 1000.0) + Duration::from_millis(5);
-                    earliest = Some(earliest.map_or(due, |e| e.min(due)));
-                    c.retried.fetch_add(1, Ordering::Relaxed)
-                }
-            };
-        }
-        let superseded = outcomes.len().saturating_sub(settled);
-        if superseded > 0 {
-            c.superseded.fetch_add(superseded as u64, Ordering::Relaxed);
-            warn!(
-                jobs = superseded,
-                "outcomes dropped: the jobs' leases had expired and were taken over"
-            );
-        }
-        if let Some(due) = earliest {
-            let mut next_due = locked(&self.next_due);
-            *next_due = Some(next_due.map_or(due, |d| d.min(due)));
-            drop(next_due);
-            self.wake.notify_one();
-        }
     }
 }
 
