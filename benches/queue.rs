@@ -240,6 +240,11 @@ async fn main() -> Result<(), BoxError> {
         registry(Some(tx)),
         settings,
     );
+    // As the server does: this process's enqueues wake its workers directly (other
+    // processes by the notification).
+    if std::env::var("BENCH_LOCAL_WAKE").map_or(true, |v| v != "0") {
+        queue.attach(&workers);
+    }
     // Let the listener connect.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut latencies = Vec::with_capacity(idle_runs);

@@ -6,8 +6,8 @@ ALTER TABLE queue_jobs RESET (
     autovacuum_analyze_scale_factor,
     autovacuum_vacuum_cost_delay
 );
-DROP TRIGGER queue_jobs_notify_due ON queue_jobs;
-DROP FUNCTION queue_jobs_notify_due();
+DROP TRIGGER queue_jobs_notify ON queue_jobs;
+DROP FUNCTION queue_jobs_notify();
 DROP INDEX jobs_batch_id_idx;
 CREATE INDEX jobs_batch_id_idx ON queue_jobs (batch_id);
 DROP INDEX queue_jobs_key_idx;

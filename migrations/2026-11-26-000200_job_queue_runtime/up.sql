@@ -32,21 +32,22 @@ CREATE UNIQUE INDEX queue_jobs_key_idx ON queue_jobs (key) WHERE key IS NOT NULL
 DROP INDEX jobs_batch_id_idx;
 CREATE INDEX jobs_batch_id_idx ON queue_jobs (batch_id) WHERE batch_id IS NOT NULL;
 
--- Wake-ups: one notification per inserting statement (never one per row), only when it
--- inserted a job that is due now; delivered when the transaction commits, not before.
-CREATE FUNCTION queue_jobs_notify_due() RETURNS trigger
+-- Wake-ups: one notification per inserting statement (never one per row), delivered when
+-- the transaction commits. The queue's own enqueues switch it off for their transaction
+-- (`deploystack.jobs_notify = off`) and notify after their commit instead: a NOTIFY in the
+-- transaction would serialize concurrent enqueue commits.
+CREATE FUNCTION queue_jobs_notify() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM new_jobs WHERE status = 'pending' AND scheduled_for <= now()) THEN
+    IF current_setting('deploystack.jobs_notify', true) IS DISTINCT FROM 'off' THEN
         PERFORM pg_notify('deploystack_jobs', '');
     END IF;
     RETURN NULL;
 END;
 $$;
-CREATE TRIGGER queue_jobs_notify_due
+CREATE TRIGGER queue_jobs_notify
     AFTER INSERT ON queue_jobs
-    REFERENCING NEW TABLE AS new_jobs
-    FOR EACH STATEMENT EXECUTE FUNCTION queue_jobs_notify_due();
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_jobs_notify();
 
 -- Every job is written two or three times within seconds: vacuum (which removes the dead
 -- index entries claims must step over) and fresh statistics should not wait for 20 % of
@@ -63,17 +64,20 @@ ALTER TABLE queue_jobs SET (
 -- the planner then sorts every pending job (a bitmap scan and an external sort, 100 ms for
 -- 50,000 jobs) instead of reading the first ones from the claim index, which is already
 -- in the claim's order. The function pins that plan: sorts and bitmap scans are off while
--- it runs. `FOR UPDATE SKIP LOCKED`: concurrent claimers never get the same job.
+-- it runs; PL/pgSQL keeps the plan for the session (an SQL function would plan each call).
+-- `FOR UPDATE SKIP LOCKED`: concurrent claimers never get the same job.
 CREATE FUNCTION queue_claim(p_worker text, p_limit integer, p_lease_ms double precision)
 RETURNS SETOF queue_jobs
-LANGUAGE sql
+LANGUAGE plpgsql
 SET enable_sort = off
 SET enable_bitmapscan = off
 AS $$
+BEGIN
+    RETURN QUERY
     WITH next AS (
-        SELECT id FROM queue_jobs
-        WHERE status = 'pending' AND scheduled_for <= now()
-        ORDER BY priority DESC, scheduled_for, id
+        SELECT q.id FROM queue_jobs q
+        WHERE q.status = 'pending' AND q.scheduled_for <= now()
+        ORDER BY q.priority DESC, q.scheduled_for, q.id
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     )
@@ -81,5 +85,6 @@ AS $$
         locked_by = p_worker, locked_until = now() + p_lease_ms * interval '1 millisecond',
         started_at = now(), updated_at = now()
     FROM next WHERE j.id = next.id
-    RETURNING j.*
+    RETURNING j.*;
+END;
 $$;

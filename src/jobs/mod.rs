@@ -20,6 +20,7 @@ pub mod schedule;
 pub mod service;
 mod settle;
 pub mod stats;
+mod wake_hub;
 mod wakeup;
 
 pub use error::QueueError;

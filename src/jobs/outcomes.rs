@@ -6,9 +6,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::warn;
 
 use crate::jobs::runtime::{locked, Shared};
@@ -20,37 +21,30 @@ const MAX_SETTLE: usize = 1000;
 /// How long the flusher keeps trying to write outcomes once shutdown began.
 const FINAL_FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
+/// Statements writing outcomes at once: one is written while the next one gathers.
+const WRITERS: usize = 2;
+
 pub(super) async fn flush_loop(
     shared: Arc<Shared>,
     mut rx: mpsc::UnboundedReceiver<Outcome>,
     stop: CancellationToken,
 ) {
+    let writers = Arc::new(Semaphore::new(WRITERS));
+    let writing = TaskTracker::new();
     let mut batch = Vec::with_capacity(64);
     loop {
         tokio::select! {
             biased;
             outcome = rx.recv() => match outcome {
                 Some(outcome) => batch.push(outcome),
-                None => return,
+                None => break,
             },
-            () = stop.cancelled() => {
-                // Shutdown: the handlers are done; write what they left.
-                while let Ok(outcome) = rx.try_recv() {
-                    batch.push(outcome);
-                }
-                let deadline = Instant::now() + FINAL_FLUSH_LIMIT;
-                while !batch.is_empty() {
-                    let n = batch.len().min(MAX_SETTLE);
-                    let chunk: Vec<Outcome> = batch.drain(..n).collect();
-                    if !write_outcomes(&shared, chunk, Some(deadline)).await {
-                        warn!(jobs = batch.len(), "job outcomes not written at shutdown; they run again when their lease expires");
-                        return;
-                    }
-                }
-                return;
-            }
+            () = stop.cancelled() => break,
         }
-        // Everything that ended meanwhile goes in the same statement.
+        // A free writer first; everything that ended meanwhile goes in its statement.
+        let Ok(writer) = writers.clone().acquire_owned().await else {
+            break;
+        };
         while batch.len() < MAX_SETTLE {
             match rx.try_recv() {
                 Ok(outcome) => batch.push(outcome),
@@ -58,16 +52,37 @@ pub(super) async fn flush_loop(
             }
         }
         let chunk = std::mem::take(&mut batch);
-        write_outcomes(&shared, chunk, None).await;
+        let shared = shared.clone();
+        let stop = stop.clone();
+        writing.spawn(async move {
+            write_outcomes(&shared, chunk, &stop).await;
+            drop(writer);
+        });
+    }
+    // Shutdown: the handlers are done; write what they left.
+    writing.close();
+    writing.wait().await;
+    while let Ok(outcome) = rx.try_recv() {
+        batch.push(outcome);
+    }
+    while !batch.is_empty() {
+        let n = batch.len().min(MAX_SETTLE);
+        let chunk: Vec<Outcome> = batch.drain(..n).collect();
+        if !write_outcomes(&shared, chunk, &stop).await {
+            warn!(
+                jobs = batch.len(),
+                "job outcomes not written at shutdown; they run again when their lease expires"
+            );
+            return;
+        }
     }
 }
 
-/// Writes `outcomes`, retrying until it works or `deadline` passes; false when given up.
-async fn write_outcomes(
-    shared: &Shared,
-    outcomes: Vec<Outcome>,
-    deadline: Option<Instant>,
-) -> bool {
+/// Writes `outcomes`, retrying while PostgreSQL is away: until it works, or, once `stop`
+/// is cancelled (shutdown), for [`FINAL_FLUSH_LIMIT`] more at most; false when given up
+/// (the jobs then run again when their lease expires).
+async fn write_outcomes(shared: &Shared, outcomes: Vec<Outcome>, stop: &CancellationToken) -> bool {
+    let mut deadline: Option<Instant> = None;
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut warned = false;
     loop {
@@ -88,10 +103,17 @@ async fn write_outcomes(
                     warned = true;
                 }
                 let delay = backoff.next_delay();
+                if stop.is_cancelled() && deadline.is_none() {
+                    deadline = Some(Instant::now() + FINAL_FLUSH_LIMIT);
+                }
                 if deadline.is_some_and(|d| Instant::now() + delay > d) {
                     return false;
                 }
-                tokio::time::sleep(delay).await;
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    // Shutdown began: the next attempt starts the final deadline.
+                    () = stop.cancelled(), if deadline.is_none() => {}
+                }
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Producing jobs and the operator's view of them, on the shared pool or inside a caller's
 //! own transaction.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -14,6 +16,8 @@ use crate::jobs::error::{QueueError, QueueResult};
 use crate::jobs::id::new_job_id;
 use crate::jobs::job::Job;
 use crate::jobs::model::{validate, BatchRecord, EnqueueOptions, JobRecord, JobStatus, NewJob};
+use crate::jobs::runtime::Workers;
+use crate::jobs::wake_hub::{WakeHub, SUPPRESS_TRIGGER};
 use crate::jobs::{batches, stats};
 
 /// Most jobs one `list` returns.
@@ -23,6 +27,7 @@ pub const MAX_LIST_LIMIT: i64 = 1000;
 #[derive(Clone)]
 pub struct JobQueue {
     db: Database,
+    hub: Arc<WakeHub>,
 }
 
 /// Which jobs `list` returns, newest first.
@@ -41,7 +46,16 @@ pub struct JobFilter {
 impl JobQueue {
     /// A queue on the shared pool.
     pub fn new(db: Database) -> Self {
-        Self { db }
+        Self {
+            hub: Arc::new(WakeHub::new(db.clone())),
+            db,
+        }
+    }
+
+    /// Wakes `workers` (of this process) directly when this queue enqueues a due job, ahead
+    /// of the notification that wakes the other processes.
+    pub fn attach(&self, workers: &Workers) {
+        self.hub.attach(workers.wake());
     }
 
     /// Enqueues one job; returns its id, or the id of the job already holding `options.key`.
@@ -52,7 +66,12 @@ impl JobQueue {
         options: EnqueueOptions,
     ) -> QueueResult<String> {
         let mut conn = self.db.conn().await?;
-        enqueue_in(&mut conn, job_type, payload, options).await
+        let due = is_due(&options);
+        let id = insert_new(&mut conn, job_type, payload, options, Notice::AfterCommit).await?;
+        if due {
+            self.hub.due();
+        }
+        Ok(id)
     }
 
     /// Enqueues a job of type `J` with its typed payload.
@@ -76,7 +95,20 @@ impl JobQueue {
         options: EnqueueOptions,
     ) -> QueueResult<String> {
         let mut conn = self.db.conn().await?;
-        enqueue_batch_in(&mut conn, batch_type, metadata, jobs, options).await
+        let due = is_due(&options);
+        let id = insert_batch(
+            &mut conn,
+            batch_type,
+            metadata,
+            jobs,
+            options,
+            Notice::AfterCommit,
+        )
+        .await?;
+        if due {
+            self.hub.due();
+        }
+        Ok(id)
     }
 
     /// One job.
@@ -154,6 +186,18 @@ struct Inserted {
     id: String,
 }
 
+/// Who announces a due job: the table's trigger, at the commit of the caller's transaction,
+/// or the queue's [`WakeHub`] once its own statement committed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Notice {
+    Trigger,
+    AfterCommit,
+}
+
+fn is_due(options: &EnqueueOptions) -> bool {
+    options.scheduled_for.is_none_or(|at| at <= Utc::now())
+}
+
 /// [`JobQueue::enqueue`] on `conn`: inside a transaction of the caller, the job exists only
 /// if that transaction commits, and its wake-up is sent only then.
 pub async fn enqueue_in(
@@ -162,14 +206,24 @@ pub async fn enqueue_in(
     payload: Value,
     options: EnqueueOptions,
 ) -> QueueResult<String> {
+    insert_new(conn, job_type, payload, options, Notice::Trigger).await
+}
+
+async fn insert_new(
+    conn: &mut AsyncPgConnection,
+    job_type: &str,
+    payload: Value,
+    options: EnqueueOptions,
+    notice: Notice,
+) -> QueueResult<String> {
     validate(job_type, &options).map_err(QueueError::Invalid)?;
     let id = new_job_id();
     if options.batch_id.is_none() {
         // One statement, one round trip: the common case needs no transaction of its own.
-        return insert_job(conn, &id, job_type, &payload, &options).await;
+        return insert_job(conn, &id, job_type, &payload, &options, notice).await;
     }
     conn.transaction::<_, QueueError, _>(async |conn| {
-        let id = insert_job(conn, &id, job_type, &payload, &options).await?;
+        let id = insert_job(conn, &id, job_type, &payload, &options, notice).await?;
         if let Some(batch_id) = &options.batch_id {
             batches::grow(conn, batch_id, 1).await?;
         }
@@ -185,26 +239,32 @@ async fn insert_job(
     job_type: &str,
     payload: &Value,
     options: &EnqueueOptions,
+    notice: Notice,
 ) -> QueueResult<String> {
-    let inserted = diesel::sql_query(
-        "INSERT INTO queue_jobs \
+    const INSERT: &str = "INSERT INTO queue_jobs \
            (id, type, payload, scheduled_for, max_attempts, priority, batch_id, key) \
-         VALUES ($1, $2, $3, COALESCE($4, now()), $5, $6, $7, $8) \
-         ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING \
-         RETURNING id",
-    )
-    .bind::<Text, _>(id)
-    .bind::<Text, _>(job_type)
-    .bind::<Jsonb, _>(payload)
-    .bind::<Nullable<Timestamptz>, _>(options.scheduled_for)
-    .bind::<Integer, _>(options.max_attempts)
-    .bind::<Integer, _>(options.priority)
-    .bind::<Nullable<Text>, _>(options.batch_id.as_deref())
-    .bind::<Nullable<Text>, _>(options.key.as_deref())
-    .get_result::<Inserted>(conn)
-    .await
-    .optional()
-    .map_err(|e| missing_batch(e, options.batch_id.as_deref()))?;
+         SELECT $1, $2, $3, COALESCE($4, now()), $5, $6, $7, $8";
+    const ON_CONFLICT: &str = "ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING RETURNING id";
+    let sql = match notice {
+        Notice::Trigger => format!("{INSERT} {ON_CONFLICT}"),
+        // The trigger is off for this statement's transaction (a single statement here).
+        Notice::AfterCommit => {
+            format!("WITH quiet AS ({SUPPRESS_TRIGGER}) {INSERT} FROM quiet {ON_CONFLICT}")
+        }
+    };
+    let inserted = diesel::sql_query(sql)
+        .bind::<Text, _>(id)
+        .bind::<Text, _>(job_type)
+        .bind::<Jsonb, _>(payload)
+        .bind::<Nullable<Timestamptz>, _>(options.scheduled_for)
+        .bind::<Integer, _>(options.max_attempts)
+        .bind::<Integer, _>(options.priority)
+        .bind::<Nullable<Text>, _>(options.batch_id.as_deref())
+        .bind::<Nullable<Text>, _>(options.key.as_deref())
+        .get_result::<Inserted>(conn)
+        .await
+        .optional()
+        .map_err(|e| missing_batch(e, options.batch_id.as_deref()))?;
     match inserted {
         Some(inserted) => Ok(inserted.id),
         // The key is taken: the job it names is the answer (idempotent enqueue).
@@ -223,6 +283,17 @@ pub async fn enqueue_batch_in(
     metadata: Option<Value>,
     jobs: Vec<NewJob>,
     options: EnqueueOptions,
+) -> QueueResult<String> {
+    insert_batch(conn, batch_type, metadata, jobs, options, Notice::Trigger).await
+}
+
+async fn insert_batch(
+    conn: &mut AsyncPgConnection,
+    batch_type: &str,
+    metadata: Option<Value>,
+    jobs: Vec<NewJob>,
+    options: EnqueueOptions,
+    notice: Notice,
 ) -> QueueResult<String> {
     if jobs.is_empty() {
         return Err(QueueError::Invalid("a batch needs at least one job".into()));
@@ -249,6 +320,9 @@ pub async fn enqueue_batch_in(
     let batch_id = new_job_id();
     let scheduled_for: Option<DateTime<Utc>> = options.scheduled_for;
     conn.transaction::<_, QueueError, _>(async |conn| {
+        if notice == Notice::AfterCommit {
+            diesel::sql_query(SUPPRESS_TRIGGER).execute(conn).await?;
+        }
         diesel::insert_into(queue_job_batches::table)
             .values((
                 queue_job_batches::id.eq(&batch_id),

@@ -1,4 +1,4 @@
-//! The worker runtime of one process: a claimer that takes due jobs in batches (woken by
+//! The worker runtime of one process: claimers that take due jobs in batches (woken by
 //! notifications, polling as a fallback), one task per running job, a flusher that writes
 //! outcomes many at a time, and a lease keeper that extends this worker's leases and takes
 //! back those of dead workers.
@@ -97,7 +97,7 @@ pub struct Workers {
     /// Stops the lease keeper and the flusher, after the handlers.
     stop_rest: CancellationToken,
     handlers: TaskTracker,
-    claimer: JoinHandle<()>,
+    claimers: Vec<JoinHandle<()>>,
     flusher: JoinHandle<()>,
     keeper: JoinHandle<()>,
     listener: Option<JoinHandle<()>>,
@@ -144,11 +144,15 @@ impl Workers {
             "job workers started"
         );
         Self {
-            claimer: tokio::spawn(claim_loop(
-                shared.clone(),
-                stop_claiming.clone(),
-                handlers.clone(),
-            )),
+            claimers: (0..claimers(concurrency))
+                .map(|_| {
+                    tokio::spawn(claim_loop(
+                        shared.clone(),
+                        stop_claiming.clone(),
+                        handlers.clone(),
+                    ))
+                })
+                .collect(),
             flusher: tokio::spawn(super::outcomes::flush_loop(
                 shared.clone(),
                 rx,
@@ -161,6 +165,11 @@ impl Workers {
             handlers,
             listener,
         }
+    }
+
+    /// What wakes the claimer (for [`crate::jobs::JobQueue::attach`]).
+    pub(crate) fn wake(&self) -> &Arc<Notify> {
+        &self.shared.wake
     }
 
     /// This worker's name, as stored in `locked_by`.
@@ -191,7 +200,9 @@ impl Workers {
     /// writes every outcome before returning.
     pub async fn shutdown(self) {
         self.stop_claiming.cancel();
-        let _ = self.claimer.await;
+        for claimer in self.claimers {
+            let _ = claimer.await;
+        }
         if let Some(listener) = self.listener {
             let _ = listener.await;
         }
@@ -245,8 +256,20 @@ fn worker_name() -> String {
     format!("{host}:{}:{tag:08x}", std::process::id())
 }
 
+/// Claimers of a runtime running `concurrency` jobs at once. Two keep two claims in flight
+/// once the jobs are many and short (PostgreSQL works on one while the other travels);
+/// a single one suffices for a few jobs at a time.
+fn claimers(concurrency: usize) -> usize {
+    if concurrency >= 32 {
+        2
+    } else {
+        1
+    }
+}
+
 async fn claim_loop(shared: Arc<Shared>, stop: CancellationToken, handlers: TaskTracker) {
-    let claim_max = (shared.settings.concurrency.clamp(1, MAX_CLAIM)) as usize;
+    let concurrency = shared.settings.concurrency.max(1) as usize;
+    let claim_max = concurrency.min(MAX_CLAIM as usize) / claimers(concurrency);
     let lease_ms = shared.settings.lease.as_secs_f64() * 1000.0;
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut failing = false;
@@ -322,6 +345,8 @@ async fn claim_loop(shared: Arc<Shared>, stop: CancellationToken, handlers: Task
         }
         drop(slots);
         if full {
+            // More may be due: recruit a waiting claimer, if any.
+            shared.wake.notify_one();
             continue;
         }
         // Nothing more is due: wait for a notification, a retry coming due, or the poll.

@@ -79,12 +79,14 @@ impl JobService {
         }
         let settings = &self.inner.settings;
         if settings.runs_workers() {
-            state.workers = Some(Workers::start(
+            let workers = Workers::start(
                 self.inner.db.clone(),
                 connector,
                 self.inner.registry.clone(),
                 settings.clone(),
-            ));
+            );
+            self.queue.attach(&workers);
+            state.workers = Some(workers);
         } else {
             info!("JOB_CONCURRENCY=0: this process runs no job workers");
         }

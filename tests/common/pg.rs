@@ -89,7 +89,13 @@ async fn prepare(root: &Path, port: Option<u16>, ssl: bool) -> Cluster {
     let mut options = ClusterOptions::new(root.join("pg"));
     options.port = port;
     options.durable = false;
-    options.settings = vec![("max_connections".into(), "300".into())];
+    options.settings = vec![
+        ("max_connections".into(), "300".into()),
+        // A test's runtime is frozen while its database is dropped (`TestDb::drop` blocks
+        // it); a pooled connection still logging in then would hold the drop until the
+        // login times out (60 s by default).
+        ("authentication_timeout".into(), "2s".into()),
+    ];
     if ssl {
         options.settings.push(("ssl".into(), "on".into()));
     }

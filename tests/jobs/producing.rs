@@ -269,4 +269,17 @@ async fn one_wake_up_per_statement_never_per_row_and_none_for_later_jobs() {
         .await
         .expect("enqueue later");
     assert_eq!(received(&mut rx).await, 0, "a job due later wakes nobody");
+
+    // Inside a caller's transaction: announced by the trigger, at commit, once.
+    let mut conn = q.database.conn().await.expect("conn");
+    conn.transaction::<(), QueueError, _>(async |conn| {
+        for _ in 0..3 {
+            enqueue_in(conn, "test_behave", json!({}), EnqueueOptions::default()).await?;
+        }
+        assert_eq!(received(&mut rx).await, 0, "nothing before the commit");
+        Ok(())
+    })
+    .await
+    .expect("commit");
+    assert_eq!(received(&mut rx).await, 1);
 }
