@@ -9,6 +9,11 @@ ALTER TABLE queue_jobs
     ADD COLUMN started_at timestamptz,
     ADD COLUMN key text;
 
+-- Jobs left 'processing' by upstream's processor (it never recovered them after a crash)
+-- have no holder to wait for: they run again.
+UPDATE queue_jobs SET status = 'pending', scheduled_for = now(), updated_at = now()
+    WHERE status = 'processing';
+
 -- A processing job always has a holder and a lease; no other status has either.
 ALTER TABLE queue_jobs ADD CONSTRAINT queue_jobs_lease_check CHECK (
     (status = 'processing') = (locked_by IS NOT NULL AND locked_until IS NOT NULL)

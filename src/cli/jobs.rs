@@ -8,7 +8,8 @@ use anyhow::Context;
 use crate::cli::session::{require_setup, ToolSession};
 use crate::cli::JobsCommand;
 use crate::config::Config;
-use crate::jobs::queue::JobFilter;
+use crate::db::Database;
+use crate::jobs::queue::{enqueue_in, JobFilter};
 use crate::jobs::stats::QueueStats;
 use crate::jobs::{EnqueueOptions, JobQueue, JobRecord, JobStatus};
 
@@ -19,7 +20,7 @@ pub async fn run(config: &Config, command: JobsCommand) -> anyhow::Result<()> {
     let request = Request::parse(command)?;
     let session = ToolSession::open(config).await?;
     let queue = JobQueue::new(session.database.clone());
-    let outcome = execute(&queue, request).await;
+    let outcome = execute(&queue, &session.database, request).await;
     session.close().await?;
     print!("{}", outcome?);
     Ok(())
@@ -78,7 +79,7 @@ impl Request {
                             i64::try_from(ms)
                                 .ok()
                                 .and_then(chrono::TimeDelta::try_milliseconds)
-                                .map(|d| chrono::Utc::now() + d)
+                                .and_then(|d| chrono::Utc::now().checked_add_signed(d))
                                 .context("--delay-ms is too large")
                         })
                         .transpose()?,
@@ -89,7 +90,11 @@ impl Request {
     }
 }
 
-async fn execute(queue: &JobQueue, request: Request) -> anyhow::Result<String> {
+async fn execute(
+    queue: &JobQueue,
+    database: &Database,
+    request: Request,
+) -> anyhow::Result<String> {
     Ok(match request {
         Request::Stats => stats_text(&queue.stats().await?),
         Request::List(filter) => list_text(&queue.list(&filter).await?),
@@ -108,7 +113,15 @@ async fn execute(queue: &JobQueue, request: Request) -> anyhow::Result<String> {
             job_type,
             payload,
             options,
-        } => format!("{}\n", queue.enqueue(&job_type, payload, options).await?),
+        } => {
+            // Through the table's trigger: this process exits at once, before a wake-up
+            // sent after the commit would go out.
+            let mut conn = database.conn().await?;
+            format!(
+                "{}\n",
+                enqueue_in(&mut conn, &job_type, payload, options).await?
+            )
+        }
     })
 }
 

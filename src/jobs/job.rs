@@ -11,6 +11,8 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::jobs::model::holds_nul;
+
 /// A kind of job: its stored type name, its payload and what it does. Implemented by a
 /// handler value that holds what the job needs (the pool, a service).
 ///
@@ -128,6 +130,10 @@ impl<J: Job> ErasedJob for Typed<J> {
             let output = job.run(payload, ctx).await.map_err(RunFailure::Failed)?;
             match serde_json::to_value(output) {
                 Ok(Value::Null) => Ok(None),
+                // PostgreSQL's jsonb refuses \u0000: the write would fail at every retry.
+                Ok(value) if holds_nul(&value) => Err(RunFailure::Failed(JobError::fatal(
+                    "the result holds a NUL character, which PostgreSQL cannot store",
+                ))),
                 Ok(value) => Ok(Some(value)),
                 Err(e) => Err(RunFailure::Failed(JobError::fatal(format!(
                     "the result does not encode as JSON: {e}"

@@ -19,8 +19,11 @@ pub(crate) async fn extend(
     lease_ms: f64,
 ) -> QueryResult<usize> {
     diesel::sql_query(
+        // SKIP LOCKED: a job being settled right now needs no extension, and waiting for it
+        // (rows locked in another order) could deadlock with the settle.
         "UPDATE queue_jobs SET locked_until = now() + $3 * interval '1 millisecond' \
-         WHERE id = ANY($1) AND locked_by = $2",
+         WHERE id IN (SELECT id FROM queue_jobs WHERE id = ANY($1) AND locked_by = $2 \
+                      FOR UPDATE SKIP LOCKED)",
     )
     .bind::<Array<Text>, _>(ids)
     .bind::<Text, _>(worker)

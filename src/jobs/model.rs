@@ -185,11 +185,36 @@ pub(crate) fn validate(job_type: &str, options: &EnqueueOptions) -> Result<(), S
             "the job type is longer than {MAX_TYPE_LENGTH} characters"
         ));
     }
+    if options.key.is_some() && options.batch_id.is_some() {
+        // A key that is taken would name a job without adding one to the batch's count.
+        return Err("a job with a key cannot join a batch".into());
+    }
     if !(1..=MAX_ATTEMPTS_LIMIT).contains(&options.max_attempts) {
         return Err(format!(
             "max attempts must be between 1 and {MAX_ATTEMPTS_LIMIT}, got {}",
             options.max_attempts
         ));
+    }
+    Ok(())
+}
+
+/// Whether a string of `value` (a key or a value) holds a NUL character, which PostgreSQL's
+/// jsonb cannot store.
+pub(crate) fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// Checks a payload before anything is written.
+pub(crate) fn validate_payload(payload: &Value) -> Result<(), String> {
+    if holds_nul(payload) {
+        return Err(
+            "the payload holds a NUL character (\\u0000), which PostgreSQL cannot store".into(),
+        );
     }
     Ok(())
 }

@@ -15,7 +15,9 @@ use crate::db::Database;
 use crate::jobs::error::{QueueError, QueueResult};
 use crate::jobs::id::new_job_id;
 use crate::jobs::job::Job;
-use crate::jobs::model::{validate, BatchRecord, EnqueueOptions, JobRecord, JobStatus, NewJob};
+use crate::jobs::model::{
+    validate, validate_payload, BatchRecord, EnqueueOptions, JobRecord, JobStatus, NewJob,
+};
 use crate::jobs::runtime::Workers;
 use crate::jobs::wake_hub::{WakeHub, SUPPRESS_TRIGGER};
 use crate::jobs::{batches, stats};
@@ -217,6 +219,7 @@ async fn insert_new(
     notice: Notice,
 ) -> QueueResult<String> {
     validate(job_type, &options).map_err(QueueError::Invalid)?;
+    validate_payload(&payload).map_err(QueueError::Invalid)?;
     let id = new_job_id();
     if options.batch_id.is_none() {
         // One statement, one round trip: the common case needs no transaction of its own.
@@ -313,6 +316,7 @@ async fn insert_batch(
     let mut payloads = Vec::with_capacity(jobs.len());
     for job in jobs {
         validate(&job.job_type, &options).map_err(QueueError::Invalid)?;
+        validate_payload(&job.payload).map_err(QueueError::Invalid)?;
         ids.push(new_job_id());
         types.push(job.job_type);
         payloads.push(job.payload);

@@ -33,6 +33,8 @@ pub fn no_worker_message(job_type: &str) -> String {
 
 /// Most jobs one claim takes.
 const MAX_CLAIM: u32 = 500;
+/// How long shutdown waits for aborted handlers to end.
+const ABORT_WAIT: Duration = Duration::from_secs(5);
 /// Longest wait for free slots before a claim while jobs are flowing.
 const GATHER_WAIT: Duration = Duration::from_millis(1);
 /// Longest retry delay.
@@ -66,6 +68,9 @@ pub(super) struct Counters {
 }
 
 struct Running {
+    /// The run this entry is for: a job whose lease expired while it ran here may be
+    /// claimed again (a later attempt) before the first run ends.
+    attempt: i32,
     abort: Option<AbortHandle>,
 }
 
@@ -222,7 +227,14 @@ impl Workers {
                     abort.abort();
                 }
             }
-            self.handlers.wait().await;
+            // Aborted tasks end at their next await; code that never yields cannot be
+            // stopped, and must not hold the shutdown.
+            if tokio::time::timeout(ABORT_WAIT, self.handlers.wait())
+                .await
+                .is_err()
+            {
+                warn!("job handlers ignore the abort (blocking code?); not waiting for them");
+            }
             let ids: Vec<String> = unfinished.into_iter().map(|(id, _)| id).collect();
             warn!(
                 jobs = ids.len(),
@@ -386,7 +398,13 @@ fn spawn_job(
         batch_id,
     } = job;
     // Listed before the task starts, so a fast job cannot finish (and unlist itself) first.
-    locked(&shared.running).insert(id.clone(), Running { abort: None });
+    locked(&shared.running).insert(
+        id.clone(),
+        Running {
+            attempt,
+            abort: None,
+        },
+    );
     let ctx = JobContext {
         id: id.clone(),
         attempt,
@@ -420,17 +438,29 @@ fn spawn_job(
                 ),
             },
         };
-        locked(&shared.running).remove(&task_id);
-        let _ = shared.outcomes.send(Outcome {
-            id: task_id,
-            attempt,
-            batch: batch_id.is_some(),
-            end,
-        });
+        // Only the run that still holds its entry reports: an entry taken by shutdown means
+        // the job is being handed back, one of a later attempt means this run was superseded.
+        let listed = {
+            let mut running = locked(&shared.running);
+            match running.get(&task_id) {
+                Some(entry) if entry.attempt == attempt => running.remove(&task_id).is_some(),
+                _ => false,
+            }
+        };
+        if listed {
+            let _ = shared.outcomes.send(Outcome {
+                id: task_id,
+                attempt,
+                batch: batch_id.is_some(),
+                end,
+            });
+        }
         drop(permit);
     });
     if let Some(running) = locked(&shared.running).get_mut(&id) {
-        running.abort = Some(handle.abort_handle());
+        if running.attempt == attempt {
+            running.abort = Some(handle.abort_handle());
+        }
     }
 }
 
@@ -477,8 +507,13 @@ async fn lease_loop(shared: Arc<Shared>, stop: CancellationToken) {
             () = stop.cancelled() => return,
         }
         let ids: Vec<String> = locked(&shared.running).keys().cloned().collect();
-        let Ok(mut conn) = shared.db.conn().await else {
-            continue;
+        let mut conn = match shared.db.conn().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // Three missed ticks and the leases of this worker's running jobs expire.
+                warn!(error = %e, "cannot extend job leases: no connection");
+                continue;
+            }
         };
         if !ids.is_empty() {
             if let Err(e) = lease::extend(&mut conn, &shared.worker, &ids, lease_ms).await {

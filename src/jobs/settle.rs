@@ -34,6 +34,16 @@ pub(crate) enum End {
     Failed(String),
 }
 
+/// `error` as PostgreSQL can store it: text may not hold NUL characters, and an error
+/// message that cannot be written would fail the whole statement at every retry.
+fn storable(error: &str) -> std::borrow::Cow<'_, str> {
+    if error.contains('\0') {
+        std::borrow::Cow::Owned(error.replace('\0', ""))
+    } else {
+        std::borrow::Cow::Borrowed(error)
+    }
+}
+
 #[derive(QueryableByName)]
 struct Settled {
     #[diesel(sql_type = Nullable<Text>)]
@@ -54,15 +64,15 @@ pub(crate) async fn settle(
     let mut attempts = Vec::with_capacity(n);
     let mut statuses = Vec::with_capacity(n);
     let mut results: Vec<Option<&Value>> = Vec::with_capacity(n);
-    let mut errors: Vec<Option<&str>> = Vec::with_capacity(n);
+    let mut errors: Vec<Option<std::borrow::Cow<'_, str>>> = Vec::with_capacity(n);
     let mut delays = Vec::with_capacity(n);
     for outcome in outcomes {
         ids.push(outcome.id.as_str());
         attempts.push(outcome.attempt);
         let (status, result, error, delay) = match &outcome.end {
             End::Completed(result) => ("completed", result.as_ref(), None, 0.0),
-            End::Retry { error, delay_ms } => ("pending", None, Some(error.as_str()), *delay_ms),
-            End::Failed(error) => ("failed", None, Some(error.as_str()), 0.0),
+            End::Retry { error, delay_ms } => ("pending", None, Some(storable(error)), *delay_ms),
+            End::Failed(error) => ("failed", None, Some(storable(error)), 0.0),
         };
         statuses.push(status);
         results.push(result);
@@ -84,7 +94,7 @@ pub(crate) async fn settle(
     .bind::<Array<Integer>, _>(attempts)
     .bind::<Array<Text>, _>(statuses)
     .bind::<Array<Nullable<Jsonb>>, _>(results)
-    .bind::<Array<Nullable<Text>>, _>(errors)
+    .bind::<Array<Nullable<Text>>, _>(&errors)
     .bind::<Array<Double>, _>(delays)
     .bind::<Text, _>(worker);
     if !outcomes.iter().any(|o| o.batch) {

@@ -110,6 +110,14 @@ async fn bad_input_is_refused_and_writes_nothing() {
                 ..EnqueueOptions::default()
             },
         ),
+        (
+            "test_behave",
+            EnqueueOptions {
+                key: Some("k".into()),
+                batch_id: Some("b".into()),
+                ..EnqueueOptions::default()
+            },
+        ),
     ];
     for (job_type, options) in cases {
         let err = q
@@ -132,6 +140,19 @@ async fn bad_input_is_refused_and_writes_nothing() {
         .await
         .expect_err("refused");
     assert!(matches!(err, QueueError::BatchNotFound(_)), "{err:?}");
+    let err = q
+        .queue
+        .enqueue(
+            "test_behave",
+            json!({"text": "a\u{0}b"}),
+            EnqueueOptions::default(),
+        )
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&err, QueueError::Invalid(m) if m.contains("NUL")),
+        "{err:?}"
+    );
     let err = q
         .queue
         .enqueue_batch("empty", None, Vec::new(), EnqueueOptions::default())

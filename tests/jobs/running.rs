@@ -448,3 +448,43 @@ async fn shutdown_lets_running_jobs_finish_and_hands_back_those_that_do_not() {
     assert_eq!(runs2.of(&slow), vec![1]);
     next.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_postgresql_cannot_store_fails_the_job_instead_of_blocking_the_writes() {
+    let q = QueueDb::new().await;
+    let runs = Runs::default();
+    let workers = start(&q, &runs, 2);
+    let nul_error = enqueue(
+        &q,
+        Behaviour {
+            fail_until: 9,
+            fatal: true,
+            nul_error: true,
+            ..ok()
+        },
+        EnqueueOptions::default(),
+    )
+    .await;
+    let nul_result = enqueue(
+        &q,
+        Behaviour {
+            nul_result: true,
+            ..ok()
+        },
+        EnqueueOptions::default(),
+    )
+    .await;
+    let job = q
+        .wait_status(&nul_error, "failed", Duration::from_secs(20))
+        .await;
+    assert_eq!(job.error.as_deref(), Some("cannot ever work"));
+    let job = q
+        .wait_status(&nul_result, "failed", Duration::from_secs(20))
+        .await;
+    assert!(job.error.unwrap_or_default().contains("NUL"));
+    // The writer is not stuck: later jobs complete.
+    let after = enqueue(&q, ok(), EnqueueOptions::default()).await;
+    q.wait_status(&after, "completed", Duration::from_secs(20))
+        .await;
+    workers.shutdown().await;
+}

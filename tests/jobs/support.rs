@@ -124,6 +124,12 @@ pub struct Behaviour {
     /// Returned on success.
     #[serde(default)]
     pub echo: Option<serde_json::Value>,
+    /// Put a NUL character in the error message.
+    #[serde(default)]
+    pub nul_error: bool,
+    /// Return a result holding a NUL character.
+    #[serde(default)]
+    pub nul_result: bool,
 }
 
 /// A configurable job that records its runs.
@@ -144,9 +150,17 @@ impl Job for Behave {
                 panic!("boom on attempt {}", ctx.attempt);
             }
             if b.fatal {
-                return Err(JobError::fatal("cannot ever work"));
+                let message = if b.nul_error {
+                    "cannot\0 ever work"
+                } else {
+                    "cannot ever work"
+                };
+                return Err(JobError::fatal(message));
             }
             return Err(JobError::retry(format!("failed attempt {}", ctx.attempt)));
+        }
+        if b.nul_result {
+            return Ok(Some(serde_json::json!({"text": "a\u{0}b"})));
         }
         Ok(b.echo)
     }
@@ -160,5 +174,7 @@ pub fn ok() -> Behaviour {
         fatal: false,
         sleep_ms: 0,
         echo: None,
+        nul_error: false,
+        nul_result: false,
     }
 }
