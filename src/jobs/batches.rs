@@ -11,6 +11,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use crate::db::schema::queue_job_batches;
 use crate::jobs::error::{QueueError, QueueResult};
 use crate::jobs::model::BatchRecord;
+use crate::jobs::model::Counted;
 
 /// Upstream's error for jobs cancelled with their batch.
 pub const CANCELLED_MESSAGE: &str = "Cancelled by administrator";
@@ -97,12 +98,6 @@ pub(crate) async fn grow(conn: &mut AsyncPgConnection, id: &str, jobs: i32) -> Q
     Ok(())
 }
 
-#[derive(QueryableByName)]
-struct Changed {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    n: i64,
-}
-
 /// See [`crate::jobs::JobQueue::cancel_batch`].
 pub async fn cancel(conn: &mut AsyncPgConnection, id: &str) -> QueueResult<usize> {
     conn.transaction::<_, QueueError, _>(async |conn| {
@@ -116,7 +111,7 @@ pub async fn cancel(conn: &mut AsyncPgConnection, id: &str) -> QueueResult<usize
         )
         .bind::<Text, _>(id)
         .bind::<Text, _>(CANCELLED_MESSAGE)
-        .get_result::<Changed>(conn)
+        .get_result::<Counted>(conn)
         .await?
         .n;
         let n = i32::try_from(changed).unwrap_or(i32::MAX);
@@ -139,7 +134,7 @@ pub async fn retry(conn: &mut AsyncPgConnection, id: &str) -> QueueResult<usize>
              SELECT count(*) AS n FROM retried",
         )
         .bind::<Text, _>(id)
-        .get_result::<Changed>(conn)
+        .get_result::<Counted>(conn)
         .await?
         .n;
         let n = i32::try_from(changed).unwrap_or(i32::MAX);

@@ -218,3 +218,10 @@ pub(crate) fn validate_payload(payload: &Value) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// `SELECT count(*) AS n` of a statement that changed rows (`WITH gone AS (... RETURNING 1)`).
+#[derive(QueryableByName)]
+pub(crate) struct Counted {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub(crate) n: i64,
+}

@@ -3,13 +3,13 @@
 //! batches are found with `NOT EXISTS` (upstream's `NOT IN` over a column holding NULLs
 //! matched nothing).
 
-use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer};
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Database;
 use crate::jobs::job::{Job, JobContext, JobError};
+use crate::jobs::model::Counted;
 
 /// Rows deleted per statement, so a large backlog never holds one long transaction.
 const CHUNK: i64 = 10_000;
@@ -56,12 +56,6 @@ impl CleanupOldJobs {
     }
 }
 
-#[derive(QueryableByName)]
-struct Deleted {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 impl Job for CleanupOldJobs {
     const TYPE: &'static str = "cleanup_old_jobs";
     type Payload = CleanupOldJobsPayload;
@@ -93,7 +87,7 @@ impl Job for CleanupOldJobs {
             )
             .bind::<Integer, _>(days)
             .bind::<BigInt, _>(CHUNK)
-            .get_result::<Deleted>(&mut conn)
+            .get_result::<Counted>(&mut conn)
             .await?
             .n;
             deleted_jobs += n;
@@ -110,7 +104,7 @@ impl Job for CleanupOldJobs {
              SELECT count(*) AS n FROM gone",
         )
         .bind::<Integer, _>(days)
-        .get_result::<Deleted>(&mut conn)
+        .get_result::<Counted>(&mut conn)
         .await?
         .n;
         Ok(CleanupOldJobsResult {

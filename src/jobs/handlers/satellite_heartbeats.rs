@@ -2,13 +2,13 @@
 //! global satellites, 500 for team ones, upstream's payload) in one statement, where
 //! upstream counted and deleted satellite by satellite.
 
-use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer};
+use diesel::sql_types::Integer;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Database;
 use crate::jobs::job::{Job, JobContext, JobError};
+use crate::jobs::model::Counted;
 
 /// Upstream's payload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,12 +48,6 @@ impl CleanupSatelliteHeartbeats {
     }
 }
 
-#[derive(QueryableByName)]
-struct Deleted {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 impl Job for CleanupSatelliteHeartbeats {
     const TYPE: &'static str = "cleanup_satellite_heartbeats";
     type Payload = HeartbeatLimits;
@@ -81,7 +75,7 @@ impl Job for CleanupSatelliteHeartbeats {
         )
         .bind::<Integer, _>(limits.global_satellite_limit)
         .bind::<Integer, _>(limits.team_satellite_limit)
-        .get_result::<Deleted>(&mut conn)
+        .get_result::<Counted>(&mut conn)
         .await?
         .n;
         Ok(HeartbeatCleanupResult { total_deleted })

@@ -2,12 +2,13 @@
 //! installation in `mcp_server_logs` and in `mcp_request_logs`, as upstream.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer};
+use diesel::sql_types::Integer;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::{Deserialize, Serialize};
 
 use crate::db::Database;
 use crate::jobs::job::{Job, JobContext, JobError};
+use crate::jobs::model::Counted;
 
 /// Upstream's payload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,12 +46,6 @@ impl CleanupMcpServerLogs {
     }
 }
 
-#[derive(QueryableByName)]
-struct Deleted {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 /// Keeps the newest `keep` rows per installation of `table` (a constant name, not input).
 async fn trim(conn: &mut AsyncPgConnection, table: &str, keep: i32) -> QueryResult<i64> {
     Ok(diesel::sql_query(format!(
@@ -62,7 +57,7 @@ async fn trim(conn: &mut AsyncPgConnection, table: &str, keep: i32) -> QueryResu
          SELECT count(*) AS n FROM gone"
     ))
     .bind::<Integer, _>(keep)
-    .get_result::<Deleted>(conn)
+    .get_result::<Counted>(conn)
     .await?
     .n)
 }
