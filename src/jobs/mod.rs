@@ -12,6 +12,7 @@ pub mod handlers;
 pub mod id;
 pub mod job;
 mod lease;
+mod lease_keeper;
 pub mod model;
 mod outcomes;
 pub mod queue;

@@ -67,7 +67,7 @@ pub(super) struct Counters {
     woken: AtomicU64,
 }
 
-struct Running {
+pub(super) struct Running {
     /// The run this entry is for: a job whose lease expired while it ran here may be
     /// claimed again (a later attempt) before the first run ends.
     attempt: i32,
@@ -81,7 +81,7 @@ pub(super) struct Shared {
     pub(super) worker: String,
     pub(super) wake: Arc<Notify>,
     permits: Arc<Semaphore>,
-    running: Mutex<HashMap<String, Running>>,
+    pub(super) running: Mutex<HashMap<String, Running>>,
     outcomes: mpsc::UnboundedSender<Outcome>,
     /// The earliest retry this worker scheduled, so it claims it on time without polling.
     pub(super) next_due: Mutex<Option<Instant>>,
@@ -163,7 +163,7 @@ impl Workers {
                 rx,
                 stop_rest.clone(),
             )),
-            keeper: tokio::spawn(lease_loop(shared.clone(), stop_rest.clone())),
+            keeper: tokio::spawn(super::lease_keeper::run(shared.clone(), stop_rest.clone())),
             shared,
             stop_claiming,
             stop_rest,
@@ -492,46 +492,5 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "(no message)".into()
-    }
-}
-
-/// Every third of the lease: extends the leases of jobs running here, and takes back
-/// expired ones from any worker.
-async fn lease_loop(shared: Arc<Shared>, stop: CancellationToken) {
-    let lease_ms = shared.settings.lease.as_secs_f64() * 1000.0;
-    let mut tick = tokio::time::interval(shared.settings.lease / 3);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = stop.cancelled() => return,
-        }
-        let ids: Vec<String> = locked(&shared.running).keys().cloned().collect();
-        let mut conn = match shared.db.conn().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                // Three missed ticks and the leases of this worker's running jobs expire.
-                warn!(error = %e, "cannot extend job leases: no connection");
-                continue;
-            }
-        };
-        if !ids.is_empty() {
-            if let Err(e) = lease::extend(&mut conn, &shared.worker, &ids, lease_ms).await {
-                warn!(error = %e, "cannot extend job leases");
-            }
-        }
-        match lease::reap(&mut conn).await {
-            Ok((0, 0)) => {}
-            Ok((requeued, failed)) => {
-                warn!(
-                    requeued,
-                    failed, "took back jobs whose worker stopped (lease expired)"
-                );
-                if requeued > 0 {
-                    shared.wake.notify_one();
-                }
-            }
-            Err(e) => debug!(error = %e, "cannot look for expired job leases"),
-        }
     }
 }
