@@ -17,6 +17,7 @@ use crate::db::{Database, PgConnector};
 use crate::embedded_pg::{Cluster, ClusterOptions, RunningPostgres};
 use crate::jobs::JobService;
 use crate::lifecycle::{Initializer, Phase};
+use crate::plugins::{Plugin, PluginCatalog, PluginInitHooks, PluginMigrator};
 use crate::settings::secret::ResolvedSecret;
 use crate::settings::{GlobalSettings, KeyCheckInitializer, SettingsCipher};
 use crate::setup::SetupService;
@@ -29,6 +30,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// How long the start waits for the database to be served before it opens HTTP anyway
 /// (long migrations); meanwhile the status says `starting`, never "not set up".
 pub const START_WAIT: Duration = Duration::from_secs(15);
+
+/// What a build adds to the core.
+#[derive(Default)]
+pub struct Extensions {
+    /// Compiled plugins, in load order (folder plugins come from `PLUGINS_PATH`).
+    pub plugins: Vec<Arc<dyn Plugin>>,
+    /// Initializers run after the core's and the plugins' (tests).
+    pub initializers: Vec<Arc<dyn Initializer>>,
+}
 
 /// A started backend, not yet serving HTTP.
 pub struct App {
@@ -45,38 +55,83 @@ impl App {
         Self::start_with(config, Vec::new(), &CancellationToken::new()).await
     }
 
-    /// [`App::start`] with `extra` initializers after the core ones (tests, plugins); a
-    /// cancelled `stop` (a signal during start-up) stops what was started and returns an error.
+    /// [`App::start`] with `extra` initializers after the core ones (tests), and this
+    /// build's compiled plugins; a cancelled `stop` (a signal during start-up) stops what was
+    /// started and returns an error.
     pub async fn start_with(
         config: &Config,
         extra: Vec<Arc<dyn Initializer>>,
         stop: &CancellationToken,
     ) -> anyhow::Result<Self> {
-        let (cipher, secret) = settings_cipher(config).await?;
-        let (connection, embedded) = connection_for(config, stop).await?;
-        let missing = connection.missing_variables();
-        let connector = if missing.is_empty() {
-            match PgConnector::new(&connection, &config.pool) {
-                Ok(connector) => Ok(connector),
-                Err(e) => {
-                    if let Some(cluster) = embedded {
-                        let _ = cluster.stop().await;
-                    }
-                    return Err(anyhow::Error::new(e).context("cannot build the TLS configuration"));
-                }
-            }
-        } else {
-            Err(missing)
+        let extensions = Extensions {
+            plugins: crate::plugins::registered::compiled(),
+            initializers: extra,
         };
+        Self::start_extended(config, extensions, stop).await
+    }
+
+    /// [`App::start`] with the given compiled plugins and extra initializers.
+    pub async fn start_extended(
+        config: &Config,
+        extensions: Extensions,
+        stop: &CancellationToken,
+    ) -> anyhow::Result<Self> {
+        let (cipher, secret) = settings_cipher(config).await?;
         let database = Database::new();
         let settings = GlobalSettings::new(database.clone(), cipher.clone());
+        // Plugins are checked before any database work: a bad one stops the start at once.
+        let plugins = Arc::new(
+            PluginCatalog::load(
+                extensions.plugins,
+                config.plugins.path.as_deref(),
+                &database,
+                Some(settings.clone()),
+            )
+            .context("cannot load plugins")?,
+        );
+        crate::api::spec_json_for(&plugins).context("cannot load plugins")?;
+        let (connection, embedded) = connection_for(config, stop).await?;
+        let missing = connection.missing_variables();
+        // Plugin roles are made by the embedded cluster's superuser: the application's own
+        // role may not create roles.
+        let role_admin = config.plugins.role_admin.clone().or_else(|| {
+            embedded
+                .as_ref()
+                .map(|cluster| cluster.superuser_connection(EMBEDDED_DATABASE))
+        });
+        let built = PgConnector::new(&connection, &config.pool).and_then(|connector| {
+            let admin = role_admin
+                .map(|target| PgConnector::new(&target, &config.pool))
+                .transpose()?;
+            Ok((connector, admin))
+        });
+        let (connector, admin) = match built {
+            Ok((connector, admin)) if missing.is_empty() => (Ok(connector), admin),
+            Ok((_, admin)) => (Err(missing), admin),
+            Err(_) if !missing.is_empty() => (Err(missing), None),
+            Err(e) => {
+                if let Some(cluster) = embedded {
+                    let _ = cluster.stop().await;
+                }
+                return Err(anyhow::Error::new(e).context("cannot build the TLS configuration"));
+            }
+        };
         // The key check first: nothing may be encrypted or decrypted with a wrong secret.
         let mut initializers: Vec<Arc<dyn Initializer>> = vec![
             Arc::new(KeyCheckInitializer::new(cipher.clone(), secret)),
             Arc::new(crate::services::RoleSync),
-            Arc::new(crate::settings::SettingsInitializer::new(cipher)),
+            Arc::new(
+                crate::settings::SettingsInitializer::new(cipher)
+                    .with_groups(plugins.settings_groups()),
+            ),
+            Arc::new(PluginMigrator::new(
+                plugins.clone(),
+                admin,
+                config.plugins.allow_convention,
+            )),
+            Arc::new(PluginInitHooks::new(plugins.clone())),
         ];
-        initializers.extend(extra);
+        initializers.extend(extensions.initializers);
         let setup = Arc::new(SetupService::new(
             config.selection_file(),
             connector,
@@ -84,7 +139,14 @@ impl App {
             database.clone(),
             initializers,
         ));
-        let jobs = JobService::new(database.clone(), config.jobs.clone());
+        let mut registry = crate::jobs::handlers::registry(&database);
+        registry.extend(plugins.jobs().clone());
+        let jobs = JobService::with(
+            database.clone(),
+            config.jobs.clone(),
+            registry,
+            crate::jobs::handlers::schedules(),
+        );
         let on_ready = tokio::spawn(start_when_served(
             setup.clone(),
             settings.clone(),
@@ -96,6 +158,7 @@ impl App {
                 setup,
                 settings,
                 jobs,
+                plugins,
             },
             embedded,
             on_ready,
@@ -195,13 +258,23 @@ pub async fn bind(config: &Config) -> anyhow::Result<TcpAcceptor> {
         .with_context(|| format!("cannot listen on {addr} (set HOST/PORT)"))
 }
 
-/// Runs the server until SIGTERM or Ctrl-C. A signal during start-up (the embedded cluster
-/// can take seconds) stops what was started cleanly; a second signal exits at once.
+/// Runs the server with this build's compiled plugins until SIGTERM or Ctrl-C.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
+    run_with(config, crate::plugins::registered::compiled()).await
+}
+
+/// Runs the server with `plugins` until SIGTERM or Ctrl-C. A signal during start-up (the
+/// embedded cluster can take seconds) stops what was started cleanly; a second signal exits
+/// at once.
+pub async fn run_with(config: &Config, plugins: Vec<Arc<dyn Plugin>>) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     tokio::spawn(watch_signals(stop.clone()));
     let acceptor = bind(config).await?;
-    let app = match App::start_with(config, Vec::new(), &stop).await {
+    let extensions = Extensions {
+        plugins,
+        initializers: Vec::new(),
+    };
+    let app = match App::start_extended(config, extensions, &stop).await {
         Ok(app) => app,
         // What was started is stopped already: a requested stop, not a failure.
         Err(_) if stop.is_cancelled() => {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::db::Database;
 use crate::jobs::JobService;
+use crate::plugins::PluginCatalog;
 use crate::settings::GlobalSettings;
 use crate::setup::SetupService;
 
@@ -18,4 +19,6 @@ pub struct AppState {
     pub settings: GlobalSettings,
     /// The job queue and this process's workers.
     pub jobs: JobService,
+    /// The loaded plugins.
+    pub plugins: Arc<PluginCatalog>,
 }

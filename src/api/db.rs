@@ -56,6 +56,20 @@ pub struct DbStatus {
     /// and how to fix it.
     #[oai(skip_serializing_if_is_none)]
     pub reason: Option<String>,
+    /// The loaded plugins and how PostgreSQL keeps them apart; absent without plugins.
+    #[oai(skip_serializing_if_is_none)]
+    pub plugins: Option<PluginsStatus>,
+}
+
+/// The plugins a server loaded.
+#[derive(Debug, Object)]
+pub struct PluginsStatus {
+    /// `roles` (each plugin acts as a PostgreSQL role of its own), `convention` (isolated by
+    /// naming only, accepted by `PLUGIN_ALLOW_CONVENTION_ISOLATION`), or `pending` until the
+    /// database is served.
+    pub isolation: String,
+    /// Plugin ids, in load order.
+    pub loaded: Vec<String>,
 }
 
 impl SetupState {
@@ -228,6 +242,19 @@ impl DbApi {
                     .key_rotated()
                     .then(|| ROTATED_NOTICE.to_owned())
             }),
+            plugins: (!state.plugins.is_empty()).then(|| PluginsStatus {
+                isolation: state
+                    .plugins
+                    .mode()
+                    .map_or("pending", |m| m.as_str())
+                    .to_owned(),
+                loaded: state
+                    .plugins
+                    .ids()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            }),
         })
     }
 
@@ -256,6 +283,7 @@ impl poem_openapi::types::Example for DbStatus {
             dialect: DatabaseType::Postgresql,
             state: SetupState::SetupRequired,
             reason: None,
+            plugins: None,
         }
     }
 }

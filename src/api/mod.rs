@@ -13,6 +13,7 @@ mod request_log;
 pub mod root;
 mod setup_page;
 mod spec;
+mod spec_merge;
 mod tags;
 
 use poem::endpoint::{make_sync, BoxEndpoint};
@@ -23,6 +24,9 @@ use poem::{Endpoint, EndpointExt, Response, Route};
 use poem_openapi::types::Type;
 use poem_openapi::{OpenApi, OpenApiService};
 
+use std::sync::Arc;
+
+use crate::plugins::PluginCatalog;
 use crate::state::AppState;
 pub use allow::AllowTable;
 pub use body_limit::MAX_BODY_BYTES;
@@ -35,6 +39,9 @@ pub type Operations = (db::DbApi, health::HealthApi, root::RootApi);
 /// A page served beside the operations (answering `GET` and `HEAD` only): its path and how
 /// to build its endpoint. One list feeds both the router and the `Allow` table.
 pub type Page = (&'static str, fn() -> BoxEndpoint<'static>);
+
+/// Where the documentation is served: Swagger UI and the JSON document.
+const DOCUMENTATION_PAGES: [&str; 3] = ["/documentation", "/documentation/", "/documentation/json"];
 
 /// The OpenAPI service, as poem-openapi generates it; [`spec_json`] is what is published.
 pub fn openapi_service() -> OpenApiService<Operations, ()> {
@@ -55,7 +62,24 @@ pub fn openapi_service() -> OpenApiService<Operations, ()> {
 /// what the server does (see `spec.rs`). Byte for byte what `openapi/openapi.json` holds and
 /// `/documentation/json` serves.
 pub fn spec_json() -> String {
-    let raw = openapi_service().spec();
+    complete(openapi_service().spec())
+}
+
+/// The document of the core and `plugins`' operations: what a server with plugins serves.
+/// An error names a plugin whose operations clash with the core's or another plugin's.
+pub fn spec_json_for(plugins: &PluginCatalog) -> Result<String, spec_merge::MergeError> {
+    if plugins.is_empty() {
+        return Ok(spec_json());
+    }
+    let extras: Vec<(String, &str)> = plugins
+        .routes()
+        .map(|(id, routes)| (id.to_string(), routes.spec.as_str()))
+        .collect();
+    let merged = spec_merge::merge(&openapi_service().spec(), &extras)?;
+    Ok(complete(merged))
+}
+
+fn complete(raw: String) -> String {
     let closed_schemas = [<db::SetupRequest as Type>::name().into_owned()];
     let completion = spec::Completion {
         closed_schemas: &closed_schemas,
@@ -68,62 +92,77 @@ pub fn spec_json() -> String {
     })
 }
 
-/// The whole HTTP application over `state`.
+/// The whole HTTP application over `state`, plugin operations included.
 pub fn endpoint(state: AppState) -> impl Endpoint {
-    harden(routes().data(state))
+    let plugins = state.plugins.clone();
+    harden_with(routes(&plugins).data(state), allow_table_for(&plugins))
 }
 
 /// Wraps `ep` in the production middleware, outermost first: request id and log line,
 /// panics caught as JSON 500, `Allow` on 405, poem's errors as JSON, the body size limit.
 /// Public so tests can serve their own handlers (one that panics) exactly as production does.
 pub fn harden<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
+    harden_with(ep, allow_table())
+}
+
+fn harden_with<E: Endpoint + 'static>(ep: E, allow: AllowTable) -> impl Endpoint {
     ep.with(body_limit::BodyLimit(MAX_BODY_BYTES))
         .catch_all_error(|e| async move { error::to_json_response(e) })
-        .with(allow::AllowHeader(allow_table()))
+        .with(allow::AllowHeader(allow))
         .with(CatchPanic::new().with_handler(error::panic_response))
         .with(request_log::RequestLog)
 }
 
 /// The methods of every path the application serves: the OpenAPI operations and the pages.
 pub fn allow_table() -> AllowTable {
+    allow_table_for(&PluginCatalog::empty())
+}
+
+fn allow_table_for(plugins: &PluginCatalog) -> AllowTable {
     let mut table = AllowTable::default();
     table.add_operations(<Operations as OpenApi>::meta());
-    for (path, _) in pages() {
+    for (_, routes) in plugins.routes() {
+        for (path, method) in &routes.operations {
+            table.add(path, method.clone());
+        }
+    }
+    let pages = setup_page::pages().into_iter().map(|(path, _)| path);
+    for path in DOCUMENTATION_PAGES.into_iter().chain(pages) {
         table.add(path, Method::GET);
     }
     table
 }
 
-fn routes() -> Route {
-    pages()
-        .into_iter()
-        .fold(Route::new(), |route, (path, page)| {
-            route.at(path, poem::get(page()))
-        })
-        .nest("/", openapi_service())
+fn routes(plugins: &PluginCatalog) -> Route {
+    // Checked when the plugins were loaded; the core's document is the fallback.
+    let spec = spec_json_for(plugins).unwrap_or_else(|_| spec_json());
+    let ui = swagger_ui(&spec);
+    let mut route = Route::new()
+        .at("/documentation", poem::get(ui.clone()))
+        .at("/documentation/", poem::get(ui))
+        .at("/documentation/json", poem::get(spec_endpoint(spec)));
+    for (path, page) in setup_page::pages() {
+        route = route.at(path, poem::get(page()));
+    }
+    for (id, routes) in plugins.routes() {
+        let prefix = id.route_prefix();
+        route = route.nest_no_strip(prefix.trim_end_matches('/'), routes.endpoint.clone());
+    }
+    route.nest("/", openapi_service())
 }
 
-fn pages() -> Vec<Page> {
-    let mut pages: Vec<Page> = vec![
-        ("/documentation", swagger_ui),
-        ("/documentation/", swagger_ui),
-        ("/documentation/json", spec_endpoint),
-    ];
-    pages.extend(setup_page::pages());
-    pages
-}
-
-/// Swagger UI showing [`spec_json`] (poem-openapi's own UI embeds its uncompleted spec).
-fn swagger_ui() -> BoxEndpoint<'static> {
+/// Swagger UI showing `spec` (poem-openapi's own UI embeds its uncompleted spec).
+fn swagger_ui(spec: &str) -> Arc<BoxEndpoint<'static>> {
     let api = openapi_service();
-    let html = api.swagger_ui_html().replacen(&api.spec(), &spec_json(), 1);
-    make_sync(move |_| Html(html.clone()))
-        .map_to_response()
-        .boxed()
+    let html = api.swagger_ui_html().replacen(&api.spec(), spec, 1);
+    Arc::new(
+        make_sync(move |_| Html(html.clone()))
+            .map_to_response()
+            .boxed(),
+    )
 }
 
-fn spec_endpoint() -> BoxEndpoint<'static> {
-    let spec = spec_json();
+fn spec_endpoint(spec: String) -> BoxEndpoint<'static> {
     make_sync(move |_| {
         Response::builder()
             .content_type("application/json")

@@ -12,27 +12,34 @@ use serde_json::Value;
 /// A JSON value whose objects keep their key order (serde_json's `Value` sorts them unless
 /// its crate-wide `preserve_order` feature is on, which would also reorder every response).
 #[derive(Debug, Clone, PartialEq)]
-enum Node {
+pub(super) enum Node {
     Object(Vec<(String, Node)>),
     Array(Vec<Node>),
     Scalar(Value),
 }
 
 impl Node {
-    fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
+    pub(super) fn get(&self, key: &str) -> Option<&Node> {
+        match self {
+            Node::Object(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub(super) fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
         match self {
             Node::Object(entries) => entries.iter_mut().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
     }
 
-    fn has(&self, key: &str) -> bool {
+    pub(super) fn has(&self, key: &str) -> bool {
         matches!(self, Node::Object(entries) if entries.iter().any(|(k, _)| k == key))
     }
 
     /// Inserts `key` unless present, before the first key that sorts after it when `sorted`,
     /// else at the end.
-    fn insert(&mut self, key: &str, value: Node, sorted: bool) {
+    pub(super) fn insert(&mut self, key: &str, value: Node, sorted: bool) {
         if let Node::Object(entries) = self {
             if entries.iter().any(|(k, _)| k == key) {
                 return;

@@ -1,18 +1,26 @@
 //! What each subcommand does.
 
+use std::sync::Arc;
+
 use crate::app;
 use crate::cli::Command;
 use crate::config::Config;
 use crate::db::{migrations, provision, PgConnector};
+use crate::plugins::Plugin;
 
-/// Runs one subcommand to completion.
+/// Runs one subcommand to completion with this build's compiled plugins.
 pub async fn run(command: Command) -> anyhow::Result<()> {
+    run_with(command, crate::plugins::registered::compiled()).await
+}
+
+/// Runs one subcommand to completion with `plugins` compiled in.
+pub async fn run_with(command: Command, plugins: Vec<Arc<dyn Plugin>>) -> anyhow::Result<()> {
     match command {
         Command::Openapi => {
             print!("{}", crate::api::spec_json());
             Ok(())
         }
-        Command::Serve => app::run(&Config::from_env()?).await,
+        Command::Serve => app::run_with(&Config::from_env()?, plugins).await,
         Command::Migrate => migrate(&Config::from_env()?).await,
         Command::DatabaseUrl => {
             println!("{}", super::database_url::for_config(&Config::from_env()?)?);
@@ -20,6 +28,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::Settings(command) => super::settings::run(&Config::from_env()?, command).await,
         Command::Jobs(command) => super::jobs::run(&Config::from_env()?, command).await,
+        Command::Plugins(command) => {
+            super::plugins::run(&Config::from_env()?, command, plugins).await
+        }
     }
 }
 

@@ -1,9 +1,12 @@
-//! Command line: `serve` (default), `migrate`, `openapi`, `database-url`, `settings`, `jobs`. The
+//! Command line: `serve` (default), `migrate`, `openapi`, `database-url`, `settings`, `jobs`,
+//! `plugins`. The
 //! clap types live here; what each subcommand does lives in the submodules.
 
 pub mod commands;
 pub mod database_url;
+pub mod entry;
 pub mod jobs;
+pub mod plugins;
 pub mod rotate_secret;
 pub mod session;
 pub mod settings;
@@ -37,6 +40,18 @@ pub enum Command {
     /// Inspect and manage the background job queue (same environment as the server).
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// List plugins and apply their migrations (same environment as the server).
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+/// `plugins` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Id, version, kind, migrations applied of shipped, isolation mode of every plugin.
+    List,
+    /// Create the plugins' roles and schemas, apply their pending migrations, and exit.
+    Migrate,
 }
 
 /// `jobs` subcommands.

@@ -3,7 +3,7 @@
 //! and release it all at the end.
 
 use crate::app;
-use crate::config::Config;
+use crate::config::{Config, ConnectionTarget, PostgresSource};
 use crate::db::{Database, LivePool, PgConnector};
 use crate::embedded_pg::RunningPostgres;
 use crate::setup::selection_file::{self, SelectionState};
@@ -25,6 +25,8 @@ pub fn require_setup(config: &Config) -> anyhow::Result<()> {
 pub struct ToolSession {
     /// The pool handle.
     pub database: Database,
+    /// With the embedded cluster, its superuser: what may create plugin roles.
+    pub role_admin: Option<ConnectionTarget>,
     embedded: Option<RunningPostgres>,
 }
 
@@ -37,7 +39,19 @@ impl ToolSession {
         let mut pool_settings = config.pool.clone();
         pool_settings.min_idle = 0;
         let database = Database::new();
-        let session = Self { database, embedded };
+        let role_admin = match (&config.postgres, &embedded) {
+            (_, Some(cluster)) => Some(cluster.superuser_connection(&connection.database)),
+            (PostgresSource::Embedded, None) => crate::embedded_pg::stored_superuser(
+                &config.persistent_data_dir.join("postgres"),
+                &connection.database,
+            ),
+            _ => config.plugins.role_admin.clone(),
+        };
+        let session = Self {
+            database,
+            role_admin,
+            embedded,
+        };
         match PgConnector::new(&connection, &pool_settings) {
             Ok(connector) => {
                 session

@@ -10,16 +10,19 @@
 //! | `POSTGRES_BIN_DIR` | found on the machine (embedded mode only) |
 //! | `DEPLOYSTACK_ENCRYPTION_SECRET` | generated into `PERSISTENT_DATA_DIR/encryption.secret` |
 //! | `JOB_*` | see [`JobSettings`] |
+//! | `PLUGINS_PATH`, `PLUGIN_ALLOW_CONVENTION_ISOLATION` | unset, `false`; see [`PluginSettings`] |
 //!
 //! When none of the connection variables is set the server runs its own embedded PostgreSQL.
 
 mod env;
 mod jobs;
+mod plugins;
 mod pool;
 mod postgres;
 
 pub use env::{ConfigError, EnvSource};
 pub use jobs::JobSettings;
+pub use plugins::PluginSettings;
 pub use pool::PoolSettings;
 pub use postgres::{
     ConnectionTarget, PostgresSource, TlsMode, CONNECTION_VARIABLES, DEFAULT_DATABASE,
@@ -54,6 +57,8 @@ pub struct Config {
     pub encryption_secret: Option<secrecy::SecretString>,
     /// The background job workers of this process.
     pub jobs: JobSettings,
+    /// Folder plugins and plugin isolation.
+    pub plugins: PluginSettings,
 }
 
 impl Config {
@@ -78,6 +83,7 @@ impl Config {
                 .string("DEPLOYSTACK_ENCRYPTION_SECRET")
                 .map(secrecy::SecretString::from),
             jobs: JobSettings::from_env(env)?,
+            plugins: PluginSettings::from_env(env)?,
         })
     }
 

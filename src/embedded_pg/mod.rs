@@ -23,7 +23,7 @@ use std::path::PathBuf;
 pub use binaries::{bin_dir_for_cluster, find_bin_dir, server_version};
 pub use cluster::{Cluster, ClusterOptions};
 pub use owner::OWNER;
-pub use running::{attach_running, stored_connection, RunningPostgres};
+pub use running::{attach_running, stored_connection, stored_superuser, RunningPostgres};
 
 /// The cluster's superuser: manages the owner role, never used by the application.
 pub const SUPERUSER: &str = "postgres";

@@ -225,6 +225,22 @@ pub fn stored_connection(root: &Path, database: &str) -> Result<ConnectionTarget
     })
 }
 
+/// The superuser's credentials of the cluster under `root`, read from its files: what a
+/// command-line tool uses to create plugin roles (the owner role may not), never to run the
+/// application.
+pub fn stored_superuser(root: &Path, database: &str) -> Option<ConnectionTarget> {
+    let port = port::stored_port(root).ok()??;
+    let password = read_secret(&root.join("superuser.password")).ok()??;
+    Some(ConnectionTarget {
+        host: "127.0.0.1".into(),
+        port,
+        database: database.into(),
+        user: SUPERUSER.into(),
+        password: Some(password),
+        tls: TlsMode::Disabled,
+    })
+}
+
 /// The owner's credentials of a cluster under `root` that another process (a running server)
 /// started, so a command-line tool can use it instead of trying to start it a second time.
 pub fn attach_running(root: &Path, database: &str) -> Option<ConnectionTarget> {

@@ -162,6 +162,11 @@ impl Registry {
         self
     }
 
+    /// Adds every handler of `other` (replacing handlers of the same types).
+    pub fn extend(&mut self, other: Registry) {
+        self.handlers.extend(other.handlers);
+    }
+
     /// The registered type names, sorted.
     pub fn types(&self) -> Vec<&'static str> {
         let mut types: Vec<_> = self.handlers.keys().copied().collect();

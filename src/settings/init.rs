@@ -105,12 +105,26 @@ fn switch_of(group: &SettingsGroup) -> Option<&SettingDefinition> {
     group.settings.iter().find(|d| d.key.ends_with(".enabled"))
 }
 
-/// Runs the initialization on `conn` in one transaction under an advisory lock.
+/// Runs the initialization of the core's groups on `conn` in one transaction under an
+/// advisory lock.
 pub async fn initialize(
     conn: &mut AsyncPgConnection,
     cipher: &SettingsCipher,
 ) -> anyhow::Result<InitReport> {
-    let defs: Vec<_> = groups::all_settings().collect();
+    initialize_groups(conn, cipher, groups::ALL).await
+}
+
+/// [`initialize`] with every group in force: the core's and the plugins' (a key no group
+/// declares is reported as unknown).
+pub async fn initialize_groups(
+    conn: &mut AsyncPgConnection,
+    cipher: &SettingsCipher,
+    all: &[&'static SettingsGroup],
+) -> anyhow::Result<InitReport> {
+    let defs: Vec<_> = all
+        .iter()
+        .flat_map(|g| g.settings.iter().enumerate().map(move |(i, s)| (*g, i, s)))
+        .collect();
     // The report looks at required settings, and at each feature's `<group>.enabled` switch:
     // a required setting of a switched-off feature (SMTP by default) is not a problem.
     let watched_keys: Vec<String> = defs
@@ -124,16 +138,11 @@ pub async fn initialize(
         .map(|(_, _, d)| d.key.to_owned())
         .collect();
     let query = diesel::sql_query(SYNC_STATEMENT)
-        .bind::<Array<Text>, _>(groups::ALL.iter().map(|g| g.id).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(groups::ALL.iter().map(|g| g.name).collect::<Vec<_>>())
-        .bind::<Array<Text>, _>(
-            groups::ALL
-                .iter()
-                .map(|g| g.description)
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Text>, _>(groups::ALL.iter().map(|g| g.icon).collect::<Vec<_>>())
-        .bind::<Array<Integer>, _>(groups::ALL.iter().map(|g| g.sort_order).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(all.iter().map(|g| g.id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(all.iter().map(|g| g.name).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(all.iter().map(|g| g.description).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(all.iter().map(|g| g.icon).collect::<Vec<_>>())
+        .bind::<Array<Integer>, _>(all.iter().map(|g| g.sort_order).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(defs.iter().map(|(_, _, d)| d.key).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(defs.iter().map(|(_, _, d)| d.name).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(
@@ -242,12 +251,22 @@ pub async fn initialize(
 /// The settings initialization as a post-migration initializer.
 pub struct SettingsInitializer {
     cipher: Arc<SettingsCipher>,
+    groups: Vec<&'static SettingsGroup>,
 }
 
 impl SettingsInitializer {
-    /// An initializer encrypting defaults with `cipher`.
+    /// An initializer of the core's groups, encrypting defaults with `cipher`.
     pub fn new(cipher: Arc<SettingsCipher>) -> Self {
-        Self { cipher }
+        Self {
+            cipher,
+            groups: groups::ALL.to_vec(),
+        }
+    }
+
+    /// The same, with `extra` groups (the plugins') after the core's.
+    pub fn with_groups(mut self, extra: Vec<&'static SettingsGroup>) -> Self {
+        self.groups.extend(extra);
+        self
     }
 }
 
@@ -259,7 +278,7 @@ impl Initializer for SettingsInitializer {
     fn run<'a>(&'a self, pool: &'a LivePool) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             let mut conn = pool.get().await?;
-            let report = initialize(&mut conn, &self.cipher).await?;
+            let report = initialize_groups(&mut conn, &self.cipher, &self.groups).await?;
             info!(
                 groups_inserted = report.groups_inserted,
                 groups_updated = report.groups_updated,

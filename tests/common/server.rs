@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deploystack_backend::app::App;
+use deploystack_backend::app::{App, Extensions};
 use deploystack_backend::config::{Config, ConnectionTarget, PoolSettings, PostgresSource};
 use deploystack_backend::lifecycle::Initializer;
 use deploystack_backend::state::AppState;
@@ -27,6 +27,7 @@ pub fn config(connection: ConnectionTarget, data_dir: &Path) -> Config {
         postgres_bin_dir: None,
         encryption_secret: Some("test-encryption-secret".to_owned().into()),
         jobs: deploystack_backend::config::JobSettings::default(),
+        plugins: deploystack_backend::config::PluginSettings::default(),
     }
 }
 
@@ -50,6 +51,15 @@ impl TestServer {
 
     /// Starts the backend with `initializers` after the core ones.
     pub async fn start_with(config: &Config, initializers: Vec<Arc<dyn Initializer>>) -> Self {
+        let extensions = Extensions {
+            plugins: Vec::new(),
+            initializers,
+        };
+        Self::start_extended(config, extensions).await
+    }
+
+    /// Starts the backend with compiled plugins and extra initializers.
+    pub async fn start_extended(config: &Config, extensions: Extensions) -> Self {
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
             .await
@@ -59,7 +69,7 @@ impl TestServer {
             .first()
             .and_then(|a| a.as_socket_addr().map(|s| s.port()))
             .expect("local port");
-        let app = App::start_with(config, initializers, &Default::default())
+        let app = App::start_extended(config, extensions, &Default::default())
             .await
             .expect("start backend");
         let state = app.state().clone();

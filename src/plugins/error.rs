@@ -1,0 +1,106 @@
+//! Why plugins could not be loaded, provisioned or migrated. Every message names the plugin
+//! (and the migration or statement) so an operator knows what to fix.
+
+use crate::db::DbError;
+
+/// A plugin problem.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// An id outside `^[a-z][a-z0-9-]{1,40}$`.
+    #[error("invalid plugin id {0:?}: ids are 2 to 41 characters of a-z, 0-9 and '-', starting with a letter")]
+    InvalidId(String),
+    /// Two plugins with one id (or one schema name).
+    #[error("two plugins use the id {0:?}")]
+    DuplicateId(String),
+    /// A folder plugin's manifest or migration file is unusable.
+    #[error("plugin folder {folder}: {detail}")]
+    Folder {
+        /// The plugin's folder.
+        folder: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The plugin declares something the core refuses (a colliding setting, a route outside
+    /// its prefix, a job type of another namespace, a bad migration version).
+    #[error("plugin {plugin}: {detail}")]
+    Registration {
+        /// Plugin id.
+        plugin: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The static check refused a migration statement before anything ran.
+    #[error("plugin {plugin}, migration {migration}, statement {statement}: {detail}: {text}")]
+    Refused {
+        /// Plugin id.
+        plugin: String,
+        /// `<version>_<name>`.
+        migration: String,
+        /// 1-based position of the statement in the migration.
+        statement: usize,
+        /// Why.
+        detail: String,
+        /// The statement's start, for recognition.
+        text: String,
+    },
+    /// An applied migration's SQL changed since it was applied.
+    #[error("plugin {plugin}: migration {migration} was applied with checksum {applied} but its SQL now has checksum {current}; applied migrations must not change: add a new migration instead")]
+    ChecksumChanged {
+        /// Plugin id.
+        plugin: String,
+        /// `<version>_<name>`.
+        migration: String,
+        /// Recorded checksum.
+        applied: String,
+        /// Checksum of the SQL as shipped now.
+        current: String,
+    },
+    /// A pending migration's version is below one already applied.
+    #[error("plugin {plugin}: migration {migration} is not applied but {latest} is; a new migration needs a higher version")]
+    OutOfOrder {
+        /// Plugin id.
+        plugin: String,
+        /// The pending migration.
+        migration: String,
+        /// The highest applied one.
+        latest: String,
+    },
+    /// PostgreSQL refused a migration statement; the migration was rolled back.
+    #[error("plugin {plugin}, migration {migration}, statement {statement}: PostgreSQL refused it: {detail}")]
+    MigrationFailed {
+        /// Plugin id.
+        plugin: String,
+        /// `<version>_<name>`.
+        migration: String,
+        /// 1-based position of the statement.
+        statement: usize,
+        /// PostgreSQL's message.
+        detail: String,
+    },
+    /// Roles cannot be created and convention-only isolation was not accepted.
+    #[error("plugins need PostgreSQL roles of their own, but the database role {role:?} may not create roles; grant it CREATEROLE (safe from PostgreSQL 16 on), or set PLUGIN_ALLOW_CONVENTION_ISOLATION=true to load plugins isolated by naming only")]
+    RolesUnavailable {
+        /// The application's database role.
+        role: String,
+    },
+    /// A role named like a plugin role exists with more rights than a plugin role has.
+    #[error("the role {role:?} exists but can log in or holds administrative attributes; DeployStack did not create it and will not act as it: rename or drop it")]
+    ForeignRole {
+        /// The role.
+        role: String,
+    },
+    /// The database is not served yet, or refused the connection.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A statement of the plugin machinery itself failed.
+    #[error("plugin database work failed: {0}")]
+    Query(#[from] diesel::result::Error),
+}
+
+impl PluginError {
+    /// Whether the start must stop (a misconfiguration only a change fixes) rather than be
+    /// retried (PostgreSQL unavailable).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, Self::Db(_) | Self::Query(_))
+    }
+}

@@ -1,0 +1,183 @@
+//! The database handle a plugin gets instead of the core pool: every query runs in a
+//! transaction that first becomes the plugin's role (`set_config('role', …, true)`, the
+//! function form of `SET LOCAL ROLE`) with the plugin's schema as the only search path, so
+//! PostgreSQL itself refuses the plugin anything outside its schema. Both settings are
+//! transaction-local, and the handle resets them after the transaction as well, so a
+//! connection goes back to the pool as the core's, whatever the plugin did to its session.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::Text;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use futures_util::future::BoxFuture;
+
+use super::id::PluginId;
+use crate::db::{Database, DbError};
+
+/// How plugins are kept apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IsolationMode {
+    /// Each plugin acts as a PostgreSQL role owning only its schema.
+    Roles,
+    /// The database role may not create roles and the operator accepted isolation by naming
+    /// only: plugin queries run with the core's rights, in the plugin's schema.
+    Convention,
+}
+
+impl IsolationMode {
+    /// `roles` or `convention`, as the status and the CLI show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Roles => "roles",
+            Self::Convention => "convention",
+        }
+    }
+}
+
+/// The mode in force, decided when the plugins are provisioned (at setup or start); shared
+/// by every handle.
+#[derive(Debug, Default)]
+pub struct ModeCell(AtomicU8);
+
+impl ModeCell {
+    /// The mode, once provisioning decided it.
+    pub fn get(&self) -> Option<IsolationMode> {
+        match AtomicU8::load(&self.0, Ordering::Acquire) {
+            1 => Some(IsolationMode::Roles),
+            2 => Some(IsolationMode::Convention),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn set(&self, mode: IsolationMode) {
+        let value = match mode {
+            IsolationMode::Roles => 1,
+            IsolationMode::Convention => 2,
+        };
+        self.0.store(value, Ordering::Release);
+    }
+}
+
+/// Why a plugin's database work failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginDbError {
+    /// The database is not served yet (before setup), or is unavailable.
+    #[error(transparent)]
+    Unavailable(#[from] DbError),
+    /// A statement failed (PostgreSQL's message; a permission error when the plugin reached
+    /// outside its schema).
+    #[error(transparent)]
+    Query(#[from] DieselError),
+}
+
+impl PluginDbError {
+    /// Whether PostgreSQL refused the plugin's role access to an object.
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, Self::Query(DieselError::DatabaseError(DatabaseErrorKind::Unknown, info))
+            if info.message().starts_with("permission denied"))
+    }
+}
+
+/// A plugin's access to the database. Cheap to clone.
+#[derive(Clone)]
+pub struct PluginDb {
+    db: Database,
+    schema: Arc<str>,
+    mode: Arc<ModeCell>,
+    user_id: Option<Arc<str>>,
+}
+
+impl PluginDb {
+    pub(crate) fn new(db: Database, id: &PluginId, mode: Arc<ModeCell>) -> Self {
+        Self {
+            db,
+            schema: id.schema().into(),
+            mode,
+            user_id: None,
+        }
+    }
+
+    /// The same handle over another database handle (the pool being brought up, before
+    /// it is served).
+    pub(crate) fn on(&self, db: Database) -> Self {
+        Self { db, ..self.clone() }
+    }
+
+    /// The schema holding the plugin's tables (`plugin_<id>`).
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The same handle acting for `user_id`: `plugin_api.current_user_id()` and the
+    /// `plugin_api.current_user_*` views answer for that user inside its transactions.
+    pub fn acting_for(&self, user_id: &str) -> Self {
+        Self {
+            user_id: Some(user_id.into()),
+            ..self.clone()
+        }
+    }
+
+    /// Runs `work` in a transaction as the plugin (committed when it returns `Ok`).
+    pub async fn transaction<R, F>(&self, work: F) -> Result<R, PluginDbError>
+    where
+        R: Send,
+        F: for<'r> FnOnce(&'r mut AsyncPgConnection) -> BoxFuture<'r, diesel::QueryResult<R>>
+            + Send,
+    {
+        let mode = self.mode.get().ok_or(DbError::NotInitialized)?;
+        let mut conn = self.db.conn().await?;
+        let schema = self.schema.clone();
+        let user = self.user_id.clone();
+        let outcome = conn
+            .transaction::<R, DieselError, _>(async move |conn| {
+                enter(conn, mode, &schema, user.as_deref()).await?;
+                work(conn).await
+            })
+            .await;
+        // Transaction-local settings are gone already; this also undoes a plain `SET ROLE`
+        // the plugin may have committed, before the connection serves anyone else.
+        let reset = conn.batch_execute(RESET).await;
+        let value = outcome?;
+        reset?;
+        Ok(value)
+    }
+}
+
+/// Undoes what [`enter`] and a plugin could have set on the session.
+pub(crate) const RESET: &str = "RESET ROLE; RESET search_path";
+
+/// Makes the current transaction act as the plugin owning `schema`.
+pub(crate) async fn enter(
+    conn: &mut AsyncPgConnection,
+    mode: IsolationMode,
+    schema: &str,
+    user_id: Option<&str>,
+) -> diesel::QueryResult<()> {
+    let search_path = crate::db::provision::quote_identifier(schema);
+    let user_id = user_id.unwrap_or("");
+    let done = match mode {
+        IsolationMode::Roles => {
+            diesel::sql_query(
+                "SELECT set_config('role', $1, true), set_config('search_path', $2, true), \
+                 set_config('deploystack.user_id', $3, true)",
+            )
+            .bind::<Text, _>(schema)
+            .bind::<Text, _>(&search_path)
+            .bind::<Text, _>(user_id)
+            .execute(conn)
+            .await
+        }
+        IsolationMode::Convention => {
+            diesel::sql_query(
+                "SELECT set_config('search_path', $1, true), set_config('deploystack.user_id', $2, true)",
+            )
+            .bind::<Text, _>(&search_path)
+            .bind::<Text, _>(user_id)
+            .execute(conn)
+            .await
+        }
+    };
+    done.map(|_| ())
+}

@@ -1,0 +1,256 @@
+//! PostgreSQL keeps plugins apart: through the handle and in raw SQL as a plugin's role, a
+//! plugin reaches its own schema and the `plugin_api` views, nothing else; the role never
+//! outlives the transaction on a pooled connection; without CREATEROLE plugins are refused
+//! unless convention-only isolation is accepted.
+
+use deploystack_backend::plugins::{PluginDb, PluginDbError};
+use diesel::sql_types::{BigInt, Text};
+use diesel::QueryableByName;
+use diesel_async::{RunQueryDsl, SimpleAsyncConnection};
+
+use crate::support::{loaded, PluginEnv};
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+async fn count(db: &PluginDb, sql: &'static str) -> Result<i64, PluginDbError> {
+    db.transaction(|conn| {
+        Box::pin(async move {
+            let row: Count = diesel::sql_query(sql).get_result(conn).await?;
+            Ok(row.n)
+        })
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_reaches_only_its_own_schema_through_its_handle() {
+    let env = PluginEnv::new().await;
+    let server = env.set_up().await;
+    let notes = &loaded(&server, "notes").context.db;
+    assert_eq!(
+        count(notes, "SELECT count(*) AS n FROM notes")
+            .await
+            .expect("own table"),
+        1
+    );
+    for sql in [
+        "SELECT count(*) AS n FROM public.users",
+        "SELECT count(*) AS n FROM public.global_settings",
+        "SELECT count(*) AS n FROM public.__plugin_migrations",
+        "SELECT count(*) AS n FROM plugin_bookmarks.bookmarks",
+    ] {
+        let e = count(notes, sql).await.expect_err(sql);
+        assert!(e.is_permission_denied(), "{sql}: {e}");
+    }
+    // Unqualified core names do not even resolve: only the plugin's schema is searched.
+    let e = count(notes, "SELECT count(*) AS n FROM users")
+        .await
+        .expect_err("users");
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    let bookmarks = &loaded(&server, "bookmarks").context.db;
+    let e = count(bookmarks, "SELECT count(*) AS n FROM plugin_notes.notes")
+        .await
+        .expect_err("other plugin");
+    assert!(e.is_permission_denied(), "{e}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_role_is_refused_by_postgres_in_raw_sql() {
+    let env = PluginEnv::new().await;
+    let server = env.set_up().await;
+    server.stop().await;
+    for sql in [
+        "SELECT * FROM public.users",
+        "UPDATE public.global_settings SET value = 'x'",
+        "INSERT INTO plugin_bookmarks.bookmarks (user_id, url) VALUES ('u', 'https://x')",
+        "CREATE TABLE public.evil (a int)",
+        "ALTER TABLE public.users ADD COLUMN evil text",
+        "DROP TABLE plugin_bookmarks.bookmarks",
+        "CREATE SCHEMA evil",
+    ] {
+        let outcome = env
+            .batch(&format!(
+                "BEGIN; SET LOCAL ROLE plugin_notes; {sql}; COMMIT"
+            ))
+            .await;
+        let error = outcome.expect_err(sql);
+        assert!(
+            error.contains("permission denied") || error.contains("must be owner"),
+            "{sql}: {error}"
+        );
+    }
+    env.batch("BEGIN; SET LOCAL ROLE plugin_notes; INSERT INTO plugin_notes.notes (id, body) VALUES ('raw', 'as the role'); COMMIT")
+        .await
+        .expect("its own table");
+}
+
+#[derive(QueryableByName)]
+struct Session {
+    #[diesel(sql_type = Text)]
+    role: String,
+    #[diesel(sql_type = Text)]
+    search_path: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_plugin_role_never_reaches_the_next_user_of_a_connection() {
+    let env = PluginEnv::new().await;
+    let mut cfg = env.config();
+    cfg.pool.max_size = 1;
+    cfg.pool.min_idle = 0;
+    cfg.jobs.concurrency = 0;
+    let server = env.start(&cfg).await;
+    assert_eq!(server.setup().await.0, 200);
+    let notes = &loaded(&server, "notes").context.db;
+    // A plugin that even sets its role for the whole session, and one that fails.
+    notes
+        .transaction(|conn| {
+            Box::pin(async move { conn.batch_execute("SET ROLE plugin_notes").await })
+        })
+        .await
+        .expect("plugin transaction");
+    assert!(count(notes, "SELECT count(*) AS n FROM public.users")
+        .await
+        .is_err());
+    let mut conn = server
+        .state
+        .database
+        .conn()
+        .await
+        .expect("the one pooled connection");
+    let session: Session = diesel::sql_query(
+        "SELECT current_user::text AS role, current_setting('search_path') AS search_path",
+    )
+    .get_result(&mut *conn)
+    .await
+    .expect("query");
+    assert_eq!(session.role, env.db.connection.user);
+    assert_eq!(session.search_path, "\"$user\", public");
+    drop(conn);
+    server.stop().await;
+}
+
+#[derive(QueryableByName)]
+struct Team {
+    #[diesel(sql_type = Text)]
+    team_id: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_read_the_core_only_through_plugin_api() {
+    let env = PluginEnv::new().await;
+    let server = env.set_up().await;
+    env.batch(
+        "INSERT INTO users (id, username, email, auth_type) VALUES \
+           ('u1', 'ann', 'ann@example.com', 'email_signup'), ('u2', 'bob', 'bob@example.com', 'email_signup'); \
+         INSERT INTO teams (id, name, slug, owner_id) VALUES ('t1', 'Ann', 'ann', 'u1'), ('t2', 'Bob', 'bob', 'u2'); \
+         INSERT INTO team_memberships (id, team_id, user_id, role) VALUES ('m1', 't1', 'u1', 'team_admin'), ('m2', 't2', 'u2', 'team_admin')",
+    )
+    .await
+    .expect("seed");
+    let notes = &loaded(&server, "notes").context.db;
+    let teams = |db: PluginDb| async move {
+        db.transaction(|conn| {
+            Box::pin(async move {
+                let rows: Vec<Team> =
+                    diesel::sql_query("SELECT team_id FROM plugin_api.current_user_teams")
+                        .load(conn)
+                        .await?;
+                Ok(rows.into_iter().map(|t| t.team_id).collect::<Vec<_>>())
+            })
+        })
+        .await
+        .expect("plugin_api")
+    };
+    assert_eq!(teams(notes.acting_for("u1")).await, ["t1"]);
+    assert_eq!(teams(notes.acting_for("u2")).await, ["t2"]);
+    assert!(teams(notes.clone()).await.is_empty());
+    // A note written for a user records who, through plugin_api's function.
+    let author = notes
+        .acting_for("u1")
+        .transaction(|conn| {
+            Box::pin(async move {
+                #[derive(QueryableByName)]
+                struct Author {
+                    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+                    author_id: Option<String>,
+                }
+                let row: Author = diesel::sql_query(
+                    "INSERT INTO notes (id, body) VALUES ('n1', 'x') RETURNING author_id",
+                )
+                .get_result(conn)
+                .await?;
+                Ok(row.author_id)
+            })
+        })
+        .await
+        .expect("insert");
+    assert_eq!(author.as_deref(), Some("u1"));
+    assert!(count(notes, "SELECT count(*) AS n FROM public.teams")
+        .await
+        .expect_err("teams")
+        .is_permission_denied());
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_createrole_plugins_are_refused_unless_convention_is_accepted() {
+    let env = PluginEnv::new().await;
+    let mut cfg = env.config();
+    cfg.plugins.role_admin = None;
+    let server = env.start(&cfg).await;
+    let (code, body) = server.setup().await;
+    assert_eq!(code, 500, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("CREATEROLE") && message.contains("PLUGIN_ALLOW_CONVENTION_ISOLATION"),
+        "{message}"
+    );
+    let (_, status) = server.get("/api/db/status").await;
+    assert_eq!(status["state"], "refused", "{status}");
+    assert!(!env.exists("plugin_notes.notes").await);
+    server.stop().await;
+
+    // The refused setup left nothing recorded: it is simply retried.
+    cfg.plugins.allow_convention = true;
+    let server = env.start(&cfg).await;
+    let (code, body) = server.setup().await;
+    assert_eq!(code, 200, "{body}");
+    let (_, status) = server.get("/api/db/status").await;
+    assert_eq!(status["plugins"]["isolation"], "convention", "{status}");
+    let (code, _) = server
+        .post_json(
+            "/api/plugin/notes/notes",
+            &serde_json::json!({"body": "hi"}),
+        )
+        .await;
+    assert_eq!(code, 201);
+    let owner = env
+        .rows("SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'plugin_notes'")
+        .await;
+    assert_eq!(owner[0].get::<_, String>(0), env.db.connection.user);
+    server.stop().await;
+
+    // Once roles can be made, the plugin's objects move to its role.
+    let server = env.start(&env.config()).await;
+    server.wait_initialized().await;
+    let (_, status) = server.get("/api/db/status").await;
+    assert_eq!(status["plugins"]["isolation"], "roles", "{status}");
+    let owner = env
+        .rows("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'plugin_notes.notes'::regclass")
+        .await;
+    assert_eq!(owner[0].get::<_, String>(0), "plugin_notes");
+    let notes = &loaded(&server, "notes").context.db;
+    assert_eq!(
+        count(notes, "SELECT count(*) AS n FROM notes")
+            .await
+            .expect("own"),
+        2
+    );
+    server.stop().await;
+}
