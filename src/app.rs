@@ -124,13 +124,17 @@ impl App {
                 crate::settings::SettingsInitializer::new(cipher)
                     .with_groups(plugins.settings_groups()),
             ),
-            Arc::new(PluginMigrator::new(
+        ];
+        // Without credentials nothing is set up, so the plugin steps would never run.
+        if let Ok(app_connector) = &connector {
+            initializers.push(Arc::new(PluginMigrator::new(
                 plugins.clone(),
+                app_connector.clone(),
                 admin,
                 config.plugins.allow_convention,
-            )),
-            Arc::new(PluginInitHooks::new(plugins.clone())),
-        ];
+            )));
+            initializers.push(Arc::new(PluginInitHooks::new(plugins.clone())));
+        }
         initializers.extend(extensions.initializers);
         let setup = Arc::new(SetupService::new(
             config.selection_file(),

@@ -95,7 +95,7 @@ fn complete(raw: String) -> String {
 /// The whole HTTP application over `state`, plugin operations included.
 pub fn endpoint(state: AppState) -> impl Endpoint {
     let plugins = state.plugins.clone();
-    harden_with(routes(&plugins).data(state), allow_table_for(&plugins))
+    harden_with(routes(&plugins, state), allow_table_for(&plugins))
 }
 
 /// Wraps `ep` in the production middleware, outermost first: request id and log line,
@@ -133,22 +133,25 @@ fn allow_table_for(plugins: &PluginCatalog) -> AllowTable {
     table
 }
 
-fn routes(plugins: &PluginCatalog) -> Route {
+/// The core's routes see the app state; plugin routes are mounted beside them, outside it,
+/// so a plugin handler cannot extract the core's pool or services.
+fn routes(plugins: &PluginCatalog, state: AppState) -> Route {
     // Checked when the plugins were loaded; the core's document is the fallback.
     let spec = spec_json_for(plugins).unwrap_or_else(|_| spec_json());
     let ui = swagger_ui(&spec);
-    let mut route = Route::new()
+    let mut core = Route::new()
         .at("/documentation", poem::get(ui.clone()))
         .at("/documentation/", poem::get(ui))
         .at("/documentation/json", poem::get(spec_endpoint(spec)));
     for (path, page) in setup_page::pages() {
-        route = route.at(path, poem::get(page()));
+        core = core.at(path, poem::get(page()));
     }
+    let mut route = Route::new();
     for (id, routes) in plugins.routes() {
         let prefix = id.route_prefix();
         route = route.nest_no_strip(prefix.trim_end_matches('/'), routes.endpoint.clone());
     }
-    route.nest("/", openapi_service())
+    route.nest("/", core.nest("/", openapi_service()).data(state))
 }
 
 /// Swagger UI showing `spec` (poem-openapi's own UI embeds its uncompleted spec).

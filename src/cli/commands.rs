@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::app;
 use crate::cli::Command;
 use crate::config::Config;
-use crate::db::{migrations, provision, PgConnector};
-use crate::plugins::Plugin;
+use crate::db::{migrations, provision, Database, PgConnector};
+use crate::plugins::{Plugin, PluginCatalog};
 
 /// Runs one subcommand to completion with this build's compiled plugins.
 pub async fn run(command: Command) -> anyhow::Result<()> {
@@ -17,7 +17,9 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 pub async fn run_with(command: Command, plugins: Vec<Arc<dyn Plugin>>) -> anyhow::Result<()> {
     match command {
         Command::Openapi => {
-            print!("{}", crate::api::spec_json());
+            // Compiled plugins add operations; folder plugins carry none.
+            let catalog = PluginCatalog::load(plugins, None, &Database::new(), None)?;
+            print!("{}", crate::api::spec_json_for(&catalog)?);
             Ok(())
         }
         Command::Serve => app::run_with(&Config::from_env()?, plugins).await,

@@ -4,15 +4,11 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use diesel::sql_types::Text;
-use diesel::{OptionalExtension, QueryableByName};
-use diesel_async::RunQueryDsl;
-
 use crate::cli::session::{require_setup, ToolSession};
 use crate::cli::PluginsCommand;
 use crate::config::Config;
 use crate::db::{Database, PgConnector};
-use crate::plugins::{migrate, Plugin, PluginCatalog, PluginMigrator};
+use crate::plugins::{migrate, provision, Plugin, PluginCatalog, PluginMigrator};
 
 /// Runs one plugins command against the configured database.
 pub async fn run(
@@ -43,16 +39,29 @@ async fn execute(
     match command {
         PluginsCommand::List => list(&catalog, &session.database).await,
         PluginsCommand::Migrate => {
+            // The core's pending migrations first: plugin migrations build on them.
+            let conn = session
+                .connector
+                .without_statement_timeout()
+                .connect()
+                .await?;
+            let (_conn, core) = crate::db::migrations::run_pending(conn).await?;
             let admin = session
                 .role_admin
                 .as_ref()
                 .map(|target| PgConnector::new(target, &config.pool))
                 .transpose()?;
-            let migrator =
-                PluginMigrator::new(catalog.clone(), admin, config.plugins.allow_convention);
-            let mut conn = session.database.conn().await?;
-            let applied = migrator.run_on(&mut conn).await?;
+            let migrator = PluginMigrator::new(
+                catalog.clone(),
+                session.connector.clone(),
+                admin,
+                config.plugins.allow_convention,
+            );
+            let applied = migrator.run().await?;
             let mut out = String::new();
+            for version in core {
+                writeln!(out, "applied core migration {version}")?;
+            }
             if applied.is_empty() {
                 writeln!(out, "plugin migrations are up to date")?;
             }
@@ -62,12 +71,6 @@ async fn execute(
             Ok(out)
         }
     }
-}
-
-#[derive(QueryableByName)]
-struct Owner {
-    #[diesel(sql_type = Text)]
-    owner: String,
 }
 
 /// One line per plugin: id, version, kind, migrations applied of shipped, isolation.
@@ -89,17 +92,9 @@ async fn list(catalog: &PluginCatalog, db: &Database) -> anyhow::Result<String> 
     for plugin in catalog.plugins() {
         let applied = migrate::recorded(&mut conn, plugin.id.as_str()).await?;
         let schema = plugin.id.schema();
-        let owner: Option<Owner> = diesel::sql_query(
-            "SELECT r.rolname::text AS owner FROM pg_namespace n \
-             JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = $1",
-        )
-        .bind::<Text, _>(&schema)
-        .get_result(&mut conn)
-        .await
-        .optional()?;
-        let isolation = match owner {
+        let isolation = match provision::schema_owner(&mut conn, &schema).await? {
             None => "not provisioned",
-            Some(o) if o.owner == schema => "roles",
+            Some(owner) if owner == schema => "roles",
             Some(_) => "convention",
         };
         writeln!(

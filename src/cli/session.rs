@@ -25,6 +25,8 @@ pub fn require_setup(config: &Config) -> anyhow::Result<()> {
 pub struct ToolSession {
     /// The pool handle.
     pub database: Database,
+    /// The application's credentials (for work that needs a session of its own).
+    pub connector: PgConnector,
     /// With the embedded cluster, its superuser: what may create plugin roles.
     pub role_admin: Option<ConnectionTarget>,
     embedded: Option<RunningPostgres>,
@@ -38,7 +40,6 @@ impl ToolSession {
         // background while the embedded cluster stops (that attempt would log a failure).
         let mut pool_settings = config.pool.clone();
         pool_settings.min_idle = 0;
-        let database = Database::new();
         let role_admin = match (&config.postgres, &embedded) {
             (_, Some(cluster)) => Some(cluster.superuser_connection(&connection.database)),
             (PostgresSource::Embedded, None) => crate::embedded_pg::stored_superuser(
@@ -47,23 +48,23 @@ impl ToolSession {
             ),
             _ => config.plugins.role_admin.clone(),
         };
-        let session = Self {
+        let connector = match PgConnector::new(&connection, &pool_settings) {
+            Ok(connector) => connector,
+            Err(e) => {
+                if let Some(cluster) = embedded {
+                    cluster.stop().await?;
+                }
+                return Err(e.into());
+            }
+        };
+        let database = Database::new();
+        database.install(LivePool::new(&connector, &pool_settings));
+        Ok(Self {
             database,
+            connector,
             role_admin,
             embedded,
-        };
-        match PgConnector::new(&connection, &pool_settings) {
-            Ok(connector) => {
-                session
-                    .database
-                    .install(LivePool::new(&connector, &pool_settings));
-                Ok(session)
-            }
-            Err(e) => {
-                session.close().await?;
-                Err(e.into())
-            }
-        }
+        })
     }
 
     /// Closes the pool and stops a cluster this command started.

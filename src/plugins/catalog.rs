@@ -11,18 +11,16 @@ use std::sync::Arc;
 use super::context::{PluginContext, PluginSettingsReader};
 use super::error::PluginError;
 use super::folder;
-use super::handle::{IsolationMode, ModeCell, PluginDb};
+use super::handle::PluginDb;
 use super::id::PluginId;
-use super::plugin::{Plugin, PluginMigration, PluginRoutes, PluginSetting};
+use super::mode::{IsolationMode, ModeCell};
+use super::plugin::{Plugin, PluginMigration, PluginRoutes};
+use super::settings_group;
 use super::sql_check::{self, Statement};
 use crate::db::Database;
 use crate::jobs::Registry;
-use crate::settings::definition::{is_valid_key, SettingDefinition, SettingsGroup};
-use crate::settings::groups;
+use crate::settings::definition::SettingsGroup;
 use crate::settings::GlobalSettings;
-
-/// Position of plugin groups after the core's.
-const FIRST_SORT_ORDER: i32 = 1000;
 
 /// A migration with its statements, as checked.
 #[derive(Debug, Clone)]
@@ -90,7 +88,7 @@ impl PluginCatalog {
                 settings: PluginSettingsReader::new(settings.clone(), id.as_str()),
             };
             let migrations = check_migrations(&id, plugin.migrations())?;
-            let settings = settings_group(&id, plugin.name(), plugin.settings(), index)?;
+            let settings = settings_group::build(&id, plugin.name(), plugin.settings(), index)?;
             let routes = plugin.routes(&context);
             if let Some(routes) = &routes {
                 let prefix = id.route_prefix();
@@ -169,7 +167,7 @@ impl PluginCatalog {
     }
 }
 
-fn registration(id: &PluginId, detail: String) -> PluginError {
+pub(super) fn registration(id: &PluginId, detail: String) -> PluginError {
     PluginError::Registration {
         plugin: id.to_string(),
         detail,
@@ -217,82 +215,4 @@ fn check_migrations(
         });
     }
     Ok(checked)
-}
-
-/// The plugin's settings as a group named after its id; keys start with `<id>.` and collide
-/// with no core setting or group. The definitions live as long as the process, as the core's
-/// static ones do, so they are leaked once per load.
-fn settings_group(
-    id: &PluginId,
-    plugin_name: &str,
-    settings: Vec<PluginSetting>,
-    index: usize,
-) -> Result<Option<&'static SettingsGroup>, PluginError> {
-    if settings.is_empty() {
-        return Ok(None);
-    }
-    if groups::ALL.iter().any(|g| g.id == id.as_str()) {
-        return Err(registration(
-            id,
-            format!(
-                "its settings group {:?} is a core settings group; choose another plugin id",
-                id.as_str()
-            ),
-        ));
-    }
-    let namespace = format!("{id}.");
-    let mut keys = HashSet::new();
-    let mut definitions = Vec::with_capacity(settings.len());
-    for s in settings {
-        if !s.key.starts_with(&namespace) || !is_valid_key(&s.key) || s.key.len() == namespace.len()
-        {
-            return Err(registration(
-                id,
-                format!(
-                    "setting key {:?} must start with {namespace:?} and hold only letters, digits, '.', '_' and '-'",
-                    s.key
-                ),
-            ));
-        }
-        if groups::find(&s.key).is_some() {
-            return Err(registration(
-                id,
-                format!("setting key {:?} is a core setting", s.key),
-            ));
-        }
-        if !keys.insert(s.key.clone()) {
-            return Err(registration(
-                id,
-                format!("setting key {:?} is declared twice", s.key),
-            ));
-        }
-        if let Err(why) = s.kind.normalize(&s.default) {
-            return Err(registration(
-                id,
-                format!("setting {:?}: its default {why}", s.key),
-            ));
-        }
-        definitions.push(SettingDefinition {
-            key: leak(s.key),
-            name: leak(s.name),
-            kind: s.kind,
-            default: leak(s.default),
-            description: leak(s.description),
-            encrypted: s.encrypted,
-            required: s.required,
-        });
-    }
-    let group = SettingsGroup {
-        id: leak(id.to_string()),
-        name: leak(plugin_name.to_owned()),
-        description: leak(format!("Settings of the {plugin_name} plugin.")),
-        icon: "puzzle",
-        sort_order: FIRST_SORT_ORDER + index as i32,
-        settings: Box::leak(definitions.into_boxed_slice()),
-    };
-    Ok(Some(Box::leak(Box::new(group))))
-}
-
-fn leak(text: String) -> &'static str {
-    Box::leak(text.into_boxed_str())
 }

@@ -9,6 +9,9 @@ pub enum PluginError {
     /// An id outside `^[a-z][a-z0-9-]{1,40}$`.
     #[error("invalid plugin id {0:?}: ids are 2 to 41 characters of a-z, 0-9 and '-', starting with a letter")]
     InvalidId(String),
+    /// An id the core keeps for itself.
+    #[error("plugin id {0:?} is reserved: its schema would be the core's plugin_api")]
+    ReservedId(String),
     /// Two plugins with one id (or one schema name).
     #[error("two plugins use the id {0:?}")]
     DuplicateId(String),
@@ -89,6 +92,26 @@ pub enum PluginError {
         /// The role.
         role: String,
     },
+    /// The plugin's schema exists but belongs to a role that is neither the application's
+    /// nor the plugin's.
+    #[error("the schema {schema:?} exists and belongs to the role {owner:?}, not to DeployStack: rename or drop it")]
+    ForeignSchema {
+        /// The schema.
+        schema: String,
+        /// Its owner.
+        owner: String,
+    },
+    /// A migration changed the role or search path it runs with (dynamic SQL): stopped and
+    /// rolled back.
+    #[error("plugin {plugin}, migration {migration}, statement {statement}: it changed the role or search path it runs with; the migration was rolled back")]
+    Escaped {
+        /// Plugin id.
+        plugin: String,
+        /// `<version>_<name>`.
+        migration: String,
+        /// 1-based position of the statement.
+        statement: usize,
+    },
     /// The database is not served yet, or refused the connection.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -98,9 +121,19 @@ pub enum PluginError {
 }
 
 impl PluginError {
-    /// Whether the start must stop (a misconfiguration only a change fixes) rather than be
-    /// retried (PostgreSQL unavailable).
+    /// Whether the start must stop (PostgreSQL or the core said no: only a change fixes it)
+    /// rather than be retried (PostgreSQL could not be reached or the connection broke).
     pub fn is_refusal(&self) -> bool {
-        !matches!(self, Self::Db(_) | Self::Query(_))
+        match self {
+            Self::Db(_) => false,
+            Self::Query(e) => !is_transport_failure(e),
+            _ => true,
+        }
     }
+}
+
+/// Whether `e` is a failure to talk to PostgreSQL rather than PostgreSQL's answer.
+pub(crate) fn is_transport_failure(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    !matches!(e, Error::DatabaseError(kind, _) if *kind != DatabaseErrorKind::ClosedConnection)
 }

@@ -2,10 +2,15 @@
 //! transaction that first becomes the plugin's role (`set_config('role', …, true)`, the
 //! function form of `SET LOCAL ROLE`) with the plugin's schema as the only search path, so
 //! PostgreSQL itself refuses the plugin anything outside its schema. Both settings are
-//! transaction-local, and the handle resets them after the transaction as well, so a
-//! connection goes back to the pool as the core's, whatever the plugin did to its session.
+//! transaction-local, and the handle resets them (and drops temporary tables, which could
+//! shadow core tables) after the transaction as well, so a connection goes back to the pool
+//! as the core's, whatever the plugin did to its session.
+//!
+//! This keeps honest plugin code, and mistakes in it, inside its boundary. It is no sandbox
+//! for hostile code: PostgreSQL decides `SET ROLE` by the login role, so SQL that runs
+//! `RESET ROLE` would get the core's rights back. Compiled plugins are Rust code in the
+//! server's process and are trusted as such; folder plugins carry no code.
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -14,51 +19,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use futures_util::future::BoxFuture;
 
 use super::id::PluginId;
+use super::mode::{IsolationMode, ModeCell};
 use crate::db::{Database, DbError};
-
-/// How plugins are kept apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IsolationMode {
-    /// Each plugin acts as a PostgreSQL role owning only its schema.
-    Roles,
-    /// The database role may not create roles and the operator accepted isolation by naming
-    /// only: plugin queries run with the core's rights, in the plugin's schema.
-    Convention,
-}
-
-impl IsolationMode {
-    /// `roles` or `convention`, as the status and the CLI show it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Roles => "roles",
-            Self::Convention => "convention",
-        }
-    }
-}
-
-/// The mode in force, decided when the plugins are provisioned (at setup or start); shared
-/// by every handle.
-#[derive(Debug, Default)]
-pub struct ModeCell(AtomicU8);
-
-impl ModeCell {
-    /// The mode, once provisioning decided it.
-    pub fn get(&self) -> Option<IsolationMode> {
-        match AtomicU8::load(&self.0, Ordering::Acquire) {
-            1 => Some(IsolationMode::Roles),
-            2 => Some(IsolationMode::Convention),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn set(&self, mode: IsolationMode) {
-        let value = match mode {
-            IsolationMode::Roles => 1,
-            IsolationMode::Convention => 2,
-        };
-        self.0.store(value, Ordering::Release);
-    }
-}
 
 /// Why a plugin's database work failed.
 #[derive(Debug, thiserror::Error)]
@@ -145,8 +107,9 @@ impl PluginDb {
     }
 }
 
-/// Undoes what [`enter`] and a plugin could have set on the session.
-pub(crate) const RESET: &str = "RESET ROLE; RESET search_path";
+/// Undoes what [`enter`] and a plugin could have left on the session: the role, the search
+/// path, and temporary tables (searched before every schema, they could shadow core tables).
+pub(crate) const RESET: &str = "RESET ROLE; RESET search_path; DISCARD TEMP";
 
 /// Makes the current transaction act as the plugin owning `schema`.
 pub(crate) async fn enter(

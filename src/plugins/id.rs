@@ -8,6 +8,10 @@ use std::fmt;
 
 use super::error::PluginError;
 
+/// Ids whose schema the core uses: `api` would be `plugin_api`, the schema of the views
+/// plugins read the core through.
+const RESERVED: &[&str] = &["api"];
+
 /// Longest id: `plugin_` plus 41 characters stays well within PostgreSQL's 63-byte names.
 const MAX_LEN: usize = 41;
 
@@ -21,11 +25,13 @@ impl PluginId {
         let mut chars = text.chars();
         let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
         let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        if first_ok && rest_ok && (2..=MAX_LEN).contains(&text.len()) {
-            Ok(Self(text.to_owned()))
-        } else {
-            Err(PluginError::InvalidId(text.to_owned()))
+        if !(first_ok && rest_ok && (2..=MAX_LEN).contains(&text.len())) {
+            return Err(PluginError::InvalidId(text.to_owned()));
         }
+        if RESERVED.contains(&text) {
+            return Err(PluginError::ReservedId(text.to_owned()));
+        }
+        Ok(Self(text.to_owned()))
     }
 
     /// The id as declared.
@@ -69,6 +75,7 @@ mod tests {
             "my plugin",
             "plugin.x",
             "é-x",
+            "api",
             &"a".repeat(42),
         ] {
             assert!(PluginId::parse(bad).is_err(), "{bad}");

@@ -19,26 +19,42 @@ use crate::lifecycle::{Initializer, Refusal};
 /// Provisions and migrates every plugin.
 pub struct PluginMigrator {
     catalog: Arc<PluginCatalog>,
+    app: PgConnector,
     admin: Option<PgConnector>,
     allow_convention: bool,
 }
 
 impl PluginMigrator {
-    /// `admin` may create roles when the application's role may not (the embedded
-    /// cluster's superuser).
+    /// Migrates through a session of `app` (the application's credentials) without
+    /// statement timeout, as the core's migrations run: a plugin migration may rewrite a
+    /// large table. `admin` may create roles when the application's role may not (the
+    /// embedded cluster's superuser).
     pub fn new(
         catalog: Arc<PluginCatalog>,
+        app: PgConnector,
         admin: Option<PgConnector>,
         allow_convention: bool,
     ) -> Self {
         Self {
             catalog,
+            app: app.without_statement_timeout(),
             admin,
             allow_convention,
         }
     }
 
-    /// Runs on `conn` under the migration lock, and records the mode on success.
+    /// Provisions and migrates on a session of its own; the mode is recorded on success.
+    pub async fn run(&self) -> Result<Vec<Applied>, PluginError> {
+        let mut conn = self
+            .app
+            .connect()
+            .await
+            .map_err(|e| PluginError::Db(DbError::Unavailable(e.to_string())))?;
+        self.run_on(&mut conn).await
+    }
+
+    /// Provisions and migrates on `conn` under the migration lock, and records the mode on
+    /// success.
     pub async fn run_on(
         &self,
         conn: &mut diesel_async::AsyncPgConnection,
@@ -77,13 +93,12 @@ impl Initializer for PluginMigrator {
         "plugin migrations"
     }
 
-    fn run<'a>(&'a self, pool: &'a LivePool) -> BoxFuture<'a, anyhow::Result<()>> {
+    fn run<'a>(&'a self, _pool: &'a LivePool) -> BoxFuture<'a, anyhow::Result<()>> {
         Box::pin(async move {
             if self.catalog.is_empty() {
                 return Ok(());
             }
-            let mut conn = pool.get().await?;
-            match self.run_on(&mut conn).await {
+            match self.run().await {
                 Ok(_) => Ok(()),
                 Err(e) if e.is_refusal() => Err(Refusal(e.to_string()).into()),
                 Err(e) => Err(e.into()),

@@ -6,15 +6,15 @@
 
 use std::collections::HashMap;
 
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use tracing::{info, warn};
 
 use super::catalog::LoadedPlugin;
-use super::error::PluginError;
-use super::handle::{enter, IsolationMode, RESET};
+use super::error::{is_transport_failure, PluginError};
+use super::handle::{enter, RESET};
+use super::mode::IsolationMode;
 
 /// One migration applied by [`apply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,19 +146,33 @@ async fn run_one(
     let outcome = conn
         .transaction::<_, PluginError, _>(async |conn| {
             enter(conn, mode, &schema, None).await?;
+            let expected = session(conn).await?;
             for statement in &checked.statements {
-                conn.batch_execute(&statement.text).await.map_err(|e| {
-                    if is_connection_failure(&e) {
-                        PluginError::Query(e)
-                    } else {
-                        PluginError::MigrationFailed {
-                            plugin: plugin.id.to_string(),
-                            migration: label.clone(),
-                            statement: statement.position,
-                            detail: e.to_string(),
+                // The extended protocol runs exactly one command: what the check split is
+                // what PostgreSQL runs.
+                diesel::sql_query(statement.text.as_str())
+                    .execute(conn)
+                    .await
+                    .map_err(|e| {
+                        if is_transport_failure(&e) {
+                            PluginError::Query(e)
+                        } else {
+                            PluginError::MigrationFailed {
+                                plugin: plugin.id.to_string(),
+                                migration: label.clone(),
+                                statement: statement.position,
+                                detail: e.to_string(),
+                            }
                         }
-                    }
-                })?;
+                    })?;
+                // Dynamic SQL the check could not see must not have left the plugin's role.
+                if session(conn).await? != expected {
+                    return Err(PluginError::Escaped {
+                        plugin: plugin.id.to_string(),
+                        migration: label.clone(),
+                        statement: statement.position,
+                    });
+                }
             }
             conn.batch_execute(RESET).await?;
             diesel::sql_query(
@@ -182,6 +196,19 @@ async fn run_one(
     outcome
 }
 
-fn is_connection_failure(e: &DieselError) -> bool {
-    !matches!(e, DieselError::DatabaseError(kind, _) if *kind != DatabaseErrorKind::ClosedConnection)
+#[derive(QueryableByName, PartialEq, Eq)]
+struct Session {
+    #[diesel(sql_type = Text)]
+    role: String,
+    #[diesel(sql_type = Text)]
+    search_path: String,
+}
+
+/// The role and search path the migration's statements run with.
+async fn session(conn: &mut AsyncPgConnection) -> Result<Session, PluginError> {
+    Ok(diesel::sql_query(
+        "SELECT current_user::text AS role, current_setting('search_path') AS search_path",
+    )
+    .get_result(conn)
+    .await?)
 }

@@ -12,8 +12,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use tracing::{info, warn};
 
 use super::error::PluginError;
-use super::handle::IsolationMode;
 use super::id::PluginId;
+use super::mode::IsolationMode;
 use crate::db::provision::quote_identifier;
 use crate::db::PgConnector;
 
@@ -76,7 +76,7 @@ pub async fn provision(
         );
     }
     for id in ids {
-        ensure_schema(app, &id.schema(), mode).await?;
+        ensure_schema(app, &me.name, &id.schema(), mode).await?;
     }
     Ok(mode)
 }
@@ -87,6 +87,8 @@ struct RoleRow {
     privileged: bool,
     #[diesel(sql_type = Bool)]
     member: bool,
+    #[diesel(sql_type = Bool)]
+    set_option: bool,
 }
 
 /// Creates `role` when missing and makes `member` a member of it. A role of that name with
@@ -97,13 +99,17 @@ async fn ensure_role(
     member: &str,
 ) -> Result<(), PluginError> {
     // Roles are shared by every database of the server: another database's backend may be
-    // creating the same role right now, so a failed creation is looked at again.
-    for attempt in 0..3 {
+    // creating the same role right now, so a failed step is looked at again.
+    for attempt in 0..4 {
+        // From PostgreSQL 16 on, a membership must carry the SET option for `SET ROLE`, and a
+        // role created by a CREATEROLE role is granted to its creator without it.
         let row: Option<RoleRow> = diesel::sql_query(
             "SELECT (r.rolsuper OR r.rolcanlogin OR r.rolcreaterole OR r.rolcreatedb \
-                     OR r.rolreplication OR r.rolbypassrls) AS privileged, \
-                    EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles u ON u.oid = m.member \
-                             WHERE m.roleid = r.oid AND u.rolname = $2) AS member \
+                     OR r.rolreplication OR r.rolbypassrls \
+                     OR EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid)) AS privileged, \
+                    pg_has_role($2, r.oid, CASE WHEN current_setting('server_version_num')::int >= 160000 \
+                                                THEN 'SET' ELSE 'MEMBER' END) AS member, \
+                    current_setting('server_version_num')::int >= 160000 AS set_option \
              FROM pg_roles r WHERE r.rolname = $1",
         )
         .bind::<Text, _>(role)
@@ -112,6 +118,7 @@ async fn ensure_role(
         .await
         .optional()?;
         let step = match row {
+            // Login, attributes, or memberships of its own: not a role we made.
             Some(RoleRow {
                 privileged: true, ..
             }) => {
@@ -120,10 +127,15 @@ async fn ensure_role(
                 })
             }
             Some(RoleRow { member: true, .. }) => return Ok(()),
-            Some(_) => format!(
-                "GRANT {} TO {}",
+            Some(RoleRow { set_option, .. }) => format!(
+                "GRANT {} TO {}{}",
                 quote_identifier(role),
-                quote_identifier(member)
+                quote_identifier(member),
+                if set_option {
+                    " WITH INHERIT TRUE, SET TRUE"
+                } else {
+                    ""
+                }
             ),
             None => format!(
                 "CREATE ROLE {} NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS",
@@ -131,24 +143,39 @@ async fn ensure_role(
             ),
         };
         match conn.batch_execute(&step).await {
-            Ok(()) => {
-                if step.starts_with("CREATE") {
-                    info!(role, "created a plugin role");
-                }
-            }
-            Err(e) if attempt < 2 => {
+            Ok(()) if step.starts_with("CREATE") => info!(role, "created a plugin role"),
+            Ok(()) => {}
+            Err(e) if attempt < 3 => {
                 warn!(role, error = %e, "plugin role change raced with another process; looking again");
             }
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
+    Err(PluginError::Db(crate::db::DbError::Unavailable(format!(
+        "the role {role} kept changing while it was being set up; retrying"
+    ))))
 }
 
 #[derive(QueryableByName)]
 struct Owner {
     #[diesel(sql_type = Text)]
     owner: String,
+}
+
+/// The role owning `schema`, if it exists.
+pub async fn schema_owner(
+    conn: &mut AsyncPgConnection,
+    schema: &str,
+) -> Result<Option<String>, PluginError> {
+    let owner: Option<Owner> = diesel::sql_query(
+        "SELECT r.rolname::text AS owner FROM pg_namespace n \
+         JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = $1",
+    )
+    .bind::<Text, _>(schema)
+    .get_result(conn)
+    .await
+    .optional()?;
+    Ok(owner.map(|o| o.owner))
 }
 
 #[derive(QueryableByName)]
@@ -169,24 +196,32 @@ SELECT format('ALTER %s %I.%I OWNER TO %I',
    AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = $1)
    AND NOT (c.relkind = 'S' AND EXISTS (
         SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
-           AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')))";
+           AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')))
+UNION ALL
+SELECT format('ALTER %s %I.%I OWNER TO %I',
+        CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, n.nspname, t.typname, $1::text)
+  FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+ WHERE n.nspname = $1 AND t.typowner <> (SELECT oid FROM pg_roles WHERE rolname = $1)
+   AND (t.typtype IN ('e', 'd', 'r')
+        OR (t.typtype = 'c' AND (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c'))";
 
 /// Creates the plugin's schema (owned by its role in [`IsolationMode::Roles`], by the
 /// application's role otherwise) and, with roles, grants it the `plugin_api` views.
 async fn ensure_schema(
     app: &mut AsyncPgConnection,
+    app_role: &str,
     schema: &str,
     mode: IsolationMode,
 ) -> Result<(), PluginError> {
     let name = quote_identifier(schema);
-    let owner: Option<Owner> = diesel::sql_query(
-        "SELECT r.rolname::text AS owner FROM pg_namespace n \
-         JOIN pg_roles r ON r.oid = n.nspowner WHERE n.nspname = $1",
-    )
-    .bind::<Text, _>(schema)
-    .get_result(app)
-    .await
-    .optional()?;
+    let owner = schema_owner(app, schema).await?;
+    // Only a schema this backend made is used (or handed to the plugin's role).
+    if let Some(owner) = owner.as_deref().filter(|o| *o != schema && *o != app_role) {
+        return Err(PluginError::ForeignSchema {
+            schema: schema.to_owned(),
+            owner: owner.to_owned(),
+        });
+    }
     match mode {
         IsolationMode::Convention => {
             if owner.is_none() {
@@ -199,7 +234,7 @@ async fn ensure_schema(
                     app.batch_execute(&format!("CREATE SCHEMA {name} AUTHORIZATION {name}"))
                         .await?;
                 }
-                Some(o) if o.owner != schema => {
+                Some(o) if o != schema => {
                     app.batch_execute(&format!("ALTER SCHEMA {name} OWNER TO {name}"))
                         .await?;
                 }

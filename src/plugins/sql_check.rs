@@ -28,6 +28,20 @@ pub struct Refusal {
     pub text: String,
 }
 
+/// Functions that change session settings (the role) or run SQL given as text, which the
+/// check could not see; refused wherever they appear. The migration runner also stops a
+/// migration whose role or search path changed after any statement.
+const FORBIDDEN_FUNCTIONS: &[&str] = &[
+    "set_config",
+    "query_to_xml",
+    "query_to_xmlschema",
+    "query_to_xml_and_xmlschema",
+    "ts_stat",
+    "ts_rewrite",
+    "dblink",
+    "dblink_exec",
+];
+
 /// Object kinds a plugin migration may create, change or drop.
 const OBJECTS: &[&str] = &["TABLE", "INDEX", "VIEW", "SEQUENCE", "TYPE", "DOMAIN"];
 
@@ -78,12 +92,26 @@ pub fn check(sql: &str, schema: &str) -> Result<Vec<Statement>, Refusal> {
 /// The rules for one statement (its tokens without whitespace and comments).
 fn check_statement(tokens: &[&Token], schema: &str) -> Result<(), String> {
     if let Some(word) = tokens.iter().find_map(|t| match t {
-        Token::Word(w) if w.value.eq_ignore_ascii_case("set_config") => Some(w),
+        Token::Word(w)
+            if FORBIDDEN_FUNCTIONS
+                .iter()
+                .any(|f| w.value.eq_ignore_ascii_case(f)) =>
+        {
+            Some(w)
+        }
         _ => None,
     }) {
         return Err(format!(
-            "calls {}, which can change the role a migration runs as",
+            "calls {}, which can change the role a migration runs as or run SQL the check cannot see",
             word.value
+        ));
+    }
+    if let Some(Token::Word(w)) = tokens.iter().find(|t| {
+        matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("CONCURRENTLY"))
+    }) {
+        return Err(format!(
+            "{} cannot run inside the migration's transaction; build the index without it",
+            w.value
         ));
     }
     let mut cursor = Cursor { tokens, at: 0 };
@@ -96,7 +124,7 @@ fn check_statement(tokens: &[&Token], schema: &str) -> Result<(), String> {
             }
             cursor.skip(&["MATERIALIZED"]);
             let object = object_kind(&mut cursor, "CREATE")?;
-            cursor.skip(&["CONCURRENTLY", "IF", "NOT", "EXISTS"]);
+            cursor.skip(&["IF", "NOT", "EXISTS"]);
             if object == "INDEX" {
                 if !cursor.peek_is(&["ON"]) {
                     let name = cursor.name()?;
@@ -114,10 +142,10 @@ fn check_statement(tokens: &[&Token], schema: &str) -> Result<(), String> {
             object_kind(&mut cursor, "ALTER")?;
             cursor.skip(&["IF", "EXISTS", "ONLY"]);
             let name = cursor.name()?;
-            if cursor.rest_has(&["SCHEMA"]) && cursor.rest_has(&["SET"]) {
+            if cursor.rest_has_pair("SET", "SCHEMA") {
                 return Err("moves an object out of the plugin's schema (SET SCHEMA)".into());
             }
-            if cursor.rest_has(&["OWNER"]) {
+            if cursor.rest_has_pair("OWNER", "TO") {
                 return Err("changes an owner (OWNER TO); plugin objects belong to the plugin's role".into());
             }
             own(&name, schema)
@@ -125,7 +153,7 @@ fn check_statement(tokens: &[&Token], schema: &str) -> Result<(), String> {
         "DROP" => {
             cursor.skip(&["MATERIALIZED"]);
             object_kind(&mut cursor, "DROP")?;
-            cursor.skip(&["CONCURRENTLY", "IF", "EXISTS"]);
+            cursor.skip(&["IF", "EXISTS"]);
             loop {
                 own(&cursor.name()?, schema)?;
                 if !cursor.comma() {
@@ -241,11 +269,12 @@ impl Cursor<'_> {
         }
     }
 
-    fn rest_has(&self, words: &[&str]) -> bool {
-        self.tokens[self.at..].iter().any(|t| {
-            matches!(t, Token::Word(w)
-            if w.quote_style.is_none() && words.iter().any(|k| w.value.eq_ignore_ascii_case(k)))
-        })
+    /// Whether the keywords `first` `second` follow each other somewhere after the cursor.
+    fn rest_has_pair(&self, first: &str, second: &str) -> bool {
+        let is = |t: &Token, k: &str| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(k));
+        self.tokens[self.at..]
+            .windows(2)
+            .any(|pair| is(pair[0], first) && is(pair[1], second))
     }
 
     /// A possibly qualified name, each part as PostgreSQL resolves it (unquoted parts fold
@@ -319,7 +348,7 @@ mod tests {
         let sql = "-- notes\nCREATE TABLE IF NOT EXISTS notes (id text PRIMARY KEY, body text NOT NULL DEFAULT ';', note jsonb);\n\
                    CREATE UNIQUE INDEX notes_body_idx ON plugin_notes.notes (body);\n\
                    CREATE INDEX ON notes (id);\n\
-                   ALTER TABLE notes ADD COLUMN created_at timestamptz NOT NULL DEFAULT now();\n\
+                   ALTER TABLE notes ADD COLUMN created_at timestamptz NOT NULL DEFAULT now(), ADD COLUMN owner text, ADD COLUMN schema text;\n\
                    COMMENT ON COLUMN notes.body IS 'the text; with a semicolon';\n\
                    CREATE VIEW recent AS SELECT * FROM notes WHERE body <> $$x;y$$;\n\
                    INSERT INTO notes (id, body) VALUES ('a', E'it''s\\n;');\n\
@@ -384,6 +413,9 @@ mod tests {
             "COMMIT",
             "COPY notes FROM PROGRAM 'id'",
             "SELECT * FROM users",
+            "INSERT INTO loot SELECT query_to_xml('select set_config(''role'', session_user, true)', false, false, '')::text",
+            "INSERT INTO loot SELECT 1 FROM ts_stat('select 1')",
+            "CREATE INDEX CONCURRENTLY notes_idx ON notes (id)",
         ] {
             let r = refused(sql);
             assert_eq!(r.statement, 1, "{sql}");

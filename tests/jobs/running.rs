@@ -445,6 +445,16 @@ async fn shutdown_lets_running_jobs_finish_and_hands_back_those_that_do_not() {
     let next = start(&q, &runs2, 1);
     q.wait_status(&slow, "processing", Duration::from_secs(10))
         .await;
+    // The claim commits before the handler starts: wait for the run itself.
+    crate::common::wait_until(
+        "the handed-back job to run",
+        Duration::from_secs(10),
+        || {
+            let seen = runs2.of(&slow);
+            async move { !seen.is_empty() }
+        },
+    )
+    .await;
     assert_eq!(runs2.of(&slow), vec![1]);
     next.shutdown().await;
 }

@@ -107,10 +107,17 @@ async fn the_plugin_role_never_reaches_the_next_user_of_a_connection() {
     let server = env.start(&cfg).await;
     assert_eq!(server.setup().await.0, 200);
     let notes = &loaded(&server, "notes").context.db;
-    // A plugin that even sets its role for the whole session, and one that fails.
+    // A plugin that even sets its role for the whole session and leaves a temporary table
+    // that would shadow `users` (temporary tables are searched first).
     notes
         .transaction(|conn| {
-            Box::pin(async move { conn.batch_execute("SET ROLE plugin_notes").await })
+            Box::pin(async move {
+                conn.batch_execute(
+                    "SET ROLE plugin_notes; CREATE TEMP TABLE users (id text); \
+                     INSERT INTO users VALUES ('fake')",
+                )
+                .await
+            })
         })
         .await
         .expect("plugin transaction");
@@ -131,6 +138,11 @@ async fn the_plugin_role_never_reaches_the_next_user_of_a_connection() {
     .expect("query");
     assert_eq!(session.role, env.db.connection.user);
     assert_eq!(session.search_path, "\"$user\", public");
+    let users: Count = diesel::sql_query("SELECT count(*) AS n FROM users")
+        .get_result(&mut *conn)
+        .await
+        .expect("core query");
+    assert_eq!(users.n, 0, "the core reads its own users table");
     drop(conn);
     server.stop().await;
 }
@@ -253,4 +265,49 @@ async fn without_createrole_plugins_are_refused_unless_convention_is_accepted() 
         2
     );
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_and_schemas_not_made_by_deploystack_are_not_taken_over() {
+    let env = PluginEnv::new().await;
+    let dir = env.plugins.path().join("squatted");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("plugin.json"),
+        r#"{"id": "squatted", "name": "S", "version": "1"}"#,
+    )
+    .expect("manifest");
+    // A login role of that name, made by someone else (roles are shared by the cluster),
+    // and a schema named like a plugin's that belongs to another role.
+    env.db.create_empty().await;
+    env.batch(&format!(
+        "DROP ROLE IF EXISTS plugin_squatted; CREATE ROLE plugin_squatted LOGIN; \
+         CREATE SCHEMA plugin_bookmarks AUTHORIZATION {}",
+        env.db.superuser.user
+    ))
+    .await
+    .expect("squat");
+    let server = env.start(&env.config()).await;
+    let (code, body) = server.setup().await;
+    assert_eq!(code, 500, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("\"plugin_squatted\" exists but can log in"),
+        "{message}"
+    );
+    server.stop().await;
+
+    std::fs::remove_dir_all(&dir).expect("rm");
+    let server = env.start(&env.config()).await;
+    let (code, body) = server.setup().await;
+    assert_eq!(code, 500, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("schema \"plugin_bookmarks\" exists and belongs to the role"),
+        "{message}"
+    );
+    server.stop().await;
+    env.batch("DROP ROLE plugin_squatted")
+        .await
+        .expect("clean up");
 }

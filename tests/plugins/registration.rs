@@ -128,6 +128,7 @@ fn bad_declarations_are_refused_with_the_plugin_named() {
     let cases: Vec<(Vec<Probe>, &str)> = vec![
         (vec![probe("Bad_Id")], "invalid plugin id \"Bad_Id\""),
         (vec![probe("x")], "invalid plugin id \"x\""),
+        (vec![probe("api")], "plugin id \"api\" is reserved"),
         (
             vec![probe("same"), probe("same")],
             "two plugins use the id \"same\"",
