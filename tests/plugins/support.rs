@@ -61,13 +61,7 @@ impl PluginEnv {
 
     /// Rows of `sql` as the superuser.
     pub async fn rows(&self, sql: &str) -> Vec<tokio_postgres::Row> {
-        let (client, connection) = tokio_postgres::connect(
-            &crate::common::pg::url_of(&self.db.superuser),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .expect("connect as superuser");
-        let task = tokio::spawn(connection);
+        let (client, task) = self.superuser().await;
         let rows = client.query(sql, &[]).await.expect(sql);
         drop(client);
         let _ = task.await;
@@ -76,13 +70,7 @@ impl PluginEnv {
 
     /// Runs `sql` (several statements allowed) as the superuser; PostgreSQL's error if any.
     pub async fn batch(&self, sql: &str) -> Result<(), String> {
-        let (client, connection) = tokio_postgres::connect(
-            &crate::common::pg::url_of(&self.db.superuser),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .expect("connect as superuser");
-        let task = tokio::spawn(connection);
+        let (client, task) = self.superuser().await;
         let outcome = client.batch_execute(sql).await.map_err(|e| {
             e.as_db_error()
                 .map_or(e.to_string(), |d| d.message().to_owned())
@@ -90,6 +78,20 @@ impl PluginEnv {
         drop(client);
         let _ = task.await;
         outcome
+    }
+
+    /// A superuser session on the test database, and the task driving it.
+    async fn superuser(&self) -> (tokio_postgres::Client, tokio::task::JoinHandle<()>) {
+        let (client, connection) = tokio_postgres::connect(
+            &crate::common::pg::url_of(&self.db.superuser),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .expect("connect as superuser");
+        let task = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        (client, task)
     }
 
     /// Whether relation `name` exists.
