@@ -15,7 +15,10 @@ use std::sync::Arc;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::Text;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{
+    AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
+    TransactionManager,
+};
 use futures_util::future::BoxFuture;
 
 use super::id::PluginId;
@@ -89,15 +92,28 @@ impl PluginDb {
             + Send,
     {
         let mode = self.mode.get().ok_or(DbError::NotInitialized)?;
-        let mut conn = self.db.conn().await?;
-        let schema = self.schema.clone();
-        let user = self.user_id.clone();
-        let outcome = conn
-            .transaction::<R, DieselError, _>(async move |conn| {
-                enter(conn, mode, &schema, user.as_deref()).await?;
-                work(conn).await
-            })
-            .await;
+        let mut pooled = self.db.conn().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        // One round trip opens the transaction and becomes the plugin.
+        let begin = format!("BEGIN; {}", enter_sql(mode, &self.schema));
+        AnsiTransactionManager::begin_transaction_sql(&mut *conn, &begin).await?;
+        let worked = match self.user_id.as_deref() {
+            Some(user) => match act_for(conn, user).await {
+                Ok(()) => work(conn).await,
+                Err(e) => Err(e),
+            },
+            None => work(conn).await,
+        };
+        let outcome = match worked {
+            Ok(value) => AnsiTransactionManager::commit_transaction(&mut *conn)
+                .await
+                .map(|()| value),
+            Err(e) => match AnsiTransactionManager::rollback_transaction(&mut *conn).await {
+                // The original error says more than a rollback on a broken connection.
+                Ok(()) | Err(DieselError::BrokenTransactionManager) => Err(e),
+                Err(rollback) => Err(rollback),
+            },
+        };
         // Transaction-local settings are gone already; this also undoes a plain `SET ROLE`
         // the plugin may have committed, before the connection serves anyone else.
         let reset = conn.batch_execute(RESET).await;
@@ -111,36 +127,36 @@ impl PluginDb {
 /// path, and temporary tables (searched before every schema, they could shadow core tables).
 pub(crate) const RESET: &str = "RESET ROLE; RESET search_path; DISCARD TEMP";
 
+/// The statement that makes the current transaction act as the plugin owning `schema`.
+/// Schema and role names are `plugin_[a-z0-9_]+` (see [`PluginId`]), so they are safe inside
+/// literals; the acting user, which is not, is bound by [`act_for`].
+fn enter_sql(mode: IsolationMode, schema: &str) -> String {
+    debug_assert!(schema
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+    let rest = format!(
+        "set_config('search_path', '\"{schema}\"', true), set_config('deploystack.user_id', '', true)"
+    );
+    match mode {
+        IsolationMode::Roles => format!("SELECT set_config('role', '{schema}', true), {rest}"),
+        IsolationMode::Convention => format!("SELECT {rest}"),
+    }
+}
+
 /// Makes the current transaction act as the plugin owning `schema`.
 pub(crate) async fn enter(
     conn: &mut AsyncPgConnection,
     mode: IsolationMode,
     schema: &str,
-    user_id: Option<&str>,
 ) -> diesel::QueryResult<()> {
-    let search_path = crate::db::provision::quote_identifier(schema);
-    let user_id = user_id.unwrap_or("");
-    let done = match mode {
-        IsolationMode::Roles => {
-            diesel::sql_query(
-                "SELECT set_config('role', $1, true), set_config('search_path', $2, true), \
-                 set_config('deploystack.user_id', $3, true)",
-            )
-            .bind::<Text, _>(schema)
-            .bind::<Text, _>(&search_path)
-            .bind::<Text, _>(user_id)
-            .execute(conn)
-            .await
-        }
-        IsolationMode::Convention => {
-            diesel::sql_query(
-                "SELECT set_config('search_path', $1, true), set_config('deploystack.user_id', $2, true)",
-            )
-            .bind::<Text, _>(&search_path)
-            .bind::<Text, _>(user_id)
-            .execute(conn)
-            .await
-        }
-    };
-    done.map(|_| ())
+    conn.batch_execute(&enter_sql(mode, schema)).await
+}
+
+/// Makes `plugin_api.current_user_id()` answer `user_id` for the rest of the transaction.
+async fn act_for(conn: &mut AsyncPgConnection, user_id: &str) -> diesel::QueryResult<()> {
+    diesel::sql_query("SELECT set_config('deploystack.user_id', $1, true)")
+        .bind::<Text, _>(user_id)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }

@@ -145,7 +145,7 @@ async fn run_one(
     let label = checked.migration.label();
     let outcome = conn
         .transaction::<_, PluginError, _>(async |conn| {
-            enter(conn, mode, &schema, None).await?;
+            enter(conn, mode, &schema).await?;
             let expected = session(conn).await?;
             for statement in &checked.statements {
                 // The extended protocol runs exactly one command: what the check split is

@@ -124,6 +124,24 @@ async fn the_plugin_role_never_reaches_the_next_user_of_a_connection() {
     assert!(count(notes, "SELECT count(*) AS n FROM public.users")
         .await
         .is_err());
+    // A transaction whose work fails is rolled back whole, and the connection is reused.
+    let failed = notes
+        .transaction(|conn| {
+            Box::pin(async move {
+                diesel::sql_query("INSERT INTO notes (id, body) VALUES ('gone', 'x')")
+                    .execute(conn)
+                    .await?;
+                diesel::sql_query("SELECT 1 / 0").execute(conn).await
+            })
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(
+        count(notes, "SELECT count(*) AS n FROM notes WHERE id = 'gone'")
+            .await
+            .expect("count"),
+        0
+    );
     let mut conn = server
         .state
         .database
