@@ -1,12 +1,24 @@
-//! Load benchmark (figures, not a test): starts PostgreSQL and the release server, loads
-//! `GET /api/db/status` and `GET /api/health/ready` with wrk at 64 connections, runs
-//! `pgbench -S` at the same client count against the same server as the baseline, and
-//! prints requests/s, p99 latency, server RSS and the ratio ready-rps / pgbench-tps.
+//! Load benchmark (figures, not a test): starts PostgreSQL, the release server and, beside
+//! it on the same PostgreSQL, the Node peer (Fastify 5 + node-postgres, `benches/fastify/`).
+//! It loads four paths with wrk (2 threads), interleaved for several rounds:
+//! - our `GET /api/db/status` (no database);
+//! - our `GET /api/health/ready` (pool + `SELECT 1`);
+//! - Fastify's `/hello`;
+//! - Fastify's `/db` (`SELECT 1` through a `pg.Pool` of 10).
 //!
-//! `cargo bench --bench http` (needs `wrk`: `apt-get install wrk`). `BENCH_SECONDS` sets the
-//! length of each run (default 10), `BENCH_CONNECTIONS` the concurrency (default 64).
+//! For each path it prints the median requests/s and the median server CPU per request (the
+//! server process's user and system time from `/proc/<pid>/stat`, divided by the requests).
+//! It also prints `pgbench -S` at the load's client count and at our pool's size, the p99
+//! latency, our RSS, and the ratios against Fastify.
+//!
+//! `cargo bench --bench http` needs `wrk` and `pgbench` (`apt-get install wrk
+//! postgresql-contrib`), and Node.js with npm for the peer: its packages are installed once
+//! into `target/bench-fastify` (`BENCH_FASTIFY=0` skips the peer). `BENCH_SECONDS` sets the
+//! length of each run (default 8), `BENCH_CONNECTIONS` the concurrency (default 64),
+//! `BENCH_ROUNDS` the rounds (default 3).
 
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -15,17 +27,41 @@ use secrecy::ExposeSecret;
 
 type BoxError = Box<dyn std::error::Error>;
 
+/// `/proc/<pid>/stat` counts CPU time in USER_HZ ticks, 100 per second on Linux.
+const TICKS_PER_SECOND: f64 = 100.0;
+/// Our pool's size (`POSTGRES_POOL_MAX` default): the `pgbench` baseline of the database path.
+const POOL_SIZE: u32 = 16;
+
 /// One wrk run.
 struct Load {
     rps: f64,
     p99_ms: f64,
     rss_kib: u64,
+    /// Server CPU (user + system) per request, microseconds.
+    cpu_us: f64,
+}
+
+/// A path under load and the process answering it.
+struct Target {
+    name: &'static str,
+    url: String,
+    pid: u32,
+    runs: Vec<Load>,
+}
+
+impl Target {
+    fn median(&self, field: impl Fn(&Load) -> f64) -> f64 {
+        let mut values: Vec<f64> = self.runs.iter().map(field).collect();
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+    }
 }
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let seconds: u32 = env_or("BENCH_SECONDS", 10);
+    let seconds: u32 = env_or("BENCH_SECONDS", 8);
     let connections: u32 = env_or("BENCH_CONNECTIONS", 64);
+    let rounds: u32 = env_or("BENCH_ROUNDS", 3);
     for tool in ["wrk", "pgbench"] {
         if Command::new(tool).arg("--version").output().is_err() {
             return Err(
@@ -56,53 +92,86 @@ async fn main() -> Result<(), BoxError> {
         return Err(format!("setup failed: {}", setup.text().await?).into());
     }
     let idle_rss = rss_kib(server.id())?;
+    let peer = if std::env::var("BENCH_FASTIFY").as_deref() == Ok("0") {
+        None
+    } else {
+        match start_fastify(&pg).await {
+            Ok(peer) => Some(peer),
+            Err(e) => {
+                println!("Fastify peer skipped: {e}");
+                None
+            }
+        }
+    };
 
+    let mut targets = vec![
+        Target {
+            name: "ours GET /api/db/status",
+            url: format!("{base}/api/db/status"),
+            pid: server.id(),
+            runs: Vec::new(),
+        },
+        Target {
+            name: "ours GET /api/health/ready",
+            url: format!("{base}/api/health/ready"),
+            pid: server.id(),
+            runs: Vec::new(),
+        },
+    ];
+    if let Some((child, fastify_port)) = &peer {
+        for (name, path) in [("Fastify /hello", "hello"), ("Fastify /db (pg)", "db")] {
+            targets.push(Target {
+                name,
+                url: format!("http://127.0.0.1:{fastify_port}/{path}"),
+                pid: child.id(),
+                runs: Vec::new(),
+            });
+        }
+    }
     println!("warming up…");
-    wrk(
-        &format!("{base}/api/health/ready"),
-        connections,
-        2,
-        server.id(),
-    )?;
-    let status = wrk(
-        &format!("{base}/api/db/status"),
-        connections,
-        seconds,
-        server.id(),
-    )?;
-    let ready = wrk(
-        &format!("{base}/api/health/ready"),
-        connections,
-        seconds,
-        server.id(),
-    )?;
-    let tps = pgbench(&pg, connections, seconds)?;
+    for target in &targets {
+        wrk(&target.url, connections, 2, target.pid)?;
+    }
+    for round in 1..=rounds {
+        println!("round {round}/{rounds}…");
+        for target in &mut targets {
+            let load = wrk(&target.url, connections, seconds, target.pid)?;
+            target.runs.push(load);
+        }
+    }
+    let tps_load = pgbench(&pg, connections, seconds)?;
+    let tps_pool = pgbench(&pg, POOL_SIZE, seconds)?;
     let peak_rss = peak_rss_kib(server.id())?;
-    let load_rss = status.rss_kib.max(ready.rss_kib);
+    let load_rss = targets
+        .iter()
+        .filter(|t| t.pid == server.id())
+        .flat_map(|t| t.runs.iter().map(|l| l.rss_kib))
+        .max()
+        .unwrap_or(0);
 
     println!();
     println!(
-        "{:<28} {:>12} {:>10} {:>10}",
-        "load (wrk, c=".to_owned() + &connections.to_string() + ")",
-        "req/s",
-        "p99 ms",
-        "RSS MiB"
+        "{:<30} {:>10} {:>12} {:>9} (medians of {rounds} rounds, wrk -t2 -c{connections}, {seconds} s)",
+        "path", "req/s", "CPU µs/req", "p99 ms"
     );
-    for (name, load) in [
-        ("GET /api/db/status", &status),
-        ("GET /api/health/ready", &ready),
-    ] {
+    for t in &targets {
         println!(
-            "{name:<28} {:>12.0} {:>10.2} {:>10.1}",
-            load.rps,
-            load.p99_ms,
-            load.rss_kib as f64 / 1024.0
+            "{:<30} {:>10.0} {:>12.1} {:>9.2}",
+            t.name,
+            t.median(|l| l.rps),
+            t.median(|l| l.cpu_us),
+            t.median(|l| l.p99_ms)
         );
     }
     println!(
-        "{:<28} {:>12.0}",
+        "{:<30} {:>10.0}",
         format!("pgbench -S -c {connections} (tps)"),
-        tps
+        tps_load
+    );
+    println!(
+        "{:<30} {:>10.0}",
+        format!("pgbench -S -c {POOL_SIZE} (tps)"),
+        tps_pool
     );
     println!();
     println!(
@@ -112,28 +181,89 @@ async fn main() -> Result<(), BoxError> {
         load_rss as f64 / 1024.0,
         peak_rss as f64 / 1024.0
     );
-    println!("ratio ready-rps / pgbench-tps: {:.2}", ready.rps / tps);
+    let status = &targets[0];
+    let ready = &targets[1];
+    let ready_cpu = ready.median(|l| l.cpu_us);
+    let round_trip_cpu = ready_cpu - status.median(|l| l.cpu_us);
+    println!(
+        "our database round trip: {round_trip_cpu:.1} µs of CPU (ready − status); ready-rps / pgbench-tps (c={POOL_SIZE}): {:.2}",
+        ready.median(|l| l.rps) / tps_pool
+    );
     println!();
     println!(
-        "targets: status ≥ 80000 req/s: {}",
-        verdict(status.rps >= 80_000.0)
+        "goals: ready CPU ≤ 16 µs/req: {}",
+        verdict(ready_cpu <= 16.0)
     );
     println!(
-        "         ready ≥ 40000 req/s: {}",
-        verdict(ready.rps >= 40_000.0)
+        "       database round trip ≤ 7 µs: {}",
+        verdict(round_trip_cpu <= 7.0)
     );
+    if let [_, _, hello, db] = targets.as_slice() {
+        let ready_ratio = ready.median(|l| l.rps) / db.median(|l| l.rps);
+        let status_ratio = status.median(|l| l.rps) / hello.median(|l| l.rps);
+        println!(
+            "       ready ≥ 1.5× Fastify+pg req/s: {:.2}× {} (CPU per request {:.2}× theirs)",
+            ready_ratio,
+            verdict(ready_ratio >= 1.5),
+            ready_cpu / db.median(|l| l.cpu_us)
+        );
+        println!(
+            "       status ≥ 1.5× Fastify hello req/s: {:.2}× {} (CPU per request {:.2}× theirs)",
+            status_ratio,
+            verdict(status_ratio >= 1.5),
+            status.median(|l| l.cpu_us) / hello.median(|l| l.cpu_us)
+        );
+    }
     println!(
-        "         ready/pgbench ≥ 0.8: {}",
-        verdict(ready.rps / tps >= 0.8)
-    );
-    println!(
-        "         RSS under load ≤ 20 MiB: {}",
+        "       RSS under load ≤ 20 MiB: {}",
         verdict(load_rss <= 20 * 1024)
     );
 
+    if let Some((mut child, _)) = peer {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     stop(server);
     pg.stop().await?;
     Ok(())
+}
+
+/// Installs the peer's packages once (`target/bench-fastify`) and starts it on the embedded
+/// cluster's database, with the owner's credentials; returns it with its port.
+async fn start_fastify(pg: &RunningPostgres) -> Result<(std::process::Child, u16), BoxError> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/fastify");
+    let work = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-fastify");
+    std::fs::create_dir_all(&work)?;
+    for file in ["package.json", "server.js"] {
+        std::fs::copy(source.join(file), work.join(file))?;
+    }
+    if !work.join("node_modules/fastify").is_dir() || !work.join("node_modules/pg").is_dir() {
+        println!("installing Fastify and node-postgres with npm (once)…");
+        run(Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&work))
+        .map_err(|e| format!("npm install failed (Node.js and npm are needed): {e}"))?;
+    }
+    let c = pg.connection("bench");
+    let password = c
+        .password
+        .as_ref()
+        .map(|p| p.expose_secret().to_owned())
+        .unwrap_or_default();
+    let port = free_port()?;
+    let child = Command::new("node")
+        .arg("server.js")
+        .current_dir(&work)
+        .env("PORT", port.to_string())
+        .env("PGHOST", &c.host)
+        .env("PGPORT", c.port.to_string())
+        .env("PGUSER", &c.user)
+        .env("PGPASSWORD", password)
+        .env("PGDATABASE", &c.database)
+        .stdout(Stdio::null())
+        .spawn()?;
+    wait_for(&format!("http://127.0.0.1:{port}/db")).await?;
+    Ok((child, port))
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -221,12 +351,19 @@ fn wrk(url: &str, connections: u32, seconds: u32, pid: u32) -> Result<Load, BoxE
         .spawn()?;
     // The server's RSS, sampled every 100 ms while the load runs; the largest sample counts.
     let mut rss_kib = 0;
+    let ticks_before = cpu_ticks(pid)?;
     while !child_done(&child) {
         rss_kib = rss_kib.max(self::rss_kib(pid)?);
         std::thread::sleep(Duration::from_millis(100));
     }
     let output = child.wait_with_output()?;
+    let ticks = cpu_ticks(pid)? - ticks_before;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let requests = text
+        .lines()
+        .find_map(|l| l.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse::<f64>().ok())
+        .ok_or_else(|| format!("no request count in wrk output:\n{text}"))?;
     let non_2xx = field(&text, "Non-2xx or 3xx responses:").unwrap_or(0.0);
     if non_2xx > 0.0 {
         return Err(format!("{url}: {non_2xx} error responses\n{text}").into());
@@ -242,6 +379,7 @@ fn wrk(url: &str, connections: u32, seconds: u32, pid: u32) -> Result<Load, BoxE
         rps,
         p99_ms: p99,
         rss_kib,
+        cpu_us: ticks as f64 / TICKS_PER_SECOND * 1e6 / requests.max(1.0),
     })
 }
 
@@ -326,6 +464,24 @@ fn child_done(child: &std::process::Child) -> bool {
     std::fs::read_to_string(format!("/proc/{}/stat", child.id()))
         .map(|stat| stat.split_whitespace().nth(2) == Some("Z"))
         .unwrap_or(true)
+}
+
+/// User + system CPU time of `pid`, in ticks (fields 14 and 15 of `/proc/<pid>/stat`, after
+/// the command name, which may hold spaces).
+fn cpu_ticks(pid: u32) -> Result<u64, BoxError> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    let utime: u64 = fields
+        .get(11)
+        .and_then(|v| v.parse().ok())
+        .ok_or("no utime")?;
+    let stime: u64 = fields
+        .get(12)
+        .and_then(|v| v.parse().ok())
+        .ok_or("no stime")?;
+    Ok(utime + stime)
 }
 
 fn rss_kib(pid: u32) -> Result<u64, BoxError> {
