@@ -90,6 +90,7 @@ impl App {
             .context("cannot load plugins")?,
         );
         crate::api::spec_json_for(&plugins).context("cannot load plugins")?;
+        settings.declare(plugins.settings_groups());
         let (connection, embedded) = connection_for(config, stop).await?;
         let missing = connection.missing_variables();
         // Plugin roles are made by the embedded cluster's superuser: the application's own

@@ -1,6 +1,6 @@
 //! `GlobalSettings`: typed reads through the cache, validated and encrypted writes.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
@@ -41,6 +41,8 @@ pub struct GlobalSettings {
     db: Database,
     cipher: Arc<SettingsCipher>,
     cache: Arc<SettingsCache>,
+    /// Groups declared beside the core's (the plugins'), once they are loaded.
+    extra: Arc<OnceLock<Vec<&'static SettingsGroup>>>,
 }
 
 impl GlobalSettings {
@@ -51,7 +53,25 @@ impl GlobalSettings {
             db,
             cipher,
             cache: Arc::new(SettingsCache::default()),
+            extra: Arc::default(),
         }
+    }
+
+    /// Declares `groups` (the plugins') beside the core's, so their settings are typed,
+    /// encrypted and recreated by [`GlobalSettings::set`] as the core's are. Once per
+    /// process: the plugins are loaded once; a later call changes nothing.
+    pub fn declare(&self, groups: Vec<&'static SettingsGroup>) {
+        let _ = self.extra.set(groups);
+    }
+
+    /// The definition of `key`, core or declared, with its group.
+    fn find(&self, key: &str) -> Option<Declared> {
+        groups::find(key).or_else(|| {
+            self.extra
+                .get()?
+                .iter()
+                .find_map(|g| g.settings.iter().find(|s| s.key == key).map(|s| (*g, s)))
+        })
     }
 
     /// Starts listening for changes from other processes, which turns the cache on.
@@ -189,7 +209,7 @@ impl GlobalSettings {
         if !is_valid_key(key) {
             return Err(SettingsError::InvalidKey(key.to_owned()));
         }
-        let definition = groups::find(key);
+        let definition = self.find(key);
         let mut conn = self.db.conn().await?;
         conn.transaction::<_, SettingsError, _>(async |conn| {
             // Before the row lock, in a rotation's lock order (key check, then rows).

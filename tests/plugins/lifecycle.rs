@@ -88,6 +88,18 @@ async fn both_plugins_work_end_to_end_after_setup() {
         .await;
     assert_eq!(code, 400);
     assert!(settings.set(MAX_LENGTH, "many").await.is_err());
+    // A declared plugin setting deleted by hand is recreated, typed, by the next write.
+    env.batch("DELETE FROM global_settings WHERE key = 'notes.max_length'")
+        .await
+        .expect("delete");
+    settings.set(MAX_LENGTH, "3").await.expect("recreated");
+    let row = env
+        .rows("SELECT type, group_id FROM global_settings WHERE key = 'notes.max_length'")
+        .await;
+    assert_eq!(
+        (row[0].get::<_, String>(0), row[0].get::<_, String>(1)),
+        ("number".to_owned(), "notes".to_owned())
+    );
     assert_eq!(
         settings
             .get_number("bookmarks.max_per_user")
