@@ -38,7 +38,9 @@ pub enum PluginDbError {
 }
 
 impl PluginDbError {
-    /// Whether PostgreSQL refused the plugin's role access to an object.
+    /// Whether PostgreSQL refused the plugin's role access to an object. diesel does not
+    /// expose the SQLSTATE (42501), so this reads the message: it holds for servers whose
+    /// `lc_messages` is English, as the embedded cluster's is.
     pub fn is_permission_denied(&self) -> bool {
         matches!(self, Self::Query(DieselError::DatabaseError(DatabaseErrorKind::Unknown, info))
             if info.message().starts_with("permission denied"))
