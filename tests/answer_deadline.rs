@@ -28,6 +28,8 @@ struct SilentRelay {
     port: u16,
     /// Bytes from the server still passed on; at zero the relay is silent.
     budget: Arc<AtomicI64>,
+    /// Bytes from the server passed on so far, over all connections.
+    passed: Arc<AtomicI64>,
 }
 
 impl SilentRelay {
@@ -37,7 +39,9 @@ impl SilentRelay {
             .expect("bind relay");
         let port = listener.local_addr().expect("addr").port();
         let budget = Arc::new(AtomicI64::new(OPEN));
+        let passed = Arc::new(AtomicI64::new(0));
         let shared = budget.clone();
+        let counted = passed.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await
@@ -47,10 +51,18 @@ impl SilentRelay {
                 let (client_read, client_write) = client.into_split();
                 let (server_read, server_write) = server.into_split();
                 tokio::spawn(pump(client_read, server_write, None));
-                tokio::spawn(pump(server_read, client_write, Some(shared.clone())));
+                tokio::spawn(pump(
+                    server_read,
+                    client_write,
+                    Some((shared.clone(), counted.clone())),
+                ));
             }
         });
-        Self { port, budget }
+        Self {
+            port,
+            budget,
+            passed,
+        }
     }
 
     fn silence_after(&self, bytes: i64) {
@@ -58,11 +70,12 @@ impl SilentRelay {
     }
 }
 
-/// Copies bytes; with a budget, only as many as it allows, holding the rest back.
+/// Copies bytes; with a budget, only as many as it allows, holding the rest back, and
+/// counting what it passed.
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    budget: Option<Arc<AtomicI64>>,
+    budget: Option<(Arc<AtomicI64>, Arc<AtomicI64>)>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 4096];
@@ -74,7 +87,7 @@ async fn pump(
             return;
         }
         let mut pass = n;
-        if let Some(budget) = &budget {
+        if let Some((budget, _)) = &budget {
             loop {
                 let left = AtomicI64::load(budget, Ordering::SeqCst);
                 if left > 0 {
@@ -88,6 +101,9 @@ async fn pump(
         }
         if to.write_all(&buf[..pass]).await.is_err() {
             return;
+        }
+        if let Some((_, passed)) = &budget {
+            passed.fetch_add(pass as i64, Ordering::SeqCst);
         }
         if pass < n {
             // The rest of this chunk is held for good.
@@ -111,6 +127,8 @@ async fn a_silent_server_fails_requests_instead_of_hanging_them() {
     assert_eq!(server.setup().await.0, 200);
     assert_eq!(server.get("/api/health/ready").await.0, 200);
 
+    // Silent at once: whatever was in flight (the job and settings listeners may still be
+    // subscribing) never gets its answer.
     relay.silence_after(0);
     for _ in 0..3 {
         let (code, body) =
@@ -119,7 +137,49 @@ async fn a_silent_server_fails_requests_instead_of_hanging_them() {
                 .expect("the request is answered, not left hanging on a silent connection");
         assert_eq!(code, 503, "{body}");
     }
-    server.stop().await;
+    tokio::time::timeout(Duration::from_secs(60), server.stop())
+        .await
+        .expect("shutdown ends although the server went silent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_whose_server_goes_silent_after_the_login_gives_up_in_time() {
+    let db = TestDb::new().await;
+    db.create_empty().await;
+    let relay = SilentRelay::start(db.connection.port).await;
+    let mut target = db.connection.clone();
+    target.port = relay.port;
+    let settings = PoolSettings {
+        connect_timeout: Duration::from_secs(2),
+        ..PoolSettings::default()
+    };
+    let connector = PgConnector::new(&target, &settings).expect("connector");
+    // What a login (with diesel-async's session set-up) sends back; its length does not
+    // change from one login to the next.
+    let login = connector
+        .connect_plain()
+        .await
+        .expect("login through the relay");
+    drop(login);
+    let login_bytes = AtomicI64::load(&relay.passed, Ordering::SeqCst);
+    assert!(login_bytes > 0);
+    // The next login passes, then the answer to LISTEN never comes.
+    relay.silence_after(login_bytes);
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(30),
+        connector.connect_listening("deploystack_test_channel"),
+    )
+    .await
+    .expect("the listener gives up within its connect timeout instead of hanging");
+    let Err(e) = outcome else {
+        panic!("a LISTEN without answer is an error")
+    };
+    assert!(e.to_string().contains("no answer within"), "{e}");
+    // The whole login went through: it was the LISTEN that got no answer.
+    assert_eq!(
+        AtomicI64::load(&relay.passed, Ordering::SeqCst),
+        2 * login_bytes
+    );
 }
 
 #[derive(QueryableByName)]

@@ -271,6 +271,29 @@ impl PgConnector {
         self.bounded(self.connect_plain_unbounded()).await
     }
 
+    /// A plain connection that LISTENs on `channel`, logged in and subscribed within the
+    /// connect timeout or not at all: a server that accepts the login and then goes silent
+    /// must not leave a listener (and a shutdown waiting for it) hanging on its `LISTEN`.
+    pub async fn connect_listening(
+        &self,
+        channel: &str,
+    ) -> Result<AsyncPgConnection, ConnectError> {
+        use diesel_async::RunQueryDsl;
+
+        self.bounded(async {
+            let mut conn = self.connect_plain_unbounded().await?;
+            diesel::sql_query(format!("LISTEN {channel}"))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| ConnectError::Unreachable {
+                    target: self.target(),
+                    detail: format!("cannot LISTEN on {channel}: {e}"),
+                })?;
+            Ok(conn)
+        })
+        .await
+    }
+
     async fn connect_plain_unbounded(&self) -> Result<AsyncPgConnection, ConnectError> {
         let result = match &self.tls {
             None => match self.config.connect(NoTls).await {

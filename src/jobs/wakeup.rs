@@ -16,44 +16,34 @@ use crate::lifecycle::Backoff;
 
 /// Runs until `stop`, calling `wake.notify_one()` for every notification.
 pub(crate) async fn listen(connector: PgConnector, wake: Arc<Notify>, stop: CancellationToken) {
-    use diesel_async::RunQueryDsl;
-
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     while !stop.is_cancelled() {
         let connected = tokio::select! {
-            c = connector.connect_plain() => c,
+            c = connector.connect_listening(CHANNEL) => c,
             () = stop.cancelled() => return,
         };
         match connected {
             Ok(mut conn) => {
-                match diesel::sql_query(format!("LISTEN {CHANNEL}"))
-                    .execute(&mut conn)
-                    .await
-                {
-                    Err(e) => warn!(error = %e, "cannot LISTEN for jobs"),
-                    Ok(_) => {
-                        backoff.reset();
-                        debug!("listening for due jobs");
-                        // Jobs enqueued while nobody listened.
-                        wake.notify_one();
-                        let mut stream = std::pin::pin!(conn.notifications_stream());
-                        loop {
-                            tokio::select! {
-                                message = stream.next() => match message {
-                                    Some(Ok(_)) => wake.notify_one(),
-                                    Some(Err(e)) => {
-                                        warn!(error = %e, "job wake-up listener lost its connection; polling meanwhile");
-                                        break;
-                                    }
-                                    None => break,
-                                },
-                                () = stop.cancelled() => return,
+                backoff.reset();
+                debug!("listening for due jobs");
+                // Jobs enqueued while nobody listened.
+                wake.notify_one();
+                let mut stream = std::pin::pin!(conn.notifications_stream());
+                loop {
+                    tokio::select! {
+                        message = stream.next() => match message {
+                            Some(Ok(_)) => wake.notify_one(),
+                            Some(Err(e)) => {
+                                warn!(error = %e, "job wake-up listener lost its connection; polling meanwhile");
+                                break;
                             }
-                        }
+                            None => break,
+                        },
+                        () = stop.cancelled() => return,
                     }
                 }
             }
-            Err(e) => debug!(error = %e, "job wake-up listener cannot connect yet"),
+            Err(e) => debug!(error = %e, "job wake-up listener cannot listen yet"),
         }
         tokio::select! {
             () = tokio::time::sleep(backoff.next_delay()) => {}

@@ -103,8 +103,6 @@ impl SettingsCache {
     /// Keeps a dedicated connection that LISTENs for changes; reconnects with backoff and
     /// switches the cache off while disconnected. Ends when the cache is dropped.
     pub fn spawn_listener(self: &Arc<Self>, connector: PgConnector) -> tokio::task::JoinHandle<()> {
-        use diesel_async::RunQueryDsl;
-
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
@@ -112,39 +110,32 @@ impl SettingsCache {
                 if weak.strong_count() == 0 {
                     return;
                 }
-                match connector.connect_plain().await {
+                match connector.connect_listening(CHANNEL).await {
                     Ok(mut conn) => {
-                        if let Err(e) = diesel::sql_query(format!("LISTEN {CHANNEL}"))
-                            .execute(&mut conn)
-                            .await
-                        {
-                            warn!(error = %e, "cannot LISTEN for settings changes");
-                        } else {
-                            backoff.reset();
+                        backoff.reset();
+                        let Some(cache) = weak.upgrade() else { return };
+                        cache.set_listening(true);
+                        drop(cache);
+                        debug!("listening for settings changes");
+                        let mut stream = std::pin::pin!(conn.notifications_stream());
+                        while let Some(message) = stream.next().await {
                             let Some(cache) = weak.upgrade() else { return };
-                            cache.set_listening(true);
-                            drop(cache);
-                            debug!("listening for settings changes");
-                            let mut stream = std::pin::pin!(conn.notifications_stream());
-                            while let Some(message) = stream.next().await {
-                                let Some(cache) = weak.upgrade() else { return };
-                                match message {
-                                    Ok(n) if n.payload == KEY_ROTATED => {
-                                        cache.mark_key_rotated();
-                                    }
-                                    Ok(n) => cache.invalidate(&n.payload),
-                                    Err(e) => {
-                                        warn!(error = %e, "settings change listener lost its connection");
-                                        break;
-                                    }
+                            match message {
+                                Ok(n) if n.payload == KEY_ROTATED => {
+                                    cache.mark_key_rotated();
+                                }
+                                Ok(n) => cache.invalidate(&n.payload),
+                                Err(e) => {
+                                    warn!(error = %e, "settings change listener lost its connection");
+                                    break;
                                 }
                             }
-                            if let Some(cache) = weak.upgrade() {
-                                cache.set_listening(false);
-                            }
+                        }
+                        if let Some(cache) = weak.upgrade() {
+                            cache.set_listening(false);
                         }
                     }
-                    Err(e) => debug!(error = %e, "settings change listener cannot connect yet"),
+                    Err(e) => debug!(error = %e, "settings change listener cannot listen yet"),
                 }
                 tokio::time::sleep(backoff.next_delay()).await;
             }
