@@ -17,6 +17,7 @@ use crate::db::{Database, PgConnector};
 use crate::embedded_pg::{Cluster, ClusterOptions, RunningPostgres};
 use crate::jobs::JobService;
 use crate::lifecycle::{Initializer, Phase};
+use crate::metrics::Metrics;
 use crate::plugins::{Plugin, PluginCatalog, PluginInitHooks, PluginMigrator};
 use crate::settings::secret::ResolvedSecret;
 use crate::settings::{GlobalSettings, KeyCheckInitializer, SettingsCipher};
@@ -46,6 +47,8 @@ pub struct App {
     embedded: Option<RunningPostgres>,
     /// Services that start once the database is served (the settings change listener).
     on_ready: JoinHandle<()>,
+    /// The `METRICS_ADDR` listener, bound at start so a taken address fails the start.
+    metrics_acceptor: Option<TcpAcceptor>,
 }
 
 impl App {
@@ -164,10 +167,25 @@ impl App {
                 settings,
                 jobs,
                 plugins,
+                metrics: config
+                    .metrics
+                    .enabled()
+                    .then(|| Arc::new(Metrics::new(config.metrics.clone()))),
             },
             embedded,
             on_ready,
+            metrics_acceptor: None,
         };
+        let mut app = app;
+        if let Some(addr) = config.metrics.addr {
+            match TcpListener::bind(addr).into_acceptor().await {
+                Ok(acceptor) => app.metrics_acceptor = Some(acceptor),
+                Err(e) => {
+                    app.shutdown().await;
+                    anyhow::bail!("cannot listen on {addr} for metrics (METRICS_ADDR): {e}");
+                }
+            }
+        }
         tokio::select! {
             () = app.state.setup.start(START_WAIT) => {}
             () = stop.cancelled() => {
@@ -189,27 +207,65 @@ impl App {
         &self.state
     }
 
+    /// The address `/metrics` is served on by its own listener, when `METRICS_ADDR` is set
+    /// (with port 0, the port the system chose).
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_acceptor
+            .as_ref()?
+            .local_addr()
+            .into_iter()
+            .find_map(|a| a.as_socket_addr().copied())
+    }
+
     /// Serves HTTP on `acceptor` until `shutdown` completes, then stops in order: in-flight
     /// requests, the database lifecycle (setup work, start-up retries), the pool and the
     /// services on it, the embedded cluster.
     pub async fn serve(
-        self,
+        mut self,
         acceptor: TcpAcceptor,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         for addr in acceptor.local_addr() {
             info!(address = %addr, "listening");
         }
+        let stop = CancellationToken::new();
+        let metrics_server = self.serve_metrics(stop.clone());
+        let stop_all = stop.clone();
         let result = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(
                 crate::api::endpoint(self.state.clone()),
-                shutdown,
+                async move {
+                    shutdown.await;
+                    stop_all.cancel();
+                },
                 Some(SHUTDOWN_GRACE),
             )
             .await;
+        stop.cancel();
+        if let Some(server) = metrics_server {
+            let _ = server.await;
+        }
         info!("HTTP server stopped");
         self.shutdown().await;
         result.context("HTTP server failed")
+    }
+
+    /// Serves `/metrics` on the `METRICS_ADDR` listener until `stop`.
+    fn serve_metrics(&mut self, stop: CancellationToken) -> Option<JoinHandle<()>> {
+        let acceptor = self.metrics_acceptor.take()?;
+        let metrics = self.state.metrics.clone()?;
+        for addr in acceptor.local_addr() {
+            info!(address = %addr, "serving metrics");
+        }
+        let endpoint = crate::metrics::serve::listener_endpoint(metrics, self.state.clone());
+        Some(tokio::spawn(async move {
+            let served = Server::new_with_acceptor(acceptor)
+                .run_with_graceful_shutdown(endpoint, stop.cancelled_owned(), Some(SHUTDOWN_GRACE))
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "metrics listener failed");
+            }
+        }))
     }
 
     /// Releases the database in order: the job workers stop (running jobs finish or are

@@ -9,6 +9,7 @@ pub mod db;
 pub mod embedded_pg;
 pub mod jobs;
 pub mod lifecycle;
+pub mod metrics;
 pub mod plugins;
 pub mod services;
 pub mod settings;

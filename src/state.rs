@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::db::Database;
 use crate::jobs::JobService;
+use crate::metrics::Metrics;
 use crate::plugins::PluginCatalog;
 use crate::settings::GlobalSettings;
 use crate::setup::SetupService;
@@ -21,4 +22,6 @@ pub struct AppState {
     pub jobs: JobService,
     /// The loaded plugins.
     pub plugins: Arc<PluginCatalog>,
+    /// Prometheus metrics, when something serves them (nothing is recorded otherwise).
+    pub metrics: Option<Arc<Metrics>>,
 }

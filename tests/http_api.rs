@@ -3,6 +3,8 @@
 mod common;
 #[path = "http_api/conformance.rs"]
 mod conformance;
+#[path = "http_api/metrics.rs"]
+mod metrics;
 #[path = "http_api/observability.rs"]
 mod observability;
 

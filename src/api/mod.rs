@@ -95,21 +95,40 @@ fn complete(raw: String) -> String {
 /// The whole HTTP application over `state`, plugin operations included.
 pub fn endpoint(state: AppState) -> impl Endpoint {
     let plugins = state.plugins.clone();
-    harden_with(routes(&plugins, state), allow_table_for(&plugins))
+    let metrics = state.metrics.clone();
+    let mut allow = allow_table_for(&plugins);
+    if metrics_on_api(&state) {
+        allow.add(crate::metrics::serve::PATH, Method::GET);
+    }
+    harden_with(routes(&plugins, state), allow, metrics.map(|m| m.http()))
+}
+
+/// `/metrics` joins the API only behind a token.
+fn metrics_on_api(state: &AppState) -> bool {
+    state
+        .metrics
+        .as_ref()
+        .is_some_and(|m| m.settings().token.is_some())
 }
 
 /// Wraps `ep` in the production middleware, outermost first: request id and log line,
 /// panics caught as JSON 500, `Allow` on 405, poem's errors as JSON, the body size limit.
 /// Public so tests can serve their own handlers (one that panics) exactly as production does.
 pub fn harden<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
-    harden_with(ep, allow_table())
+    harden_with(ep, allow_table(), None)
 }
 
-fn harden_with<E: Endpoint + 'static>(ep: E, allow: AllowTable) -> impl Endpoint {
+fn harden_with<E: Endpoint + 'static>(
+    ep: E,
+    allow: AllowTable,
+    metrics: Option<crate::metrics::HttpMetrics>,
+) -> impl Endpoint {
     ep.with(body_limit::BodyLimit(MAX_BODY_BYTES))
         .catch_all_error(|e| async move { error::to_json_response(e) })
         .with(allow::AllowHeader(allow))
         .with(CatchPanic::new().with_handler(error::panic_response))
+        // Outside the panic catcher: a panic counts as the 500 it became.
+        .with(crate::metrics::RequestMetrics(metrics))
         .with(request_log::RequestLog)
 }
 
@@ -145,6 +164,12 @@ fn routes(plugins: &PluginCatalog, state: AppState) -> Route {
         .at("/documentation/json", poem::get(spec_endpoint(spec)));
     for (path, page) in setup_page::pages() {
         core = core.at(path, poem::get(page()));
+    }
+    if let (true, Some(metrics)) = (metrics_on_api(&state), state.metrics.clone()) {
+        core = core.at(
+            crate::metrics::serve::PATH,
+            crate::metrics::MetricsEndpoint::new(metrics, state.clone()),
+        );
     }
     let mut route = Route::new();
     for (id, routes) in plugins.routes() {

@@ -11,17 +11,20 @@
 //! | `DEPLOYSTACK_ENCRYPTION_SECRET` | generated into `PERSISTENT_DATA_DIR/encryption.secret` |
 //! | `JOB_*` | see [`JobSettings`] |
 //! | `PLUGINS_PATH`, `PLUGIN_ALLOW_CONVENTION_ISOLATION` | unset, `false`; see [`PluginSettings`] |
+//! | `METRICS_ADDR`, `METRICS_TOKEN` | unset (no `/metrics`); see [`MetricsSettings`] |
 //!
 //! When none of the connection variables is set the server runs its own embedded PostgreSQL.
 
 mod env;
 mod jobs;
+mod metrics;
 mod plugins;
 mod pool;
 mod postgres;
 
 pub use env::{ConfigError, EnvSource};
 pub use jobs::JobSettings;
+pub use metrics::MetricsSettings;
 pub use plugins::PluginSettings;
 pub use pool::PoolSettings;
 pub use postgres::{
@@ -59,6 +62,8 @@ pub struct Config {
     pub jobs: JobSettings,
     /// Folder plugins and plugin isolation.
     pub plugins: PluginSettings,
+    /// Where Prometheus scrapes `/metrics`.
+    pub metrics: MetricsSettings,
 }
 
 impl Config {
@@ -84,6 +89,7 @@ impl Config {
                 .map(secrecy::SecretString::from),
             jobs: JobSettings::from_env(env)?,
             plugins: PluginSettings::from_env(env)?,
+            metrics: MetricsSettings::from_env(env)?,
         })
     }
 
@@ -159,6 +165,38 @@ mod tests {
             let err = config(&[(name, value)]).expect_err(name).to_string();
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn metrics_never_leave_the_machine_without_a_token() {
+        let off = config(&[]).expect("valid").metrics;
+        assert!(!off.enabled());
+        let local = config(&[("METRICS_ADDR", "127.0.0.1:9464")]).expect("valid");
+        assert_eq!(
+            local.metrics.addr,
+            Some("127.0.0.1:9464".parse().expect("addr"))
+        );
+        for pairs in [
+            vec![("METRICS_ADDR", "0.0.0.0:9464")],
+            vec![("METRICS_ADDR", "9464")],
+        ] {
+            let err = config(&pairs).expect_err("refused").to_string();
+            assert!(err.contains("METRICS_ADDR"), "{err}");
+        }
+        for token in ["short", "has a space in the middle"] {
+            let err = config(&[("METRICS_TOKEN", token)])
+                .expect_err("weak token")
+                .to_string();
+            assert!(
+                err.contains("METRICS_TOKEN") && !err.contains(token),
+                "{err}"
+            );
+        }
+        let token = "0123456789abcdef0123";
+        let open = config(&[("METRICS_ADDR", "0.0.0.0:9464"), ("METRICS_TOKEN", token)])
+            .expect("valid with a token");
+        assert!(open.metrics.enabled());
+        assert!(!format!("{open:?}").contains(token));
     }
 
     #[test]

@@ -46,6 +46,11 @@ impl Database {
         self.pool.load_full().ok_or(DbError::NotInitialized)
     }
 
+    /// The live pool's state; `None` before setup.
+    pub fn pool_figures(&self) -> Option<crate::db::pool::PoolFigures> {
+        self.pool.load().as_ref().map(|p| p.figures())
+    }
+
     /// Runs `SELECT 1` through the pool: the readiness probe.
     pub async fn ping(&self) -> Result<(), DbError> {
         use diesel::sql_types::Integer;

@@ -1,5 +1,8 @@
 //! The bb8 pool of diesel-async connections that every request handler draws from.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, PoolError};
 use diesel_async::AsyncPgConnection;
 use futures_util::FutureExt;
@@ -27,6 +30,30 @@ pub struct LivePool {
     pool: DbPool,
     failures: watch::Receiver<Option<String>>,
     max_size: u32,
+    /// Callers inside [`LivePool::get`] now. Counted here rather than taken from bb8, whose
+    /// count drifts upwards when a waiter gives up early (as a fail-fast one does).
+    waiting: Arc<AtomicU64>,
+}
+
+/// The pool's state, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolFigures {
+    /// `POSTGRES_POOL_MAX`.
+    pub max: u32,
+    /// Connections open.
+    pub open: u32,
+    /// Of which idle.
+    pub idle: u32,
+    /// Callers waiting for a connection.
+    pub waiting: u64,
+    /// Checkouts that timed out, since start.
+    pub timeouts: u64,
+    /// Connections opened, since start.
+    pub created: u64,
+    /// Connections closed because they broke, since start.
+    pub closed_broken: u64,
+    /// Total time callers waited for a connection, since start.
+    pub wait_seconds: f64,
 }
 
 impl LivePool {
@@ -59,6 +86,23 @@ impl LivePool {
             pool,
             failures,
             max_size: settings.max_size,
+            waiting: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The pool's state now.
+    pub fn figures(&self) -> PoolFigures {
+        let state = self.pool.state();
+        let stats = state.statistics;
+        PoolFigures {
+            max: self.max_size,
+            open: state.connections,
+            idle: state.idle_connections,
+            waiting: self.waiting.load(Ordering::Relaxed),
+            timeouts: stats.get_timed_out,
+            created: stats.connections_created,
+            closed_broken: stats.connections_closed_broken,
+            wait_seconds: stats.get_wait_time.as_secs_f64(),
         }
     }
 
@@ -82,6 +126,7 @@ impl LivePool {
     }
 
     async fn wait_for_connection(&self) -> Result<DbConn, DbError> {
+        let _waiting = Waiting::enter(&self.waiting);
         let mut failures = self.failures.clone();
         failures.mark_unchanged();
         let get = self.pool.get_owned();
@@ -103,6 +148,22 @@ impl LivePool {
                 }
             }
         }
+    }
+}
+
+/// One caller inside [`LivePool::get`], counted until it leaves however it leaves.
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -174,6 +174,13 @@ impl JobQueue {
         let mut conn = self.db.conn().await?;
         Ok(stats::collect(&mut conn).await?)
     }
+
+    /// Pending and processing jobs by type and the oldest due job's wait: cheap enough for
+    /// every metrics scrape.
+    pub async fn depth(&self) -> QueueResult<stats::QueueDepth> {
+        let mut conn = self.db.conn().await?;
+        Ok(stats::depth(&mut conn).await?)
+    }
 }
 
 /// The payload of a `J` job as stored.

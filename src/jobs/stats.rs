@@ -79,13 +79,7 @@ pub async fn collect(conn: &mut AsyncPgConnection) -> QueryResult<QueueStats> {
     )
     .load::<StatusCount>(conn)
     .await?;
-    let oldest_pending_age_s = diesel::sql_query(
-        "SELECT EXTRACT(EPOCH FROM now() - min(scheduled_for))::float8 AS seconds \
-         FROM queue_jobs WHERE status = 'pending' AND scheduled_for <= now()",
-    )
-    .get_result::<Age>(conn)
-    .await?
-    .seconds;
+    let oldest_pending_age_s = oldest_pending_age(conn).await?;
     let durations = diesel::sql_query(
         "SELECT job_type, count(*) AS runs, avg(ms) AS avg_ms, \
            percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95_ms, max(ms) AS max_ms \
@@ -103,4 +97,39 @@ pub async fn collect(conn: &mut AsyncPgConnection) -> QueryResult<QueueStats> {
         oldest_pending_age_s,
         durations,
     })
+}
+
+/// What waits and what runs, by type: the cheap part of the snapshot, for frequent scrapes
+/// (the index on status serves it; completed and failed rows are never counted).
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueDepth {
+    /// Pending and processing jobs by type.
+    pub counts: Vec<StatusCount>,
+    /// Seconds the oldest due pending job has waited; `None` when none is due.
+    pub oldest_pending_age_s: Option<f64>,
+}
+
+/// Reads the depth (two statements).
+pub async fn depth(conn: &mut AsyncPgConnection) -> QueryResult<QueueDepth> {
+    let counts = diesel::sql_query(
+        "SELECT status, type AS job_type, count(*) AS count FROM queue_jobs \
+         WHERE status IN ('pending', 'processing') \
+         GROUP BY status, type ORDER BY status, type",
+    )
+    .load::<StatusCount>(conn)
+    .await?;
+    Ok(QueueDepth {
+        counts,
+        oldest_pending_age_s: oldest_pending_age(conn).await?,
+    })
+}
+
+async fn oldest_pending_age(conn: &mut AsyncPgConnection) -> QueryResult<Option<f64>> {
+    Ok(diesel::sql_query(
+        "SELECT EXTRACT(EPOCH FROM now() - min(scheduled_for))::float8 AS seconds \
+         FROM queue_jobs WHERE status = 'pending' AND scheduled_for <= now()",
+    )
+    .get_result::<Age>(conn)
+    .await?
+    .seconds)
 }

@@ -27,6 +27,30 @@ pub enum Phase {
 }
 
 impl Phase {
+    /// Every phase, so an exporter can report the ones not in force as zero.
+    pub const ALL: [Phase; 7] = [
+        Phase::Checking,
+        Phase::SetupRequired,
+        Phase::Starting,
+        Phase::Unavailable,
+        Phase::Ready,
+        Phase::Refused,
+        Phase::Stopped,
+    ];
+
+    /// A stable snake-case name, as metrics label it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Checking => "checking",
+            Phase::SetupRequired => "setup_required",
+            Phase::Starting => "starting",
+            Phase::Unavailable => "unavailable",
+            Phase::Ready => "ready",
+            Phase::Refused => "refused",
+            Phase::Stopped => "stopped",
+        }
+    }
+
     /// Whether the start-up is still deciding (the server waits a bounded time for this to
     /// end before it serves, so the first answers already tell the truth).
     pub fn is_settling(self) -> bool {

@@ -28,6 +28,7 @@ pub fn config(connection: ConnectionTarget, data_dir: &Path) -> Config {
         encryption_secret: Some("test-encryption-secret".to_owned().into()),
         jobs: deploystack_backend::config::JobSettings::default(),
         plugins: deploystack_backend::config::PluginSettings::default(),
+        metrics: deploystack_backend::config::MetricsSettings::default(),
     }
 }
 
@@ -39,6 +40,8 @@ pub struct TestServer {
     pub state: AppState,
     /// HTTP client for the tests.
     pub http: reqwest::Client,
+    /// `http://addr` of the `METRICS_ADDR` listener, when configured.
+    pub metrics_url: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -73,6 +76,7 @@ impl TestServer {
             .await
             .expect("start backend");
         let state = app.state().clone();
+        let metrics_url = app.metrics_addr().map(|a| format!("http://{a}"));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(app.serve(acceptor, async move {
             let _ = rx.await;
@@ -81,6 +85,7 @@ impl TestServer {
             url: format!("http://127.0.0.1:{port}"),
             state,
             http: reqwest::Client::new(),
+            metrics_url,
             shutdown: Some(tx),
             task,
         }
