@@ -6,7 +6,7 @@
 //! | `PERSISTENT_DATA_DIR` | `./persistent_data` |
 //! | `POSTGRES_HOST` `POSTGRES_PORT` `POSTGRES_DATABASE` `POSTGRES_USER` `POSTGRES_PASSWORD` | `localhost` `5432` `deploystack` `postgres` (none) |
 //! | `POSTGRES_SSL`, `POSTGRES_SSL_ROOT_CERT` | `false`, unset |
-//! | `POSTGRES_POOL_*`, `POSTGRES_*_TIMEOUT_MS` | see [`PoolSettings`] |
+//! | `POSTGRES_POOL_*`, `POSTGRES_*_TIMEOUT_MS`, `POSTGRES_MAX_LIFETIME_MS` | see [`PoolSettings`] |
 //! | `POSTGRES_BIN_DIR` | found on the machine (embedded mode only) |
 //! | `DEPLOYSTACK_ENCRYPTION_SECRET` | generated into `PERSISTENT_DATA_DIR/encryption.secret` |
 //! | `JOB_*` | see [`JobSettings`] |

@@ -11,6 +11,8 @@ pub const DEFAULT_POOL_MAX: u32 = 16;
 pub const DEFAULT_POOL_MIN_IDLE: u32 = 1;
 /// Time allowed to open a connection (and to wait for a free one) by default.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// Connections are recycled after about this long by default (30 minutes).
+pub const DEFAULT_MAX_LIFETIME_MS: u64 = 1_800_000;
 /// Idle connections are closed after this long by default.
 pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 600_000;
 /// Longest a single statement may run by default; 0 disables the limit.
@@ -38,6 +40,9 @@ pub struct PoolSettings {
     pub connect_timeout: Duration,
     /// Idle connections above `min_idle` are closed after this; `None` (0) keeps them.
     pub idle_timeout: Option<Duration>,
+    /// Connections are closed and replaced once they are this old (each retired a random
+    /// 0–15 % earlier); `None` (0) keeps them for good.
+    pub max_lifetime: Option<Duration>,
     /// PostgreSQL `statement_timeout` for pooled sessions; zero means none.
     pub statement_timeout: Duration,
     /// Client-side deadline for the server's answer to a query sent on a pooled connection:
@@ -57,6 +62,7 @@ impl Default for PoolSettings {
             min_idle: DEFAULT_POOL_MIN_IDLE,
             connect_timeout: Duration::from_millis(DEFAULT_CONNECT_TIMEOUT_MS),
             idle_timeout: Some(Duration::from_millis(DEFAULT_IDLE_TIMEOUT_MS)),
+            max_lifetime: Some(Duration::from_millis(DEFAULT_MAX_LIFETIME_MS)),
             statement_timeout: Duration::from_millis(DEFAULT_STATEMENT_TIMEOUT_MS),
             query_timeout: Duration::from_millis(DEFAULT_QUERY_TIMEOUT_MS),
             tcp_user_timeout: Duration::from_millis(DEFAULT_TCP_USER_TIMEOUT_MS),
@@ -102,11 +108,13 @@ impl PoolSettings {
             .map(Duration::from_millis)
         };
         let idle = ms("POSTGRES_IDLE_TIMEOUT_MS", 0, DEFAULT_IDLE_TIMEOUT_MS)?;
+        let lifetime = ms("POSTGRES_MAX_LIFETIME_MS", 0, DEFAULT_MAX_LIFETIME_MS)?;
         let settings = Self {
             max_size: env.parsed("POSTGRES_POOL_MAX")?.unwrap_or(d.max_size),
             min_idle: env.parsed("POSTGRES_POOL_MIN_IDLE")?.unwrap_or(d.min_idle),
             connect_timeout: ms("POSTGRES_CONNECT_TIMEOUT_MS", 1, DEFAULT_CONNECT_TIMEOUT_MS)?,
             idle_timeout: (!idle.is_zero()).then_some(idle),
+            max_lifetime: (!lifetime.is_zero()).then_some(lifetime),
             statement_timeout: ms(
                 "POSTGRES_STATEMENT_TIMEOUT_MS",
                 0,

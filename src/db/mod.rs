@@ -5,6 +5,7 @@ mod answer_deadline;
 pub mod connector;
 pub mod database;
 pub mod error;
+pub mod lifetime;
 pub mod migrations;
 pub mod models;
 pub mod pool;

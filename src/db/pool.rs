@@ -30,6 +30,8 @@ pub struct LivePool {
     pool: DbPool,
     failures: watch::Receiver<Option<String>>,
     max_size: u32,
+    /// Connections retired at checkout for their age.
+    recycled: Arc<AtomicU64>,
     /// Callers inside [`LivePool::get`] now. Counted here rather than taken from bb8, whose
     /// count drifts upwards when a waiter gives up early (as a fail-fast one does).
     waiting: Arc<AtomicU64>,
@@ -52,6 +54,8 @@ pub struct PoolFigures {
     pub created: u64,
     /// Connections closed because they broke, since start.
     pub closed_broken: u64,
+    /// Connections closed because they reached their lifetime, since start.
+    pub recycled: u64,
     /// Total time callers waited for a connection, since start.
     pub wait_seconds: f64,
 }
@@ -62,9 +66,17 @@ impl LivePool {
     pub fn new(connector: &PgConnector, settings: &PoolSettings) -> Self {
         let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
         let connector = connector.clone();
+        let lifetime = settings.max_lifetime;
         manager_config.custom_setup = Box::new(move |_url: &str| {
             let connector = connector.clone();
-            async move { connector.connect().await.map_err(Into::into) }.boxed()
+            async move {
+                let mut conn = connector.connect().await?;
+                if let Some(lifetime) = lifetime {
+                    super::lifetime::stamp(&mut conn, lifetime);
+                }
+                Ok(conn)
+            }
+            .boxed()
         });
         // The URL is unused: `custom_setup` connects with the typed config (no password in a string).
         let manager = AsyncDieselConnectionManager::new_with_config("postgres://", manager_config);
@@ -75,6 +87,9 @@ impl LivePool {
             .connection_timeout(settings.connect_timeout)
             // `None` (POSTGRES_IDLE_TIMEOUT_MS=0) keeps idle connections open; bb8 panics on zero.
             .idle_timeout(settings.idle_timeout)
+            // The longest a connection lives: bb8 closes idle ones that reach it; checked-out
+            // ones are retired earlier, each at its own jittered time (see `lifetime`).
+            .max_lifetime(settings.max_lifetime)
             // Checking every checkout with `SELECT 1` halves throughput; diesel-async still drops
             // connections that are closed or stuck in a transaction when they are returned.
             .test_on_check_out(false)
@@ -87,6 +102,7 @@ impl LivePool {
             failures,
             max_size: settings.max_size,
             waiting: Arc::new(AtomicU64::new(0)),
+            recycled: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -94,6 +110,8 @@ impl LivePool {
     pub fn figures(&self) -> PoolFigures {
         let state = self.pool.state();
         let stats = state.statistics;
+        // Retired connections reach bb8 as broken ones: count them as recycled instead.
+        let retired = self.recycled.load(Ordering::Relaxed);
         PoolFigures {
             max: self.max_size,
             open: state.connections,
@@ -101,7 +119,8 @@ impl LivePool {
             waiting: self.waiting.load(Ordering::Relaxed),
             timeouts: stats.get_timed_out,
             created: stats.connections_created,
-            closed_broken: stats.connections_closed_broken,
+            closed_broken: stats.connections_closed_broken.saturating_sub(retired),
+            recycled: retired + stats.connections_closed_max_lifetime,
             wait_seconds: stats.get_wait_time.as_secs_f64(),
         }
     }
@@ -109,17 +128,23 @@ impl LivePool {
     /// A connection, or the reason none can be had: PostgreSQL's error as soon as an attempt
     /// to connect fails while the pool holds no connection at all, or a timeout. Connections
     /// that died while idle (PostgreSQL restarted) are discarded here instead of being handed
-    /// out, so the first request after a restart already succeeds.
+    /// out, so the first request after a restart already succeeds; connections past their
+    /// lifetime are retired here, before any query is sent on them.
     pub async fn get(&self) -> Result<DbConn, DbError> {
         use diesel_async::pooled_connection::PoolableConnection;
 
         let mut conn = self.wait_for_connection().await?;
-        // At most every pooled connection can be dead; dropping one lets bb8 close it.
+        // At most every pooled connection can be dead or old; dropping one lets bb8 close it.
         for _ in 0..self.max_size {
-            if !conn.is_broken() {
+            if conn.is_broken() {
+                drop(conn);
+            } else if super::lifetime::is_expired(&mut conn) {
+                super::lifetime::retire(&mut conn);
+                self.recycled.fetch_add(1, Ordering::Relaxed);
+                drop(conn);
+            } else {
                 break;
             }
-            drop(conn);
             conn = self.wait_for_connection().await?;
         }
         Ok(conn)

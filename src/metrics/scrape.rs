@@ -39,6 +39,7 @@ pub struct ScrapedMetrics {
     pool_timeouts: Family<PoolLabels, Counter>,
     pool_created: Family<PoolLabels, Counter>,
     pool_closed_broken: Family<PoolLabels, Counter>,
+    pool_recycled: Family<PoolLabels, Counter>,
     pool_wait_seconds: Family<PoolLabels, Counter<f64, AtomicU64>>,
     jobs: Family<JobLabels, Gauge>,
     oldest_pending: FloatGauge,
@@ -97,6 +98,11 @@ impl ScrapedMetrics {
                 "deploystack_db_pool_connections_broken",
                 "Connections closed because they broke",
                 &m.pool_closed_broken,
+            ),
+            (
+                "deploystack_db_pool_connections_recycled",
+                "Connections closed because they reached their lifetime (POSTGRES_MAX_LIFETIME_MS)",
+                &m.pool_recycled,
             ),
         ];
         for (name, help, family) in totals {
@@ -218,6 +224,7 @@ impl ScrapedMetrics {
                 f.closed_broken,
                 before.map(|b| b.closed_broken),
             ),
+            (&self.pool_recycled, f.recycled, before.map(|b| b.recycled)),
         ];
         for (family, now, then) in counters {
             family.get_or_create(&labels).inc_by(since(now, then));
