@@ -245,7 +245,11 @@ impl App {
         if let Some(server) = metrics_server {
             let _ = server.await;
         }
-        info!("HTTP server stopped");
+        // In-flight requests were answered, or cut at the grace period.
+        info!(
+            grace_s = SHUTDOWN_GRACE.as_secs(),
+            "shutdown: HTTP stopped accepting and drained"
+        );
         self.shutdown().await;
         result.context("HTTP server failed")
     }
@@ -272,15 +276,33 @@ impl App {
     /// handed back), the lifecycle's background work ends (a setup in progress finishes
     /// first), the pool closes, the listener stops, the cluster stops.
     pub async fn shutdown(self) {
+        let started = std::time::Instant::now();
+        let ms = |since: std::time::Instant| since.elapsed().as_millis() as u64;
         // Workers first: they write their outcomes and hand back unfinished jobs through
-        // the pool, which the lifecycle's shutdown closes.
+        // the pool, which the lifecycle's shutdown closes. Each step is bounded by its own
+        // timeout (JOB_SHUTDOWN_TIMEOUT_MS, the setup wait, the cluster's stop timeout).
+        let step = std::time::Instant::now();
         self.state.jobs.stop().await;
+        info!(elapsed_ms = ms(step), "shutdown: job workers stopped");
+        let step = std::time::Instant::now();
         self.state.setup.shutdown().await;
         self.on_ready.abort();
         let _ = self.on_ready.await;
+        info!(
+            elapsed_ms = ms(step),
+            "shutdown: database pool and listeners closed"
+        );
         if let Some(cluster) = self.embedded {
-            let _ = cluster.stop().await;
+            let step = std::time::Instant::now();
+            if let Err(e) = cluster.stop().await {
+                tracing::warn!(error = %e, "shutdown: embedded PostgreSQL did not stop cleanly");
+            }
+            info!(
+                elapsed_ms = ms(step),
+                "shutdown: embedded PostgreSQL stopped"
+            );
         }
+        info!(elapsed_ms = ms(started), "shutdown complete");
     }
 }
 
