@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::{Config, ConnectionTarget, PostgresSource, TlsMode};
+use crate::db::replicas::ReplicaSet;
 use crate::db::{Database, PgConnector};
 use crate::embedded_pg::{Cluster, ClusterOptions, RunningPostgres};
 use crate::jobs::JobService;
@@ -159,6 +160,8 @@ impl App {
             setup.clone(),
             settings.clone(),
             jobs.clone(),
+            database.clone(),
+            ReplicaPlan::from_config(config),
         ));
         let app = Self {
             state: AppState {
@@ -308,7 +311,13 @@ impl App {
 
 /// Starts what needs a served database (the settings change listener, the job workers and
 /// scheduler) once, when it is: nothing connects to PostgreSQL before setup.
-async fn start_when_served(setup: Arc<SetupService>, settings: GlobalSettings, jobs: JobService) {
+async fn start_when_served(
+    setup: Arc<SetupService>,
+    settings: GlobalSettings,
+    jobs: JobService,
+    database: Database,
+    replicas: Option<ReplicaPlan>,
+) {
     let mut phase = setup.watch_phase();
     if phase.wait_for(|p| *p == Phase::Ready).await.is_err() {
         return;
@@ -317,10 +326,55 @@ async fn start_when_served(setup: Arc<SetupService>, settings: GlobalSettings, j
         return;
     };
     let listener = settings.listen(connector.clone());
-    jobs.start(Some(connector)).await;
-    // Ends with the lifecycle; aborting this task drops the guard, which stops the listener.
+    // Ends with the lifecycle; aborting this task drops the guards, which stop the tasks.
     let _stop_listener = AbortOnDrop(listener);
+    let _stop_replica_checks = replicas
+        .and_then(|plan| plan.start(&database))
+        .map(AbortOnDrop);
+    jobs.start(Some(connector)).await;
     let _ = phase.wait_for(|p| *p == Phase::Stopped).await;
+}
+
+/// The read replicas to open once the primary is served.
+struct ReplicaPlan {
+    primary: ConnectionTarget,
+    pool: crate::config::PoolSettings,
+    settings: crate::config::ReplicaSettings,
+}
+
+impl ReplicaPlan {
+    fn from_config(config: &Config) -> Option<Self> {
+        let PostgresSource::External(primary) = &config.postgres else {
+            return None;
+        };
+        (!config.replicas.hosts.is_empty()).then(|| Self {
+            primary: primary.clone(),
+            pool: config.pool.clone(),
+            settings: config.replicas.clone(),
+        })
+    }
+
+    /// Opens the replicas' pools, serves reads from them and starts their checks.
+    fn start(self, database: &Database) -> Option<JoinHandle<()>> {
+        match ReplicaSet::new(&self.primary, &self.pool, &self.settings) {
+            Ok(set) => {
+                let set = Arc::new(set);
+                database.install_replicas(set.clone());
+                info!(
+                    replicas = self.settings.hosts.len(),
+                    "read replicas configured"
+                );
+                Some(tokio::spawn(crate::db::replicas::watch(
+                    set,
+                    database.clone(),
+                )))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot configure TLS for the read replicas; reads stay on the primary");
+                None
+            }
+        }
+    }
 }
 
 /// Aborts a task when dropped.

@@ -14,12 +14,46 @@ use crate::state::AppState;
 pub struct HealthStatus {
     /// Always `ok`.
     pub status: String,
+    /// With `POSTGRES_READ_HOSTS`: each read replica's last check. Replicas never make the
+    /// backend unready: reads fall back to the primary.
+    #[oai(skip_serializing_if_is_none)]
+    pub replicas: Option<Vec<ReplicaHealth>>,
+}
+
+/// One read replica in the readiness answer.
+#[derive(Debug, Object)]
+pub struct ReplicaHealth {
+    /// `host:port`.
+    pub name: String,
+    /// `usable`, `lagging`, `down`, `not_a_replica` or `unknown` (not checked yet).
+    pub state: String,
+    /// Replication lag at the last check, in milliseconds, when known.
+    #[oai(skip_serializing_if_is_none)]
+    pub lag_ms: Option<u64>,
 }
 
 impl HealthStatus {
     fn ok() -> Json<Self> {
         Json(Self {
             status: "ok".into(),
+            replicas: None,
+        })
+    }
+
+    fn ready(state: &AppState) -> Json<Self> {
+        let reports = state.database.replica_reports();
+        Json(Self {
+            status: "ok".into(),
+            replicas: (!reports.is_empty()).then(|| {
+                reports
+                    .into_iter()
+                    .map(|r| ReplicaHealth {
+                        name: r.name,
+                        state: r.state.name().into(),
+                        lag_ms: r.lag.map(|l| l.as_millis() as u64),
+                    })
+                    .collect()
+            }),
         })
     }
 }
@@ -58,7 +92,7 @@ impl HealthApi {
     )]
     async fn ready(&self, state: Data<&AppState>) -> ReadyResponse {
         match state.database.ping().await {
-            Ok(()) => ReadyResponse::Ready(HealthStatus::ok()),
+            Ok(()) => ReadyResponse::Ready(HealthStatus::ready(&state)),
             Err(e) => ReadyResponse::Unavailable(Json(ErrorBody::from_db(&e))),
         }
     }
@@ -68,6 +102,7 @@ impl poem_openapi::types::Example for HealthStatus {
     fn example() -> Self {
         Self {
             status: "ok".into(),
+            replicas: None,
         }
     }
 }

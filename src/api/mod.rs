@@ -127,6 +127,8 @@ fn harden_with<E: Endpoint + 'static>(
         .catch_all_error(|e| async move { error::to_json_response(e) })
         .with(allow::AllowHeader(allow))
         .with(CatchPanic::new().with_handler(error::panic_response))
+        // Each request is a unit of work: once it used the primary, its reads stay there.
+        .around(|ep, req| crate::db::routing::unit_of_work(async move { ep.call(req).await }))
         // Outside the panic catcher: a panic counts as the 500 it became.
         .with(crate::metrics::RequestMetrics(metrics))
         .with(request_log::RequestLog)

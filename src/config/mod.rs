@@ -12,6 +12,7 @@
 //! | `JOB_*` | see [`JobSettings`] |
 //! | `PLUGINS_PATH`, `PLUGIN_ALLOW_CONVENTION_ISOLATION` | unset, `false`; see [`PluginSettings`] |
 //! | `METRICS_ADDR`, `METRICS_TOKEN` | unset (no `/metrics`); see [`MetricsSettings`] |
+//! | `POSTGRES_READ_HOSTS`, `POSTGRES_READ_MAX_LAG_MS`, `POSTGRES_READ_CHECK_INTERVAL_MS` | none, `5000`, `1000`; see [`ReplicaSettings`] |
 //!
 //! When none of the connection variables is set the server runs its own embedded PostgreSQL.
 
@@ -21,6 +22,7 @@ mod metrics;
 mod plugins;
 mod pool;
 mod postgres;
+mod replicas;
 
 pub use env::{ConfigError, EnvSource};
 pub use jobs::JobSettings;
@@ -30,6 +32,7 @@ pub use pool::PoolSettings;
 pub use postgres::{
     ConnectionTarget, PostgresSource, TlsMode, CONNECTION_VARIABLES, DEFAULT_DATABASE,
 };
+pub use replicas::{ReplicaHost, ReplicaSettings};
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -64,6 +67,8 @@ pub struct Config {
     pub plugins: PluginSettings,
     /// Where Prometheus scrapes `/metrics`.
     pub metrics: MetricsSettings,
+    /// Read replicas.
+    pub replicas: ReplicaSettings,
 }
 
 impl Config {
@@ -74,6 +79,13 @@ impl Config {
 
     /// Reads any source of variables; tests pass a map instead of mutating the process environment.
     pub fn from_source(env: &EnvSource) -> Result<Self, ConfigError> {
+        let postgres = PostgresSource::from_env(env)?;
+        let replicas = match &postgres {
+            PostgresSource::External(primary) => {
+                ReplicaSettings::from_env(env, primary.port, true)?
+            }
+            PostgresSource::Embedded => ReplicaSettings::from_env(env, 5432, false)?,
+        };
         Ok(Self {
             host: env.parsed("HOST")?.unwrap_or(IpAddr::from([127, 0, 0, 1])),
             port: env.parsed("PORT")?.unwrap_or(DEFAULT_PORT),
@@ -81,7 +93,7 @@ impl Config {
                 .string("PERSISTENT_DATA_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_PERSISTENT_DATA_DIR)),
-            postgres: PostgresSource::from_env(env)?,
+            postgres,
             pool: PoolSettings::from_env(env)?,
             postgres_bin_dir: env.string("POSTGRES_BIN_DIR").map(PathBuf::from),
             encryption_secret: env
@@ -90,6 +102,7 @@ impl Config {
             jobs: JobSettings::from_env(env)?,
             plugins: PluginSettings::from_env(env)?,
             metrics: MetricsSettings::from_env(env)?,
+            replicas,
         })
     }
 
@@ -165,6 +178,31 @@ mod tests {
             let err = config(&[(name, value)]).expect_err(name).to_string();
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn read_replicas_need_an_external_primary_and_take_its_port() {
+        let c = config(&[
+            ("POSTGRES_PASSWORD", "x"),
+            ("POSTGRES_PORT", "6000"),
+            ("POSTGRES_READ_HOSTS", "r1, r2:7000"),
+            ("POSTGRES_READ_MAX_LAG_MS", "250"),
+        ])
+        .expect("valid");
+        let hosts: Vec<String> = c.replicas.hosts.iter().map(|h| h.to_string()).collect();
+        assert_eq!(hosts, ["r1:6000", "r2:7000"]);
+        assert_eq!(c.replicas.max_lag, std::time::Duration::from_millis(250));
+        let err = config(&[("POSTGRES_READ_HOSTS", "r1")])
+            .expect_err("embedded mode has no replicas")
+            .to_string();
+        assert!(err.contains("POSTGRES_READ_HOSTS"), "{err}");
+        let err = config(&[
+            ("POSTGRES_PASSWORD", "x"),
+            ("POSTGRES_READ_CHECK_INTERVAL_MS", "0"),
+        ])
+        .expect_err("too often")
+        .to_string();
+        assert!(err.contains("POSTGRES_READ_CHECK_INTERVAL_MS"), "{err}");
     }
 
     #[test]

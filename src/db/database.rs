@@ -7,12 +7,15 @@ use arc_swap::ArcSwapOption;
 
 use crate::db::error::DbError;
 use crate::db::pool::{DbConn, LivePool};
+use crate::db::replicas::{ReplicaReport, ReplicaSet};
 
 /// Shared by every handler; setup swaps a pool in without a restart, and a read costs one
 /// atomic load, so the hot path never waits on a lock.
 #[derive(Clone, Default)]
 pub struct Database {
     pool: Arc<ArcSwapOption<LivePool>>,
+    /// Read replicas, when `POSTGRES_READ_HOSTS` names some and the database is served.
+    replicas: Arc<ArcSwapOption<ReplicaSet>>,
     /// Set for good by [`Database::close`]: a pool installed afterwards (by a transition
     /// that outlived the shutdown wait) is dropped at once instead of being served.
     closed: Arc<AtomicBool>,
@@ -37,9 +40,52 @@ impl Database {
         self.pool.load().is_some()
     }
 
-    /// A connection for one request; fails fast with PostgreSQL's reason when it is down.
+    /// A connection to the primary for one request (the default for everything); fails fast
+    /// with PostgreSQL's reason when it is down. Later [`Database::read`]s of the same unit of
+    /// work (see [`crate::db::routing`]) go to the primary too.
     pub async fn conn(&self) -> Result<DbConn, DbError> {
+        super::routing::note_primary();
         self.live()?.get().await
+    }
+
+    /// [`Database::conn`], named for what the caller is about to do.
+    pub async fn write(&self) -> Result<DbConn, DbError> {
+        self.conn().await
+    }
+
+    /// A connection for reads that tolerate replica lag: a usable replica's, unless this unit
+    /// of work used the primary already (read-your-writes) or no replica is usable; then the
+    /// primary's.
+    pub async fn read(&self) -> Result<DbConn, DbError> {
+        if !super::routing::used_primary() {
+            if let Some(replicas) = self.replicas.load().as_ref() {
+                if let Some(conn) = replicas.connection().await {
+                    return Ok(conn);
+                }
+            }
+        }
+        self.conn_untracked().await
+    }
+
+    /// A primary connection that does not mark the unit of work (reads falling back, checks).
+    pub(crate) async fn conn_untracked(&self) -> Result<DbConn, DbError> {
+        self.live()?.get().await
+    }
+
+    /// Serves reads from `replicas` from now on.
+    pub fn install_replicas(&self, replicas: Arc<ReplicaSet>) {
+        if !self.closed.load(Ordering::SeqCst) {
+            self.replicas.store(Some(replicas));
+        }
+    }
+
+    /// The replicas' last verdicts; empty without replicas.
+    pub fn replica_reports(&self) -> Vec<ReplicaReport> {
+        self.replicas
+            .load()
+            .as_ref()
+            .map(|r| r.report())
+            .unwrap_or_default()
     }
 
     fn live(&self) -> Result<Arc<LivePool>, DbError> {
@@ -69,5 +115,6 @@ impl Database {
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.pool.store(None);
+        self.replicas.store(None);
     }
 }

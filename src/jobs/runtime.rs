@@ -418,25 +418,28 @@ fn spawn_job(
         let shared = task_shared;
         let end = match handler {
             None => End::Failed(no_worker_message(&job_type)),
-            Some(handler) => match AssertUnwindSafe(handler.run(payload, ctx))
-                .catch_unwind()
-                .await
-            {
-                Ok(Ok(result)) => End::Completed(result),
-                Ok(Err(RunFailure::BadPayload(message))) => End::Failed(message),
-                Ok(Err(RunFailure::Failed(e))) => shared.retry_or_fail(
-                    e.message().to_owned(),
-                    e.is_retryable(),
-                    attempt,
-                    max_attempts,
-                ),
-                Err(panic) => shared.retry_or_fail(
-                    format!("the handler panicked: {}", panic_message(panic.as_ref())),
-                    true,
-                    attempt,
-                    max_attempts,
-                ),
-            },
+            // Each run is a unit of work: after it wrote, its reads see what it wrote.
+            Some(handler) => {
+                match AssertUnwindSafe(crate::db::routing::unit_of_work(handler.run(payload, ctx)))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(Ok(result)) => End::Completed(result),
+                    Ok(Err(RunFailure::BadPayload(message))) => End::Failed(message),
+                    Ok(Err(RunFailure::Failed(e))) => shared.retry_or_fail(
+                        e.message().to_owned(),
+                        e.is_retryable(),
+                        attempt,
+                        max_attempts,
+                    ),
+                    Err(panic) => shared.retry_or_fail(
+                        format!("the handler panicked: {}", panic_message(panic.as_ref())),
+                        true,
+                        attempt,
+                        max_attempts,
+                    ),
+                }
+            }
         };
         // Only the run that still holds its entry reports: an entry taken by shutdown means
         // the job is being handed back, one of a later attempt means this run was superseded.

@@ -77,8 +77,15 @@ pub struct RouteLabels {
 /// One connection pool (`primary` today; replicas later).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
-    /// The pool's name.
-    pub pool: &'static str,
+    /// `primary`, or the replica's `host:port`.
+    pub pool: String,
+}
+
+/// One read replica.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplicaLabels {
+    /// Its `host:port`.
+    pub replica: String,
 }
 
 /// Jobs of one type in one status.

@@ -15,8 +15,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
-use super::labels::{JobLabels, PhaseLabels, PoolLabels, VersionLabels};
+use super::labels::{JobLabels, PhaseLabels, PoolLabels, ReplicaLabels, VersionLabels};
 use crate::db::pool::PoolFigures;
+use crate::db::replicas::ReplicaState;
 use crate::db::Database;
 use crate::jobs::JobQueue;
 use crate::lifecycle::Phase;
@@ -50,7 +51,9 @@ pub struct ScrapedMetrics {
     schema_version: Family<VersionLabels, Gauge>,
     /// The pools' running totals at the previous scrape, to add only what happened since
     /// (a pool replaced by a new one starts its totals at zero again).
-    last_totals: Arc<Mutex<HashMap<&'static str, PoolFigures>>>,
+    last_totals: Arc<Mutex<HashMap<String, PoolFigures>>>,
+    replica_lag: Family<ReplicaLabels, FloatGauge>,
+    replica_usable: Family<ReplicaLabels, Gauge>,
 }
 
 impl ScrapedMetrics {
@@ -114,6 +117,16 @@ impl ScrapedMetrics {
             m.pool_wait_seconds.clone(),
         );
         registry.register(
+            "deploystack_db_replica_lag_seconds",
+            "Replication lag of each read replica at its last check (absent when unknown)",
+            m.replica_lag.clone(),
+        );
+        registry.register(
+            "deploystack_db_replica_usable",
+            "1 when the read replica serves reads, 0 when it is skipped (down, lagging, not a standby)",
+            m.replica_usable.clone(),
+        );
+        registry.register(
             "deploystack_jobs",
             "Pending and processing jobs, by status and type",
             m.jobs.clone(),
@@ -159,9 +172,23 @@ impl ScrapedMetrics {
                 .set(i64::from(p == phase));
         }
         self.migrations_known.set(known_migrations());
-        match db.pool_figures() {
-            Some(figures) => self.set_pool(PRIMARY, figures),
-            None => self.clear_pools(),
+        self.clear_pools();
+        if let Some(figures) = db.pool_figures() {
+            self.set_pool(PRIMARY, figures);
+        }
+        for replica in db.replica_reports() {
+            self.set_pool(&replica.name, replica.pool);
+            let labels = ReplicaLabels {
+                replica: replica.name,
+            };
+            self.replica_usable
+                .get_or_create(&labels)
+                .set(i64::from(replica.state == ReplicaState::Usable));
+            if let Some(lag) = replica.lag {
+                self.replica_lag
+                    .get_or_create(&labels)
+                    .set(lag.as_secs_f64());
+            }
         }
         let read = tokio::time::timeout(DATABASE_DEADLINE, async {
             let depth = queue.depth().await.ok()?;
@@ -198,8 +225,10 @@ impl ScrapedMetrics {
         }
     }
 
-    fn set_pool(&self, pool: &'static str, f: PoolFigures) {
-        let labels = PoolLabels { pool };
+    fn set_pool(&self, pool: &str, f: PoolFigures) {
+        let labels = PoolLabels {
+            pool: pool.to_owned(),
+        };
         self.pool_max.get_or_create(&labels).set(i64::from(f.max));
         self.pool_open.get_or_create(&labels).set(i64::from(f.open));
         self.pool_idle.get_or_create(&labels).set(i64::from(f.idle));
@@ -210,7 +239,7 @@ impl ScrapedMetrics {
             .last_totals
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let before = last.insert(pool, f);
+        let before = last.insert(pool.to_owned(), f);
         // A total below the last one means a new pool: all of it happened since.
         let since = |now: u64, then: Option<u64>| match then {
             Some(then) if then <= now => now - then,
@@ -245,6 +274,8 @@ impl ScrapedMetrics {
         ] {
             family.clear();
         }
+        self.replica_lag.clear();
+        self.replica_usable.clear();
     }
 }
 

@@ -29,6 +29,7 @@ pub fn config(connection: ConnectionTarget, data_dir: &Path) -> Config {
         jobs: deploystack_backend::config::JobSettings::default(),
         plugins: deploystack_backend::config::PluginSettings::default(),
         metrics: deploystack_backend::config::MetricsSettings::default(),
+        replicas: deploystack_backend::config::ReplicaSettings::default(),
     }
 }
 
