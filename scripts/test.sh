@@ -2,7 +2,8 @@
 # Runs the whole test suite against real PostgreSQL clusters that the tests start themselves
 # (as the `postgres` system user when run as root). Installs what the tests need first:
 # the PostgreSQL server binaries, Node.js (upstream encryption vectors), Chromium with
-# chromedriver (browser tests), docker-compose and hadolint (the deployment files' checks),
+# chromedriver (browser tests), PgBouncer (pooler tests), docker-compose and hadolint (the
+# deployment files' checks),
 # diesel CLI (for the schema.rs check) and the de_DE.UTF-8 locale
 # (a test runs the server with German `lc_messages`, which PostgreSQL accepts only for a
 # locale the OS has; the German messages themselves come with the server package).
@@ -25,6 +26,7 @@ missing=()
 command -v node >/dev/null || missing+=(nodejs)
 { command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || missing+=(chromium chromium-driver)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+[ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null || missing+=(pgbouncer)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 if ! locale -a 2>/dev/null | grep -qixE 'de_DE\.utf-?8'; then
     [ -f /usr/share/i18n/locales/de_DE ] || apt_install locales

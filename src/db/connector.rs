@@ -66,6 +66,9 @@ pub struct PgConnector {
     /// Client-side deadline for an answer ([`AnswerDeadline`]); zero: none.
     query_timeout: Duration,
     tcp_user_timeout: Duration,
+    /// `statement_timeout` set on each session after login; zero: the server's default. Not
+    /// sent as a startup `options` parameter, which PgBouncer refuses.
+    statement_timeout: Duration,
 }
 
 /// TCP keepalive: notice a dead peer of an idle connection (failover, dropped NAT entry) in
@@ -101,12 +104,6 @@ impl PgConnector {
         if let Some(password) = &pg.password {
             config.password(password.expose_secret());
         }
-        if !pool.statement_timeout.is_zero() {
-            config.options(format!(
-                "-c statement_timeout={}",
-                pool.statement_timeout.as_millis()
-            ));
-        }
         Ok(Self {
             config,
             tls,
@@ -116,6 +113,7 @@ impl PgConnector {
             connect_timeout: pool.connect_timeout,
             query_timeout: pool.query_timeout,
             tcp_user_timeout: pool.tcp_user_timeout,
+            statement_timeout: pool.statement_timeout,
         })
     }
 
@@ -131,7 +129,7 @@ impl PgConnector {
     /// may legitimately wait on a lock or rewrite a large table.
     pub fn without_statement_timeout(&self) -> Self {
         let mut other = self.clone();
-        other.config.options("");
+        other.statement_timeout = Duration::ZERO;
         other.query_timeout = Duration::ZERO;
         other
     }
@@ -211,12 +209,35 @@ impl PgConnector {
                 client
             }
         };
-        AsyncPgConnection::try_from(client)
+        let conn =
+            AsyncPgConnection::try_from(client)
+                .await
+                .map_err(|e| ConnectError::Unreachable {
+                    target: self.target(),
+                    detail: e.to_string(),
+                })?;
+        self.prepare_session(conn).await
+    }
+
+    /// Applies the session settings (one simple-protocol round trip, when there are any).
+    async fn prepare_session(
+        &self,
+        mut conn: AsyncPgConnection,
+    ) -> Result<AsyncPgConnection, ConnectError> {
+        use diesel_async::SimpleAsyncConnection;
+
+        if !self.statement_timeout.is_zero() {
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {}",
+                self.statement_timeout.as_millis()
+            ))
             .await
             .map_err(|e| ConnectError::Unreachable {
                 target: self.target(),
-                detail: e.to_string(),
-            })
+                detail: format!("cannot set statement_timeout: {e}"),
+            })?;
+        }
+        Ok(conn)
     }
 
     /// `work`, or an "unreachable" error once the connect timeout passed.
@@ -312,10 +333,11 @@ impl PgConnector {
                 }
             }
         };
-        result.map_err(|e| ConnectError::Unreachable {
+        let conn = result.map_err(|e| ConnectError::Unreachable {
             target: self.target(),
             detail: e.to_string(),
-        })
+        })?;
+        self.prepare_session(conn).await
     }
 
     fn classify(&self, e: tokio_postgres::Error) -> ConnectError {

@@ -80,6 +80,8 @@ pub async fn bootstrap(
 ) -> Result<Bootstrapped, SetupError> {
     let mut conn =
         provision::connect_creating_database(&connector.without_statement_timeout()).await?;
+    // Before any lock: a transaction pooler would lose it between statements.
+    super::pooler::refuse_transaction_pooling(connector, &mut conn).await?;
     if !advisory::lock_until(&mut conn, SETUP_LOCK_KEY, lock_deadline)
         .await
         .map_err(init_error)?
