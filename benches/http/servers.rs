@@ -66,6 +66,16 @@ pub(crate) fn start_server(
     dir: &std::path::Path,
     port: u16,
 ) -> Result<std::process::Child, BoxError> {
+    start_server_with(pg, dir, port, &[])
+}
+
+/// [`start_server`] with `extra` environment variables.
+pub(crate) fn start_server_with(
+    pg: &RunningPostgres,
+    dir: &std::path::Path,
+    port: u16,
+    extra: &[(&str, String)],
+) -> Result<std::process::Child, BoxError> {
     let c = pg.connection("bench");
     let password = password(&c);
     Ok(Command::new(env!("CARGO_BIN_EXE_deploystack-backend"))
@@ -83,6 +93,7 @@ pub(crate) fn start_server(
             std::env::vars()
                 .filter(|(k, _)| k.starts_with("POSTGRES_POOL_") || k == "TOKIO_WORKER_THREADS"),
         )
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .spawn()?)
 }

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod certs;
 pub mod pg;
 pub mod process;
+pub mod replica;
 pub mod server;
 
 use std::future::Future;
