@@ -16,10 +16,19 @@ fn repo() -> &'static Path {
 
 /// `docker-compose config` with `vars` → the resolved file as JSON, or the tool's complaint.
 fn compose_config(vars: &[(&str, &str)]) -> Result<Value, String> {
+    compose_config_with(&[], vars)
+}
+
+/// [`compose_config`] with the compose `profiles` enabled.
+fn compose_config_with(profiles: &[&str], vars: &[(&str, &str)]) -> Result<Value, String> {
     let mut cmd = Command::new("docker-compose");
-    cmd.current_dir(repo())
-        .args(["-f", "compose.yaml", "config"]);
+    cmd.current_dir(repo()).args(["-f", "compose.yaml"]);
+    for profile in profiles {
+        cmd.args(["--profile", profile]);
+    }
+    cmd.arg("config");
     for name in [
+        "POSTGRES_READ_HOSTS",
         "POSTGRES_PASSWORD",
         "DEPLOYSTACK_ENCRYPTION_SECRET",
         "METRICS_ADDR",
@@ -116,6 +125,96 @@ fn compose_gives_the_backend_an_environment_it_accepts() {
     assert_eq!(
         pg_env["POSTGRES_DB"].as_str(),
         Some(env["POSTGRES_DATABASE"].as_str())
+    );
+}
+
+/// The backend's environment in a resolved compose file, as our configuration reads it.
+fn backend_config(resolved: &Value) -> Config {
+    let env: BTreeMap<String, String> = resolved["services"]["backend"]["environment"]
+        .as_object()
+        .expect("environment map")
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+            )
+        })
+        .collect();
+    Config::from_source(&EnvSource::from_pairs(
+        env.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ))
+    .expect("the backend accepts the compose environment")
+}
+
+#[test]
+fn the_replica_profile_adds_a_streaming_replica_the_backend_reads_from() {
+    let plain = compose_config(&[("POSTGRES_PASSWORD", "pw")]).expect("valid");
+    // docker-compose's `config` lists profiled services too; `up` starts them only on demand.
+    assert_eq!(
+        plain["services"]["postgres-replica"]["profiles"],
+        serde_json::json!(["replica"]),
+        "the replica runs only with its profile"
+    );
+    assert!(backend_config(&plain).replicas.hosts.is_empty());
+
+    let resolved = compose_config_with(
+        &["replica"],
+        &[
+            ("POSTGRES_PASSWORD", "pw"),
+            ("POSTGRES_READ_HOSTS", "postgres-replica"),
+        ],
+    )
+    .expect("valid with the replica profile");
+    let replica = &resolved["services"]["postgres-replica"];
+    assert_eq!(replica["image"], "postgres:16");
+    assert_eq!(
+        replica["depends_on"]["postgres"]["condition"],
+        "service_healthy"
+    );
+    let hosts: Vec<String> = backend_config(&resolved)
+        .replicas
+        .hosts
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(hosts, ["postgres-replica:5432"]);
+    // Every file the services mount exists and is valid shell.
+    let mut mounted = 0;
+    for service in ["postgres", "postgres-replica"] {
+        for volume in resolved["services"][service]["volumes"]
+            .as_array()
+            .expect("volumes")
+        {
+            let source = volume["source"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| {
+                    volume
+                        .as_str()
+                        .and_then(|v| v.split(':').next().map(str::to_owned))
+                })
+                .unwrap_or_default();
+            if !source.starts_with('/') {
+                continue; // a named volume
+            }
+            let path = PathBuf::from(&source);
+            assert!(
+                path.exists(),
+                "{service} mounts {source}, which does not exist"
+            );
+            let syntax = Command::new("sh")
+                .arg("-n")
+                .arg(&path)
+                .status()
+                .expect("sh");
+            assert!(syntax.success(), "{source} is not valid shell");
+            mounted += 1;
+        }
+    }
+    assert_eq!(
+        mounted, 2,
+        "the primary's init script and the replica's entrypoint"
     );
 }
 
