@@ -155,7 +155,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    mcp_client_activity_metrics (id) {
+    mcp_client_activity_metrics (id, bucket_timestamp) {
         id -> Text,
         user_id -> Text,
         team_id -> Text,
@@ -207,7 +207,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    mcp_request_logs (id) {
+    mcp_request_logs (id, created_at) {
         id -> Text,
         installation_id -> Text,
         team_id -> Text,
@@ -289,7 +289,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    mcp_server_logs (id) {
+    mcp_server_logs (id, created_at) {
         id -> Text,
         installation_id -> Text,
         team_id -> Text,
@@ -583,7 +583,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    satellite_heartbeats (id) {
+    satellite_heartbeats (id, timestamp) {
         id -> Text,
         satellite_id -> Text,
         status -> Text,
@@ -636,7 +636,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    satellite_usage_logs (id) {
+    satellite_usage_logs (id, timestamp) {
         id -> Text,
         satellite_id -> Text,
         user_id -> Nullable<Text>,

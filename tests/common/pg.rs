@@ -164,6 +164,15 @@ impl TestDb {
         client.batch_execute(sql).await.expect("execute");
     }
 
+    /// Runs statements on the test database and returns PostgreSQL's verdict.
+    pub async fn try_execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        let (client, conn) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test database");
+        tokio::spawn(conn);
+        client.batch_execute(sql).await
+    }
+
     /// Creates the (empty, never set up) database, as an operator or another tool would.
     pub async fn create_empty(&self) {
         let mut admin = self.connection.clone();

@@ -9,6 +9,7 @@ mod common;
 mod batches;
 mod cli;
 mod handlers;
+mod partitions;
 mod periodic;
 mod processes;
 mod producing;

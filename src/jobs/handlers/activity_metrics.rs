@@ -1,5 +1,6 @@
-//! `cleanup_mcp_client_activity_metrics`: deletes metric buckets older than the retention
-//! (upstream: 3 days, fixed; here the payload may say `retentionDays`).
+//! `cleanup_mcp_client_activity_metrics`: removes metric buckets older than the retention
+//! (upstream: 3 days, fixed; here the payload may say `retentionDays`), dropping the daily
+//! partitions that lie wholly before it instead of deleting their rows.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -59,10 +60,18 @@ impl Job for CleanupMcpClientActivityMetrics {
         }
         let cutoff = chrono::Utc::now() - chrono::Duration::days(days);
         let mut conn = self.db.conn().await?;
-        let deleted_count =
-            diesel::delete(metrics::table.filter(metrics::bucket_timestamp.lt(cutoff)))
-                .execute(&mut conn)
-                .await?;
+        // Whole days past the retention go with their partitions; what is left of the day
+        // the cutoff falls in (and anything in the default partition) row by row.
+        let dropped = super::log_partitions::drop_partitions_before(
+            &mut conn,
+            "mcp_client_activity_metrics",
+            cutoff.date_naive(),
+        )
+        .await?;
+        let deleted = diesel::delete(metrics::table.filter(metrics::bucket_timestamp.lt(cutoff)))
+            .execute(&mut conn)
+            .await?;
+        let deleted_count = usize::try_from(dropped).unwrap_or(usize::MAX) + deleted;
         Ok(MetricsCleanupResult {
             deleted_count,
             retention_days: days,

@@ -8,6 +8,7 @@
 mod access_tokens;
 mod activity_metrics;
 mod cleanup_old_jobs;
+mod log_partitions;
 mod oauth_pending_flows;
 mod satellite_heartbeats;
 mod server_logs;
@@ -15,6 +16,9 @@ mod server_logs;
 pub use access_tokens::CleanupExpiredOauthTokens;
 pub use activity_metrics::CleanupMcpClientActivityMetrics;
 pub use cleanup_old_jobs::{CleanupOldJobs, CleanupOldJobsPayload};
+pub use log_partitions::{
+    MaintainLogPartitions, PartitionUpkeep, DEFAULT_AHEAD_DAYS, PARTITIONED_TABLES,
+};
 pub use oauth_pending_flows::CleanupExpiredOauthPendingFlows;
 pub use satellite_heartbeats::{CleanupSatelliteHeartbeats, HeartbeatLimits};
 pub use server_logs::{CleanupMcpServerLogs, ServerLogLimit};
@@ -46,7 +50,8 @@ pub fn registry(db: &Database) -> Registry {
         .register(CleanupSatelliteHeartbeats::new(db.clone()))
         .register(CleanupMcpServerLogs::new(db.clone()))
         .register(CleanupExpiredOauthPendingFlows::new(db.clone()))
-        .register(CleanupExpiredOauthTokens::new(db.clone()));
+        .register(CleanupExpiredOauthTokens::new(db.clone()))
+        .register(MaintainLogPartitions::new(db.clone()));
     registry
 }
 
@@ -68,6 +73,7 @@ pub fn schedules() -> Vec<Schedule> {
         of::<CleanupMcpServerLogs>("*/10 * * * *", ServerLogLimit::default()),
         of::<CleanupExpiredOauthPendingFlows>("*/3 * * * *", Default::default()),
         of::<CleanupExpiredOauthTokens>("*/15 * * * *", Default::default()),
+        of::<MaintainLogPartitions>("7 * * * *", PartitionUpkeep::default()),
     ]
 }
 
