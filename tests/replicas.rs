@@ -40,6 +40,42 @@ async fn read_on_replica(db: &Database) -> bool {
         .standby
 }
 
+/// Serves, behind the API's middleware, `GET /probe`: a read, a write, a read; answers
+/// where each read ran. Returns its URL.
+async fn serve_probe(database: Database) -> String {
+    use poem::listener::{Acceptor, Listener, TcpListener};
+    use poem::web::Json;
+    use poem::{get, handler, EndpointExt, Route, Server};
+
+    #[handler]
+    async fn probe(db: poem::web::Data<&Database>) -> Json<Value> {
+        let place = |on_replica: bool| if on_replica { "replica" } else { "primary" };
+        let before = read_on_replica(&db).await;
+        let mut conn = db.write().await.expect("primary");
+        diesel::sql_query("INSERT INTO replica_probe VALUES (-1)")
+            .execute(&mut conn)
+            .await
+            .expect("write");
+        drop(conn);
+        let after = read_on_replica(&db).await;
+        Json(serde_json::json!({"before_write": place(before), "after_write": place(after)}))
+    }
+
+    let app =
+        deploystack_backend::api::harden(Route::new().at("/probe", get(probe)).data(database));
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind");
+    let port = acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().map(|s| s.port()))
+        .expect("port");
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    format!("http://127.0.0.1:{port}/probe")
+}
+
 /// The replica's state in the readiness answer.
 async fn replica_state(server: &TestServer) -> (u16, Value) {
     let (code, body) = server.get("/api/health/ready").await;
@@ -106,6 +142,25 @@ async fn reads_use_a_healthy_replica_and_fall_back_when_it_lags_or_stops() {
     assert!(!after, "after a write, its reads go to the primary");
     // Another unit of work starts on the replica again.
     assert!(routing::unit_of_work(read_on_replica(&database)).await);
+
+    // Through HTTP: every request is a unit of work of its own (the API's middleware).
+    let probe = serve_probe(database.clone()).await;
+    let http = reqwest::Client::new();
+    for _ in 0..2 {
+        let body: Value = http
+            .get(&probe)
+            .send()
+            .await
+            .expect("probe")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(
+            body,
+            serde_json::json!({"before_write": "replica", "after_write": "primary"}),
+            "within a request a read after a write sees the primary; the next request starts over"
+        );
+    }
 
     // Lag: replay paused while the primary keeps writing → skipped, reads on the primary.
     superuser_execute(&replica_superuser, "SELECT pg_wal_replay_pause()").await;
