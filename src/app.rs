@@ -234,11 +234,15 @@ impl App {
         let stop = CancellationToken::new();
         let metrics_server = self.serve_metrics(stop.clone());
         let stop_all = stop.clone();
+        let signalled = Arc::new(std::sync::OnceLock::new());
+        let signalled_at = signalled.clone();
         let result = Server::new_with_acceptor(acceptor)
             .run_with_graceful_shutdown(
                 crate::api::endpoint(self.state.clone()),
                 async move {
                     shutdown.await;
+                    let _ = signalled_at.set(std::time::Instant::now());
+                    info!("shutdown: no new connections; draining in-flight requests");
                     stop_all.cancel();
                 },
                 Some(SHUTDOWN_GRACE),
@@ -248,11 +252,17 @@ impl App {
         if let Some(server) = metrics_server {
             let _ = server.await;
         }
-        // In-flight requests were answered, or cut at the grace period.
-        info!(
-            grace_s = SHUTDOWN_GRACE.as_secs(),
-            "shutdown: HTTP stopped accepting and drained"
-        );
+        let drained_ms = signalled
+            .get()
+            .map_or(0, |at| at.elapsed().as_millis() as u64);
+        if drained_ms >= SHUTDOWN_GRACE.as_millis() as u64 {
+            tracing::warn!(
+                elapsed_ms = drained_ms,
+                "shutdown: grace period over; requests still running were cut"
+            );
+        } else {
+            info!(elapsed_ms = drained_ms, "shutdown: HTTP drained");
+        }
         self.shutdown().await;
         result.context("HTTP server failed")
     }

@@ -206,3 +206,29 @@ async fn transaction_mode_is_refused_with_what_to_change() {
     let reason = format!("{refused:#}");
     assert!(reason.contains("transaction mode"), "{reason}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_behind_a_transaction_pooler_is_never_read_from() {
+    let db = TestDb::new().await;
+    db.create_empty().await;
+    let bouncer = PgBouncer::start(&db.connection, "transaction").await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = config(db.connection.clone(), dir.path());
+    cfg.replicas = deploystack_backend::config::ReplicaSettings {
+        hosts: vec![deploystack_backend::config::ReplicaHost {
+            host: "127.0.0.1".into(),
+            port: bouncer.port,
+        }],
+        max_lag: Duration::from_secs(5),
+        check_interval: Duration::from_millis(100),
+    };
+    let server = TestServer::start(&cfg).await;
+    assert_eq!(server.setup().await.0, 200);
+    common::wait_until("the replica check", Duration::from_secs(30), || async {
+        server.get("/api/health/ready").await.1["replicas"][0]["state"] == "transaction_pooler"
+    })
+    .await;
+    let (code, _) = server.get("/api/health/ready").await;
+    assert_eq!(code, 200, "the primary still serves");
+    server.stop().await;
+}

@@ -28,20 +28,25 @@ BEGIN
                    'INSERT INTO log_partitions.%I SELECT * FROM moved',
                    parent || '_default', key, key, child)
         USING lo, hi;
+    -- Bounds written out in UTC, whatever the session's TimeZone and DateStyle.
     EXECUTE format('ALTER TABLE public.%I ATTACH PARTITION log_partitions.%I FOR VALUES FROM (%L) TO (%L)',
-                   parent, child, lo, hi);
+                   parent, child,
+                   to_char(day, 'YYYY-MM-DD') || ' 00:00:00+00',
+                   to_char(day + 1, 'YYYY-MM-DD') || ' 00:00:00+00');
     RETURN true;
 END
 $$;
 
--- Drops the daily partitions of `parent` that end at or before `cutoff` (UTC midnight) and
--- returns how many rows they held.
+-- Drops the daily partitions of `parent` that end at or before `cutoff` (UTC midnight),
+-- deletes the default partition's rows older than that, and returns how many rows went.
 CREATE FUNCTION partition_drop_before(parent text, cutoff date) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     part record;
     rows_in bigint;
     total bigint := 0;
+    key text := substring(pg_get_partkeydef(format('public.%I', parent)::regclass)
+                          FROM '^RANGE \((.*)\)$');
 BEGIN
     FOR part IN
         SELECT c.relname
@@ -58,7 +63,12 @@ BEGIN
         EXECUTE format('DROP TABLE log_partitions.%I', part.relname);
         total := total + rows_in;
     END LOOP;
-    RETURN total;
+    -- Rows older than the cutoff in the default partition (history from before the
+    -- partitioning, rows of days that had no partition) go row by row.
+    EXECUTE format('DELETE FROM log_partitions.%I WHERE %s < $1', parent || '_default', key)
+        USING (cutoff::timestamp AT TIME ZONE 'UTC');
+    GET DIAGNOSTICS rows_in = ROW_COUNT;
+    RETURN total + rows_in;
 END
 $$;
 
@@ -192,7 +202,10 @@ CREATE INDEX satellite_usage_logs_process_id_idx ON satellite_usage_logs (proces
 CREATE INDEX satellite_usage_logs_date_partition_idx ON satellite_usage_logs (date_partition);
 CREATE INDEX satellite_usage_logs_tool_name_idx ON satellite_usage_logs (tool_name);
 
--- Default partitions, daily partitions from yesterday to a week ahead, then the rows.
+-- Default partitions, daily partitions from yesterday to a week ahead (UTC days), then the
+-- rows. Rows older than yesterday stay in the default partition: history of unknown length
+-- would otherwise need a partition per day. Retention (`partition_drop_before`) removes the
+-- old ones there row by row.
 DO $$
 DECLARE
     parent text;
@@ -204,7 +217,9 @@ BEGIN
     LOOP
         EXECUTE format('CREATE TABLE log_partitions.%I PARTITION OF public.%I DEFAULT',
                        parent || '_default', parent);
-        FOR day IN SELECT generate_series(current_date - 1, current_date + 7, interval '1 day')::date
+        FOR day IN SELECT generate_series((now() AT TIME ZONE 'UTC')::date - 1,
+                                          (now() AT TIME ZONE 'UTC')::date + 7,
+                                          interval '1 day')::date
         LOOP
             PERFORM partition_ensure(parent, day);
         END LOOP;

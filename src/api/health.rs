@@ -25,7 +25,8 @@ pub struct HealthStatus {
 pub struct ReplicaHealth {
     /// `host:port`.
     pub name: String,
-    /// `usable`, `lagging`, `down`, `not_a_replica` or `unknown` (not checked yet).
+    /// `usable`, `lagging`, `down`, `not_a_replica`, `transaction_pooler` (behind a pooler in
+    /// transaction mode, which the backend cannot use) or `unknown` (not checked yet).
     pub state: String,
     /// Replication lag at the last check, in milliseconds, when known.
     #[oai(skip_serializing_if_is_none)]

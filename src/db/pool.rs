@@ -87,9 +87,11 @@ impl LivePool {
             .connection_timeout(settings.connect_timeout)
             // `None` (POSTGRES_IDLE_TIMEOUT_MS=0) keeps idle connections open; bb8 panics on zero.
             .idle_timeout(settings.idle_timeout)
-            // The longest a connection lives: bb8 closes idle ones that reach it; checked-out
-            // ones are retired earlier, each at its own jittered time (see `lifetime`).
-            .max_lifetime(settings.max_lifetime)
+            // Not bb8's own lifetime check: it would close every connection at the same age
+            // (and idle ones on one reaper tick). Each connection is retired at its own
+            // jittered age when next checked out instead (see `lifetime`); idle ones above
+            // `min_idle` go with the idle timeout.
+            .max_lifetime(None)
             // Checking every checkout with `SELECT 1` halves throughput; diesel-async still drops
             // connections that are closed or stuck in a transaction when they are returned.
             .test_on_check_out(false)

@@ -3,13 +3,15 @@
 //! lags more than `POSTGRES_READ_MAX_LAG_MS` is skipped until a later check clears it; with
 //! none usable, reads go to the primary.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use diesel::sql_types::{Bool, Double, Nullable, Text};
+use diesel::sql_types::{Bool, Nullable, Text};
 use diesel::QueryableByName;
-use tracing::{info, warn};
+use diesel_async::AsyncPgConnection;
+use tracing::{debug, info, warn};
 
 use crate::config::{ConnectionTarget, PoolSettings, ReplicaHost, ReplicaSettings};
 use crate::db::connector::PgConnector;
@@ -29,6 +31,9 @@ pub enum ReplicaState {
     Down,
     /// Answering, but not a standby: reads there could see another database's history.
     NotAReplica,
+    /// Reached through a pooler in transaction mode, which the backend's sessions cannot
+    /// use (see [`crate::setup`]'s pooler check).
+    TransactionPooler,
 }
 
 impl ReplicaState {
@@ -40,6 +45,7 @@ impl ReplicaState {
             Self::Lagging => "lagging",
             Self::Down => "down",
             Self::NotAReplica => "not_a_replica",
+            Self::TransactionPooler => "transaction_pooler",
         }
     }
 
@@ -49,6 +55,7 @@ impl ReplicaState {
             2 => Self::Lagging,
             3 => Self::Down,
             4 => Self::NotAReplica,
+            5 => Self::TransactionPooler,
             _ => Self::Unknown,
         }
     }
@@ -60,6 +67,7 @@ impl ReplicaState {
             Self::Lagging => 2,
             Self::Down => 3,
             Self::NotAReplica => 4,
+            Self::TransactionPooler => 5,
         }
     }
 }
@@ -69,6 +77,10 @@ pub struct Replica {
     host: ReplicaHost,
     name: String,
     pool: LivePool,
+    /// How the checks reach it: a connection of their own, so a busy pool never makes a
+    /// healthy replica look down.
+    connector: PgConnector,
+    checker: tokio::sync::Mutex<Option<AsyncPgConnection>>,
     state: AtomicU8,
     /// Last measured lag in milliseconds (`u64::MAX` when unknown).
     lag_ms: AtomicU64,
@@ -112,6 +124,9 @@ pub struct ReplicaSet {
     replicas: Vec<Arc<Replica>>,
     next: AtomicUsize,
     settings: ReplicaSettings,
+    /// The primary's WAL position at each check, oldest first: when the primary passed a
+    /// position is how far behind a replica that replayed up to it is.
+    samples: std::sync::Mutex<VecDeque<(u64, Instant)>>,
 }
 
 impl ReplicaSet {
@@ -134,6 +149,8 @@ impl ReplicaSet {
                     host: host.clone(),
                     name: host.to_string(),
                     pool: LivePool::new(&connector, pool),
+                    connector,
+                    checker: tokio::sync::Mutex::new(None),
                     state: AtomicU8::new(ReplicaState::Unknown.as_u8()),
                     lag_ms: AtomicU64::new(u64::MAX),
                 }))
@@ -143,6 +160,7 @@ impl ReplicaSet {
             replicas,
             next: AtomicUsize::new(0),
             settings: settings.clone(),
+            samples: std::sync::Mutex::new(VecDeque::new()),
         })
     }
 
@@ -156,16 +174,18 @@ impl ReplicaSet {
     }
 
     /// A connection to a usable replica, or `None` (then the caller reads on the primary).
-    /// A replica whose pool fails is marked down at once.
+    /// A replica that cannot be reached at all (its pool holds no connection) is marked
+    /// down at once; a busy one is only passed over for this read.
     pub(crate) async fn connection(&self) -> Option<DbConn> {
         for _ in 0..self.replicas.len() {
             let replica = self.pick()?;
             match replica.pool.get().await {
                 Ok(conn) => return Some(conn),
-                Err(e) => {
+                Err(e) if replica.pool.figures().open == 0 => {
                     warn!(replica = %replica.host, error = %e, "read replica unavailable");
                     replica.set(ReplicaState::Down, None);
                 }
+                Err(e) => debug!(replica = %replica.host, error = %e, "read replica busy"),
             }
         }
         None
@@ -195,6 +215,24 @@ impl ReplicaSet {
             None => return,
         };
         let limit = self.settings.max_lag.as_millis() as u64;
+        let now = Instant::now();
+        let samples: Vec<(u64, Instant)> = {
+            let mut samples = self
+                .samples
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            samples.push_back((primary_lsn, now));
+            // Enough history to tell any lag up to the limit, and then some.
+            let keep = self.settings.max_lag + self.settings.check_interval * 4;
+            while samples
+                .front()
+                .is_some_and(|(_, at)| now.duration_since(*at) > keep)
+                && samples.len() > 1
+            {
+                samples.pop_front();
+            }
+            samples.iter().copied().collect()
+        };
         for replica in &self.replicas {
             let verdict = tokio::time::timeout(
                 self.settings.check_interval.max(Duration::from_secs(1)),
@@ -202,17 +240,18 @@ impl ReplicaSet {
             )
             .await;
             match verdict {
-                Ok(Some(Position { standby: false, .. })) => {
+                Ok(Checked::Pooler) => replica.set(ReplicaState::TransactionPooler, None),
+                Ok(Checked::Answered(Position { standby: false, .. })) => {
                     replica.set(ReplicaState::NotAReplica, None)
                 }
-                Ok(Some(position)) => {
-                    let lag = position.lag_ms(primary_lsn);
+                Ok(Checked::Answered(position)) => {
+                    let lag = position.lag_ms(&samples, now);
                     match lag {
                         Some(ms) if ms <= limit => replica.set(ReplicaState::Usable, Some(ms)),
                         _ => replica.set(ReplicaState::Lagging, lag),
                     }
                 }
-                Ok(None) | Err(_) => replica.set(ReplicaState::Down, None),
+                Ok(Checked::Unreachable) | Err(_) => replica.set(ReplicaState::Down, None),
             }
         }
     }
@@ -238,20 +277,23 @@ struct Position {
     standby: bool,
     #[diesel(sql_type = Nullable<Text>)]
     replayed: Option<String>,
-    #[diesel(sql_type = Nullable<Double>)]
-    replay_age_ms: Option<f64>,
 }
 
 impl Position {
-    /// Milliseconds behind the primary: none when it replayed everything the primary had
-    /// written when asked (an idle primary makes the last replay look old without lag),
-    /// else the age of its last replayed transaction; `None` when unknown.
-    fn lag_ms(&self, primary_lsn: u64) -> Option<u64> {
+    /// Milliseconds behind the primary, from `samples` of the primary's position (oldest
+    /// first, the newest taken `now`): none when it replayed everything the primary had
+    /// written then; else the time since the first sample in which the primary was past
+    /// the replayed position (at most one check interval short of the truth), or since the
+    /// oldest sample when even that one was past it. The age of the last replayed
+    /// transaction is not used: on a quiet primary it grows without any lag.
+    fn lag_ms(&self, samples: &[(u64, Instant)], now: Instant) -> Option<u64> {
         let replayed = parse_lsn(self.replayed.as_deref()?)?;
-        if replayed >= primary_lsn {
-            return Some(0);
-        }
-        self.replay_age_ms.map(|ms| ms.max(0.0) as u64)
+        Some(
+            samples
+                .iter()
+                .find(|(lsn, _)| *lsn > replayed)
+                .map_or(0, |(_, at)| now.duration_since(*at).as_millis() as u64),
+        )
     }
 }
 
@@ -266,19 +308,46 @@ async fn primary_position(primary: &Database) -> Option<u64> {
     parse_lsn(&row.lsn)
 }
 
-async fn check(replica: &Replica) -> Option<Position> {
+/// What one check found.
+enum Checked {
+    Answered(Position),
+    Pooler,
+    Unreachable,
+}
+
+async fn check(replica: &Replica) -> Checked {
     use diesel_async::RunQueryDsl;
 
-    let mut conn = replica.pool.get().await.ok()?;
-    diesel::sql_query(
-        "SELECT pg_is_in_recovery() AS standby, \
-                pg_last_wal_replay_lsn()::text AS replayed, \
-                (EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) * 1000)::float8 \
-                  AS replay_age_ms",
+    let mut slot = replica.checker.lock().await;
+    if slot.is_none() {
+        let Ok(mut conn) = replica.connector.connect().await else {
+            return Checked::Unreachable;
+        };
+        // Once per connection: a transaction pooler in front of the replica would mix up
+        // the pool's prepared statements, as it would the primary's.
+        match crate::setup::pooler::refuse_transaction_pooling(&replica.connector, &mut conn).await
+        {
+            Ok(()) => *slot = Some(conn),
+            Err(crate::setup::SetupError::Refused(_)) => return Checked::Pooler,
+            Err(_) => return Checked::Unreachable,
+        }
+    }
+    let Some(conn) = slot.as_mut() else {
+        return Checked::Unreachable;
+    };
+    let position = diesel::sql_query(
+        "SELECT pg_is_in_recovery() AS standby, pg_last_wal_replay_lsn()::text AS replayed",
     )
-    .get_result::<Position>(&mut conn)
-    .await
-    .ok()
+    .get_result::<Position>(conn)
+    .await;
+    match position {
+        Ok(position) => Checked::Answered(position),
+        Err(_) => {
+            // Reconnect next time.
+            *slot = None;
+            Checked::Unreachable
+        }
+    }
 }
 
 /// `16/B374D848` → its 64-bit position.
@@ -296,20 +365,26 @@ mod tests {
         assert_eq!(parse_lsn("0/0"), Some(0));
         assert_eq!(parse_lsn("16/B374D848"), Some((0x16 << 32) | 0xB374_D848));
         assert_eq!(parse_lsn("x/1"), None);
-        let at = |replayed: &str, age: f64| Position {
+        let now = Instant::now();
+        let at = |secs_ago: u64| now - Duration::from_secs(secs_ago);
+        // The primary was at 0x100 ten seconds ago, 0x200 five seconds ago, 0x300 now.
+        let samples = [(0x100, at(10)), (0x200, at(5)), (0x300, now)];
+        let replayed = |lsn: &str| Position {
             standby: true,
-            replayed: Some(replayed.into()),
-            replay_age_ms: Some(age),
+            replayed: Some(lsn.into()),
         };
-        // Caught up: no lag, however old its last replayed transaction.
-        assert_eq!(at("0/200", 90_000.0).lag_ms(0x200), Some(0));
-        // Behind: the age of what it replayed last.
-        assert_eq!(at("0/100", 1_500.0).lag_ms(0x200), Some(1_500));
+        // Caught up with the newest sample: no lag, however quiet the primary has been.
+        assert_eq!(replayed("0/300").lag_ms(&samples, now), Some(0));
+        // Behind the newest sample only: less than one check behind.
+        assert_eq!(replayed("0/250").lag_ms(&samples, now), Some(0));
+        // The primary passed its position between 10 s and 5 s ago.
+        assert_eq!(replayed("0/180").lag_ms(&samples, now), Some(5_000));
+        // Behind even the oldest sample: at least that old.
+        assert_eq!(replayed("0/80").lag_ms(&samples, now), Some(10_000));
         let unknown = Position {
             standby: true,
             replayed: None,
-            replay_age_ms: None,
         };
-        assert_eq!(unknown.lag_ms(0x200), None);
+        assert_eq!(unknown.lag_ms(&samples, now), None);
     }
 }

@@ -46,7 +46,7 @@ impl McpInstallationService {
 
     /// A team's installations, by name.
     pub async fn list_team_installations(&self, team: &TeamId) -> ServiceResult<Vec<Installation>> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.read().await?;
         Ok(installations::table
             .filter(installations::team_id.eq(team))
             .order((

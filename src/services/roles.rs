@@ -134,7 +134,7 @@ impl RoleService {
 
     /// Every role, by id.
     pub async fn list_roles(&self) -> ServiceResult<Vec<Role>> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.read().await?;
         Ok(roles::table
             .order(roles::id.asc())
             .select(Role::as_select())

@@ -87,7 +87,7 @@ impl TeamService {
 
     /// All teams by name, a page at a time (administration).
     pub async fn list_teams(&self, limit: i64, offset: i64) -> ServiceResult<Vec<Team>> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.read().await?;
         Ok(teams::table
             .order((teams::name.asc(), teams::id.asc()))
             .limit(limit)
@@ -99,7 +99,7 @@ impl TeamService {
 
     /// The teams `user` belongs to, with the user's role in each, by name.
     pub async fn list_teams_for_user(&self, user: &UserId) -> ServiceResult<Vec<(Team, TeamRole)>> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.read().await?;
         Ok(teams::table
             .inner_join(team_memberships::table)
             .filter(team_memberships::user_id.eq(user))
@@ -243,7 +243,7 @@ impl TeamService {
 
     /// Members of a team with their accounts, in joining order.
     pub async fn list_members(&self, team: &TeamId) -> ServiceResult<Vec<(Membership, User)>> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.read().await?;
         Ok(team_memberships::table
             .inner_join(users::table)
             .filter(team_memberships::team_id.eq(team))

@@ -124,7 +124,7 @@ impl UserService {
 
     /// Users by creation time, a page at a time.
     pub async fn list_users(&self, limit: i64, offset: i64) -> ServiceResult<Vec<User>> {
-        let mut conn = self.db.conn().await?;
+        let mut conn = self.db.read().await?;
         Ok(users::table
             .order((users::created_at.asc(), users::id.asc()))
             .limit(limit)

@@ -3,7 +3,7 @@
 
 mod bootstrap;
 pub mod error;
-mod pooler;
+pub(crate) mod pooler;
 pub mod selection_file;
 mod service;
 

@@ -51,7 +51,7 @@ async fn backend_pid(conn: &mut AsyncPgConnection) -> Result<Seen, SetupError> {
 
 /// [`SetupError::Refused`] when `first` (open) and a second connection from `connector`
 /// are served by a transaction pooler.
-pub async fn refuse_transaction_pooling(
+pub(crate) async fn refuse_transaction_pooling(
     connector: &PgConnector,
     first: &mut AsyncPgConnection,
 ) -> Result<(), SetupError> {
