@@ -28,7 +28,7 @@ use std::process::Command;
 use deploystack_backend::embedded_pg::{Cluster, ClusterOptions};
 
 use measure::{peak_rss_kib, pgbench, rss_kib, wrk, Load};
-use servers::{free_port, start_fastify, start_server, stop, wait_for};
+use servers::{free_port, set_up, start_fastify, start_server, stop};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -76,15 +76,7 @@ async fn main() -> Result<(), BoxError> {
     let port = free_port()?;
     let server = start_server(&pg, dir.path(), port)?;
     let base = format!("http://127.0.0.1:{port}");
-    wait_for(&format!("{base}/api/health")).await?;
-    let setup = reqwest::Client::new()
-        .post(format!("{base}/api/db/setup"))
-        .json(&serde_json::json!({"type": "postgresql"}))
-        .send()
-        .await?;
-    if !setup.status().is_success() {
-        return Err(format!("setup failed: {}", setup.text().await?).into());
-    }
+    set_up(&base).await?;
     let idle_rss = rss_kib(server.id())?;
     let peer = if std::env::var("BENCH_FASTIFY").as_deref() == Ok("0") {
         None

@@ -35,7 +35,7 @@ use diesel::sql_types::Integer;
 use diesel::IntoSql;
 
 use measure::{cpu_ticks, wrk, TICKS_PER_SECOND};
-use servers::{free_port, start_server_with, stop, wait_for};
+use servers::{free_port, set_up, start_server_with, stop, wait_for};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -148,15 +148,7 @@ async fn main() -> Result<(), BoxError> {
         std::slice::from_ref(&secret),
     )?));
     let base = format!("http://127.0.0.1:{plain_port}");
-    wait_for(&format!("{base}/api/health")).await?;
-    let setup = reqwest::Client::new()
-        .post(format!("{base}/api/db/setup"))
-        .json(&serde_json::json!({"type": "postgresql"}))
-        .send()
-        .await?;
-    if !setup.status().is_success() {
-        return Err(format!("setup failed: {}", setup.text().await?).into());
-    }
+    set_up(&base).await?;
     let metered_dir = dir.path().join("metered");
     std::fs::create_dir_all(&metered_dir)?;
     std::fs::set_permissions(&metered_dir, std::fs::Permissions::from_mode(0o711))?;

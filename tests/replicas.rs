@@ -43,7 +43,6 @@ async fn read_on_replica(db: &Database) -> bool {
 /// Serves, behind the API's middleware, `GET /probe`: a read, a write, a read; answers
 /// where each read ran. Returns its URL.
 async fn serve_probe(database: Database) -> String {
-    use poem::listener::{Acceptor, Listener, TcpListener};
     use poem::web::Json;
     use poem::{get, handler, EndpointExt, Route, Server};
 
@@ -63,15 +62,7 @@ async fn serve_probe(database: Database) -> String {
 
     let app =
         deploystack_backend::api::harden(Route::new().at("/probe", get(probe)).data(database));
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .expect("bind");
-    let port = acceptor
-        .local_addr()
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().map(|s| s.port()))
-        .expect("port");
+    let (acceptor, port) = common::server::loopback_acceptor().await;
     tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
     format!("http://127.0.0.1:{port}/probe")
 }

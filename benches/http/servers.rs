@@ -108,6 +108,20 @@ pub(crate) fn stop(mut server: std::process::Child) {
     let _ = server.wait();
 }
 
+/// Waits for the server at `base` to answer, then performs its setup.
+pub(crate) async fn set_up(base: &str) -> Result<(), BoxError> {
+    wait_for(&format!("{base}/api/health")).await?;
+    let setup = reqwest::Client::new()
+        .post(format!("{base}/api/db/setup"))
+        .json(&serde_json::json!({"type": "postgresql"}))
+        .send()
+        .await?;
+    if !setup.status().is_success() {
+        return Err(format!("setup failed: {}", setup.text().await?).into());
+    }
+    Ok(())
+}
+
 pub(crate) async fn wait_for(url: &str) -> Result<(), BoxError> {
     for _ in 0..200 {
         if reqwest::get(url).await.is_ok() {

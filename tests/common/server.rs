@@ -8,10 +8,24 @@ use deploystack_backend::app::{App, Extensions};
 use deploystack_backend::config::{Config, ConnectionTarget, PoolSettings, PostgresSource};
 use deploystack_backend::lifecycle::Initializer;
 use deploystack_backend::state::AppState;
-use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// A listener on a free loopback port, and that port.
+pub async fn loopback_acceptor() -> (TcpAcceptor, u16) {
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .expect("bind");
+    let port = acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().map(|s| s.port()))
+        .expect("local port");
+    (acceptor, port)
+}
 
 /// Configuration for an external server `connection`, keeping files in `data_dir`.
 pub fn config(connection: ConnectionTarget, data_dir: &Path) -> Config {
@@ -64,15 +78,7 @@ impl TestServer {
 
     /// Starts the backend with compiled plugins and extra initializers.
     pub async fn start_extended(config: &Config, extensions: Extensions) -> Self {
-        let acceptor = TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
-            .await
-            .expect("bind");
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-            .expect("local port");
+        let (acceptor, port) = loopback_acceptor().await;
         let app = App::start_extended(config, extensions, &Default::default())
             .await
             .expect("start backend");

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use deploystack_backend::api;
 use deploystack_backend::telemetry::{self, LogFormat};
-use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{get, handler, Route, Server};
 use serde_json::{json, Value};
 use tracing_subscriber::EnvFilter;
@@ -85,15 +84,7 @@ async fn panics_are_json_500_without_detail_and_the_server_keeps_serving() {
             .at("/panics", get(panics))
             .at("/fine", get(fine)),
     );
-    let acceptor = TcpListener::bind("127.0.0.1:0")
-        .into_acceptor()
-        .await
-        .expect("bind");
-    let port = acceptor
-        .local_addr()
-        .first()
-        .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-        .expect("port");
+    let (acceptor, port) = crate::common::server::loopback_acceptor().await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
