@@ -2,8 +2,8 @@
 //!
 //! - `single_enqueue_per_s`: `BENCH_SINGLES` (5,000) single enqueues from 16 concurrent tasks;
 //! - `batch_enqueue_per_s`: one `enqueue_batch` of `BENCH_BATCH` (20,000) jobs;
-//! - `drain_jobs_per_s`: the worker runtime (`BENCH_CONCURRENCY`, 250: also the most jobs
-//!   one claim takes) draining
+//! - `drain_jobs_per_s`: the worker runtime (`BENCH_CONCURRENCY`, 2,000 no-op jobs at once,
+//!   so each of its two claimers takes up to 1,000 jobs per claim) draining
 //!   `BENCH_DRAIN` (50,000) no-op jobs, completed rows kept as upstream keeps them;
 //! - `idle_p50_ms`/`idle_p99_ms`: enqueue → handler start, one job at a time on an empty
 //!   queue, `BENCH_IDLE` (1,000) times; `missed_wakeups` counts starts later than 100 ms
@@ -82,7 +82,7 @@ async fn main() -> Result<(), BoxError> {
     let singles = env_or("BENCH_SINGLES", 5_000);
     let batch_size = env_or("BENCH_BATCH", 20_000);
     let drain = env_or("BENCH_DRAIN", 50_000);
-    let concurrency = env_or("BENCH_CONCURRENCY", 250) as u32;
+    let concurrency = env_or("BENCH_CONCURRENCY", 2_000) as u32;
     let idle_runs = env_or("BENCH_IDLE", 1_000);
     let pool = PoolSettings::default();
 
@@ -211,6 +211,7 @@ async fn main() -> Result<(), BoxError> {
             .execute(&mut conn)
             .await?;
     }
+    let cpu_before = cpu_split();
     let started = Instant::now();
     let workers = Workers::start(
         db.clone(),
@@ -227,12 +228,30 @@ async fn main() -> Result<(), BoxError> {
         "drain: {waiting} jobs in {:.2} s, {drain_jobs_per_s:.0} jobs/s (concurrency {concurrency})",
         drained.as_secs_f64()
     );
+    let cpu_after = cpu_split();
+    let per_job = |before: u64, after: u64| {
+        after.saturating_sub(before) as f64 * 1e6 / ticks_per_second() / waiting as f64
+    };
+    println!(
+        "drain CPU per job: this process {:.1} µs, PostgreSQL {:.1} µs",
+        per_job(cpu_before.0, cpu_after.0),
+        per_job(cpu_before.1, cpu_after.1)
+    );
     workers.shutdown().await;
     if std::env::var("BENCH_STATEMENTS").is_ok_and(|v| v == "1") {
         print_statements(&db).await?;
     }
 
-    // Idle latency: one job at a time, queue empty, workers waiting on LISTEN.
+    // Idle latency: one job at a time, queue empty, workers waiting on LISTEN. The drain's
+    // dead row versions are vacuumed first, as autovacuum does within seconds on an idle
+    // queue, so the figure is not taken while a vacuum of the drained table runs beside it.
+    {
+        use diesel_async::RunQueryDsl;
+        let mut conn = db.conn().await?;
+        diesel::sql_query("VACUUM (ANALYZE) queue_jobs")
+            .execute(&mut conn)
+            .await?;
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let workers = Workers::start(
         db.clone(),
@@ -248,6 +267,7 @@ async fn main() -> Result<(), BoxError> {
     // Let the listener connect.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut latencies = Vec::with_capacity(idle_runs);
+    let mut enqueue_times = Vec::with_capacity(idle_runs);
     let missed_limit = Duration::from_millis(100);
     for _ in 0..idle_runs {
         let sent = Instant::now();
@@ -258,15 +278,21 @@ async fn main() -> Result<(), BoxError> {
                 EnqueueOptions::default(),
             )
             .await?;
+        let committed = Instant::now();
         let Some(started) = rx.recv().await else {
             return Err("the workers stopped".into());
         };
         latencies.push(started.duration_since(sent));
+        enqueue_times.push(committed.duration_since(sent));
         // Let the completion be written, so the next job finds the worker idle.
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     workers.shutdown().await;
     latencies.sort_unstable();
+    enqueue_times.sort_unstable();
+    let enqueue_p50_ms = enqueue_times
+        .get(enqueue_times.len() / 2)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0);
     let ms = |q: f64| {
         let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
         latencies[i].as_secs_f64() * 1000.0
@@ -277,6 +303,7 @@ async fn main() -> Result<(), BoxError> {
         "idle latency: p50 {idle_p50_ms:.2} ms, p99 {idle_p99_ms:.2} ms, max {:.2} ms, missed wake-ups {missed_wakeups}/{idle_runs}",
         ms(1.0)
     );
+    println!("idle latency: of which the enqueue's own round trip p50 {enqueue_p50_ms:.2} ms");
     db.close();
     let result = serde_json::json!({
         "drain_jobs_per_s": drain_jobs_per_s.round(),
@@ -329,4 +356,39 @@ async fn print_statements(db: &Database) -> Result<(), BoxError> {
         );
     }
     Ok(())
+}
+
+/// CPU ticks (user + system) of this process and of every `postgres` process on the machine,
+/// so the drain's cost can be split between the runtime and the server.
+fn cpu_split() -> (u64, u64) {
+    let ticks = |stat: &str| -> Option<(String, u64)> {
+        let (head, rest) = stat.rsplit_once(')')?;
+        let name = head.split_once('(')?.1.to_owned();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let utime: u64 = fields.get(11)?.parse().ok()?;
+        let stime: u64 = fields.get(12)?.parse().ok()?;
+        Some((name, utime + stime))
+    };
+    let own = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| ticks(&s))
+        .map_or(0, |(_, t)| t);
+    let mut server = 0;
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            if let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) {
+                if let Some((name, t)) = ticks(&stat) {
+                    if name == "postgres" {
+                        server += t;
+                    }
+                }
+            }
+        }
+    }
+    (own, server)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on Linux).
+fn ticks_per_second() -> f64 {
+    100.0
 }

@@ -803,7 +803,6 @@ diesel::joinable!(oauth_refresh_tokens -> users (user_id));
 diesel::joinable!(oauth_team_consents -> teams (team_id));
 diesel::joinable!(oauth_team_consents -> users (user_id));
 diesel::joinable!(password_reset_tokens -> users (user_id));
-diesel::joinable!(queue_jobs -> queue_job_batches (batch_id));
 diesel::joinable!(satellite_commands -> satellites (satellite_id));
 diesel::joinable!(satellite_commands -> teams (target_team_id));
 diesel::joinable!(satellite_commands -> users (created_by));

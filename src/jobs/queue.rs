@@ -131,7 +131,9 @@ impl JobQueue {
         batches::find(&mut conn, id).await
     }
 
-    /// Jobs matching `filter`, newest first.
+    /// Jobs matching `filter`, newest first: by id, which starts with the creation time, so
+    /// the primary key serves the order (ids of jobs enqueued by upstream are random and sort
+    /// among themselves by chance).
     pub async fn list(&self, filter: &JobFilter) -> QueueResult<Vec<JobRecord>> {
         if !(1..=MAX_LIST_LIMIT).contains(&filter.limit) {
             return Err(QueueError::Invalid(format!(
@@ -141,7 +143,7 @@ impl JobQueue {
         let mut conn = self.db.conn().await?;
         let mut query = queue_jobs::table
             .select(JobRecord::as_select())
-            .order((queue_jobs::created_at.desc(), queue_jobs::id.desc()))
+            .order(queue_jobs::id.desc())
             .limit(filter.limit)
             .into_boxed();
         if let Some(status) = filter.status {

@@ -158,3 +158,135 @@ async fn unknown_batches_are_named() {
         Err(QueueError::JobNotFound(_))
     ));
 }
+
+/// The link from jobs to their batch is kept by statement-level checks instead of a
+/// row-by-row foreign key (migration `job_queue_throughput`): every way to break it is
+/// refused with the foreign key's SQLSTATE and name, and deleting a batch still takes its
+/// jobs with it.
+#[tokio::test]
+async fn the_batch_link_holds_like_a_foreign_key() {
+    let q = QueueDb::new().await;
+    let batch_id = q
+        .queue
+        .enqueue_batch(
+            "b",
+            None,
+            (0..3)
+                .map(|_| NewJob {
+                    job_type: "test_behave".into(),
+                    payload: json!({}),
+                })
+                .collect(),
+            EnqueueOptions::default(),
+        )
+        .await
+        .expect("batch");
+    let other = q
+        .queue
+        .enqueue_batch(
+            "b",
+            None,
+            vec![NewJob {
+                job_type: "test_behave".into(),
+                payload: json!({}),
+            }],
+            EnqueueOptions::default(),
+        )
+        .await
+        .expect("batch");
+    let refused = |sql: String| {
+        let db = &q.db;
+        async move {
+            let e = db.try_execute(&sql).await.expect_err(&sql);
+            let e = e.as_db_error().expect("a database error");
+            assert_eq!(e.code().code(), "23503", "{sql}: {e}");
+            assert_eq!(e.constraint(), Some("queue_jobs_batch_id_fkey"), "{sql}");
+        }
+    };
+    // A job naming a batch that does not exist, alone or among good ones.
+    refused(
+        "INSERT INTO queue_jobs (id, type, payload, batch_id) VALUES ('x1', 't', '{}', 'nope')"
+            .into(),
+    )
+    .await;
+    refused(format!(
+        "INSERT INTO queue_jobs (id, type, payload, batch_id) \
+         VALUES ('x2', 't', '{{}}', '{batch_id}'), ('x3', 't', '{{}}', 'nope')"
+    ))
+    .await;
+    // Moving a job to a missing batch; renaming a batch its jobs still name.
+    refused(format!(
+        "UPDATE queue_jobs SET batch_id = 'nope' WHERE batch_id = '{other}'"
+    ))
+    .await;
+    refused(format!(
+        "UPDATE queue_job_batches SET id = 'renamed' WHERE id = '{batch_id}'"
+    ))
+    .await;
+    let truncate =
+        q.db.try_execute("TRUNCATE queue_job_batches")
+            .await
+            .expect_err("truncate");
+    assert_eq!(
+        truncate.as_db_error().map(|e| e.code().code()),
+        Some("0A000"),
+        "{truncate:?}"
+    );
+    // Through the queue, a missing batch is named.
+    let joined = q
+        .queue
+        .enqueue(
+            "test_behave",
+            json!({}),
+            EnqueueOptions {
+                batch_id: Some("nope".into()),
+                ..EnqueueOptions::default()
+            },
+        )
+        .await;
+    assert!(
+        matches!(joined, Err(QueueError::BatchNotFound(ref id)) if id == "nope"),
+        "{joined:?}"
+    );
+    // Moving a job to another existing batch is allowed.
+    q.db.execute(&format!(
+        "UPDATE queue_jobs SET batch_id = '{batch_id}' WHERE batch_id = '{other}'"
+    ))
+    .await;
+    // Nothing above left a row behind; deleting the batch cascades to its four jobs.
+    let jobs = "SELECT count(*) FROM queue_jobs";
+    assert_eq!(q.db.query(jobs).await[0].get::<_, i64>(0), 4);
+    q.db.execute(&format!(
+        "DELETE FROM queue_job_batches WHERE id IN ('{batch_id}', '{other}')"
+    ))
+    .await;
+    assert_eq!(q.db.query(jobs).await[0].get::<_, i64>(0), 0);
+}
+
+#[tokio::test]
+async fn listings_are_newest_first() {
+    let q = QueueDb::new().await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(
+            q.queue
+                .enqueue("test_behave", json!({}), EnqueueOptions::default())
+                .await
+                .expect("enqueue"),
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let listed: Vec<String> = q
+        .queue
+        .list(&JobFilter {
+            limit: 3,
+            ..JobFilter::default()
+        })
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
+    ids.reverse();
+    assert_eq!(listed, ids[..3]);
+}

@@ -3,7 +3,7 @@
 //! batches are found with `NOT EXISTS` (upstream's `NOT IN` over a column holding NULLs
 //! matched nothing).
 
-use diesel::sql_types::{BigInt, Integer};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,15 @@ impl Default for CleanupOldJobsPayload {
             older_than_days: default_days(),
         }
     }
+}
+
+/// One chunk: how many jobs went, and the greatest id among them.
+#[derive(diesel::QueryableByName)]
+struct Chunk {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    last: Option<String>,
 }
 
 /// What was removed.
@@ -74,25 +83,30 @@ impl Job for CleanupOldJobs {
         }
         let mut conn = self.db.conn().await?;
         let mut deleted_jobs = 0;
+        // The chunks walk the primary key once (`id` past the last chunk's), so a large
+        // backlog costs one pass, not one scan of the table per chunk.
+        let mut after = String::new();
         loop {
-            let n = diesel::sql_query(
+            let chunk = diesel::sql_query(
                 "WITH old AS ( \
                    SELECT id FROM queue_jobs \
-                   WHERE created_at < now() - make_interval(days => $1) \
+                   WHERE id > $3 \
+                     AND created_at < now() - make_interval(days => $1) \
                      AND status IN ('completed', 'failed') \
                      AND COALESCE(completed_at, updated_at) < now() - make_interval(days => $1) \
-                   LIMIT $2), \
-                 gone AS (DELETE FROM queue_jobs j USING old WHERE j.id = old.id RETURNING 1) \
-                 SELECT count(*) AS n FROM gone",
+                   ORDER BY id LIMIT $2), \
+                 gone AS (DELETE FROM queue_jobs j USING old WHERE j.id = old.id RETURNING j.id) \
+                 SELECT count(*) AS n, max(id) AS last FROM gone",
             )
             .bind::<Integer, _>(days)
             .bind::<BigInt, _>(CHUNK)
-            .get_result::<Counted>(&mut conn)
-            .await?
-            .n;
-            deleted_jobs += n;
-            if n < CHUNK {
-                break;
+            .bind::<Text, _>(&after)
+            .get_result::<Chunk>(&mut conn)
+            .await?;
+            deleted_jobs += chunk.n;
+            match chunk.last {
+                Some(last) if chunk.n == CHUNK => after = last,
+                _ => break,
             }
         }
         let deleted_batches = diesel::sql_query(

@@ -1,0 +1,121 @@
+-- Job queue throughput: every job is written three times within seconds (enqueue, claim,
+-- outcome) and each write pays for every index and every row-level check on the table.
+-- Measured with `cargo bench --bench queue` on 2 cores (PostgreSQL CPU per drained job,
+-- a 20,000-job batch): see the comments below.
+
+-- 1. Indexes nothing hot reads. `jobs_type_idx` and `jobs_created_at_idx` took an entry at
+--    each of the three writes (about 10 µs of PostgreSQL CPU per drained job). Listings read
+--    the primary key backwards instead (ids start with their creation time), the daily
+--    cleanup and the statistics scan the table.
+DROP INDEX jobs_type_idx;
+DROP INDEX jobs_created_at_idx;
+
+-- 2. The foreign key from jobs to their batch checked each inserted row with a query of its
+--    own (a third of a batch insert's time) and fetched the old row at every claim and
+--    outcome. The same rule is kept by statement-level checks: one query per inserting
+--    statement that locks each named batch (FOR KEY SHARE, as the foreign key did), a
+--    check of the whole link after the rare statement that changes it, and the cascade
+--    on batch deletion done per deleting statement. Errors keep the foreign key's SQLSTATE (23503), name and
+--    message.
+ALTER TABLE queue_jobs DROP CONSTRAINT queue_jobs_batch_id_fkey;
+
+-- Ids compare byte by byte: the cluster's collation (C.UTF-8 for the embedded one) sent
+-- every comparison in the primary key and batch lookups through strcoll. The id alphabet
+-- is ASCII in ascending byte order, so the order of ids does not change.
+ALTER TABLE queue_jobs
+    ALTER COLUMN id TYPE text COLLATE "C",
+    ALTER COLUMN batch_id TYPE text COLLATE "C";
+ALTER TABLE queue_job_batches ALTER COLUMN id TYPE text COLLATE "C";
+
+CREATE FUNCTION queue_jobs_batches_exist() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    named text[];
+    locked integer;
+    missing text;
+BEGIN
+    SELECT array_agg(DISTINCT a.batch_id) INTO named FROM added a WHERE a.batch_id IS NOT NULL;
+    IF named IS NULL THEN
+        RETURN NULL;
+    END IF;
+    PERFORM 1 FROM queue_job_batches b WHERE b.id = ANY (named) FOR KEY SHARE;
+    GET DIAGNOSTICS locked = ROW_COUNT;
+    IF locked < cardinality(named) THEN
+        SELECT n INTO missing FROM unnest(named) AS n
+            WHERE NOT EXISTS (SELECT 1 FROM queue_job_batches b WHERE b.id = n)
+            LIMIT 1;
+        RAISE EXCEPTION 'insert or update on table "queue_jobs" violates foreign key constraint "queue_jobs_batch_id_fkey"'
+            USING ERRCODE = 'foreign_key_violation',
+                  CONSTRAINT = 'queue_jobs_batch_id_fkey',
+                  TABLE = 'queue_jobs',
+                  DETAIL = format('Key (batch_id)=(%s) is not present in table "queue_job_batches".', missing);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER queue_jobs_batches_exist
+    AFTER INSERT ON queue_jobs
+    REFERENCING NEW TABLE AS added
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_jobs_batches_exist();
+
+-- Every other change of the link (a job's `batch_id` set by UPDATE, a batch's id changed)
+-- is rare and never made by the queue: one statement-level check of the whole link after
+-- it. Only statements that name the column in their SET list fire it, so claims and
+-- outcomes pay nothing (a row-level trigger would fetch the old row at each of them).
+CREATE FUNCTION queue_jobs_batch_links_check() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    missing text;
+BEGIN
+    PERFORM 1 FROM queue_job_batches b
+        WHERE b.id IN (SELECT DISTINCT j.batch_id FROM queue_jobs j WHERE j.batch_id IS NOT NULL)
+        FOR KEY SHARE;
+    SELECT j.batch_id INTO missing FROM queue_jobs j
+        WHERE j.batch_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM queue_job_batches b WHERE b.id = j.batch_id)
+        LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'insert or update on table "queue_jobs" violates foreign key constraint "queue_jobs_batch_id_fkey"'
+            USING ERRCODE = 'foreign_key_violation',
+                  CONSTRAINT = 'queue_jobs_batch_id_fkey',
+                  TABLE = 'queue_jobs',
+                  DETAIL = format('Key (batch_id)=(%s) is not present in table "queue_job_batches".', missing);
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER queue_jobs_batch_links_check
+    AFTER UPDATE OF batch_id ON queue_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_jobs_batch_links_check();
+CREATE TRIGGER queue_job_batches_links_check
+    AFTER UPDATE OF id ON queue_job_batches
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_jobs_batch_links_check();
+
+-- ON DELETE CASCADE, once per statement.
+CREATE FUNCTION queue_job_batches_cascade() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM queue_jobs j WHERE j.batch_id = ANY (ARRAY(SELECT g.id FROM gone g));
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER queue_job_batches_cascade
+    AFTER DELETE ON queue_job_batches
+    REFERENCING OLD TABLE AS gone
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_job_batches_cascade();
+
+-- A truncate of the batches must take the jobs with it, as the foreign key required.
+CREATE FUNCTION queue_job_batches_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM queue_jobs j WHERE j.batch_id IS NOT NULL) THEN
+        RAISE EXCEPTION 'cannot truncate queue_job_batches while jobs name a batch'
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Truncate queue_jobs in the same command.';
+    END IF;
+    RETURN NULL;
+END;
+$$;
+CREATE TRIGGER queue_job_batches_truncate
+    BEFORE TRUNCATE ON queue_job_batches
+    FOR EACH STATEMENT EXECUTE FUNCTION queue_job_batches_truncate();
