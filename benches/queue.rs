@@ -13,12 +13,19 @@
 //! queues on the same server), its own cluster otherwise: fsync off, or on with
 //! `BENCH_DURABLE=1`. The last line is one JSON object.
 //!
+//! The peer, on the same server in the same run: graphile-worker (npm, installed once into
+//! `target/bench-graphile`; `BENCH_GRAPHILE=0` skips it) drains as many no-op jobs and
+//! measures its idle latency the same way, on a database of its own; the ratios to the
+//! issue's goals (drain >= 1.1x, idle p50 <= 0.8x) are printed and added to the JSON.
+//!
 //! Diagnostics (own cluster): `BENCH_STATEMENTS=1` prints the statements of the drain from
 //! pg_stat_statements; `BENCH_PRELOAD`, `BENCH_PG_SETTINGS` (`name=value;...`) and
 //! `BENCH_PG_LOG` (a path to copy the server log to) allow auto_explain; `BENCH_SQL` runs a
 //! statement first (try an index change).
 
 mod common;
+#[path = "queue/peer.rs"]
+mod peer;
 
 use std::time::{Duration, Instant};
 
@@ -304,8 +311,19 @@ async fn main() -> Result<(), BoxError> {
         ms(1.0)
     );
     println!("idle latency: of which the enqueue's own round trip p50 {enqueue_p50_ms:.2} ms");
+    let peer = if std::env::var("BENCH_GRAPHILE").as_deref() == Ok("0") {
+        None
+    } else {
+        match run_peer(&db, &target, waiting, idle_runs).await {
+            Ok(figures) => Some(figures),
+            Err(e) => {
+                println!("graphile-worker not measured: {e}");
+                None
+            }
+        }
+    };
     db.close();
-    let result = serde_json::json!({
+    let mut result = serde_json::json!({
         "drain_jobs_per_s": drain_jobs_per_s.round(),
         "idle_p50_ms": (idle_p50_ms * 1000.0).round() / 1000.0,
         "idle_p99_ms": (idle_p99_ms * 1000.0).round() / 1000.0,
@@ -313,6 +331,22 @@ async fn main() -> Result<(), BoxError> {
         "single_enqueue_per_s": single_enqueue_per_s.round(),
         "batch_enqueue_per_s": batch_enqueue_per_s.round(),
     });
+    if let Some(peer) = &peer {
+        let drain_ratio = drain_jobs_per_s / peer.drain_jobs_per_s;
+        let idle_ratio = idle_p50_ms / peer.idle_p50_ms;
+        println!(
+            "graphile-worker (concurrency 24, local queue 500, batched completion), same server: \
+             drain {:.0} jobs/s, idle p50 {:.2} ms, p99 {:.2} ms",
+            peer.drain_jobs_per_s, peer.idle_p50_ms, peer.idle_p99_ms
+        );
+        println!(
+            "ours / graphile-worker: drain {drain_ratio:.2}x (goal >= 1.1), idle p50 {idle_ratio:.2}x (goal <= 0.8)"
+        );
+        result["graphile_drain_jobs_per_s"] = peer.drain_jobs_per_s.round().into();
+        result["graphile_idle_p50_ms"] = ((peer.idle_p50_ms * 1000.0).round() / 1000.0).into();
+        result["drain_ratio"] = ((drain_ratio * 100.0).round() / 100.0).into();
+        result["idle_p50_ratio"] = ((idle_ratio * 100.0).round() / 100.0).into();
+    }
     if let Some(own) = _own {
         if let Ok(copy) = std::env::var("BENCH_PG_LOG") {
             std::fs::copy(own._dir.path().join("pg/postgres.log"), copy)?;
@@ -321,6 +355,34 @@ async fn main() -> Result<(), BoxError> {
     }
     println!("{result}");
     Ok(())
+}
+
+/// Runs the peer on a database of its own on the same server (created here, dropped after).
+async fn run_peer(
+    db: &Database,
+    target: &deploystack_backend::config::ConnectionTarget,
+    drain: usize,
+    idle: usize,
+) -> Result<peer::PeerFigures, BoxError> {
+    use diesel_async::RunQueryDsl;
+    const PEER_DB: &str = "queue_bench_graphile";
+    let mut conn = db.conn().await?;
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS {PEER_DB} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
+    diesel::sql_query(format!("CREATE DATABASE {PEER_DB}"))
+        .execute(&mut conn)
+        .await?;
+    let target = target.clone();
+    let figures = tokio::task::spawn_blocking(move || {
+        peer::graphile(&target, PEER_DB, drain, idle).map_err(|e| e.to_string())
+    })
+    .await?
+    .map_err(BoxError::from);
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS {PEER_DB} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
+    figures
 }
 
 /// The statements that took the server's time during the drain (`BENCH_STATEMENTS=1`, own

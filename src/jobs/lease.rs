@@ -18,18 +18,22 @@ pub(crate) async fn extend(
     ids: &[String],
     lease_ms: f64,
 ) -> QueryResult<usize> {
-    diesel::sql_query(
-        // SKIP LOCKED: a job being settled right now needs no extension, and waiting for it
-        // (rows locked in another order) could deadlock with the settle.
-        "UPDATE queue_jobs SET locked_until = now() + $3 * interval '1 millisecond' \
-         WHERE id IN (SELECT id FROM queue_jobs WHERE id = ANY($1) AND locked_by = $2 \
-                      FOR UPDATE SKIP LOCKED)",
-    )
-    .bind::<Array<Text>, _>(ids)
-    .bind::<Text, _>(worker)
-    .bind::<Double, _>(lease_ms)
-    .execute(conn)
-    .await
+    // `queue_extend_leases` (migration `job_queue_throughput`) keeps the primary key in its
+    // plan and skips jobs being settled right now.
+    let n = diesel::sql_query("SELECT queue_extend_leases($1, $2, $3) AS n")
+        .bind::<Text, _>(worker)
+        .bind::<Array<Text>, _>(ids)
+        .bind::<Double, _>(lease_ms)
+        .get_result::<Count>(conn)
+        .await?
+        .n;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    n: i32,
 }
 
 #[derive(QueryableByName)]
@@ -90,21 +94,18 @@ pub(crate) async fn release(
     ids: &[String],
 ) -> QueryResult<usize> {
     conn.transaction(async |conn| {
-        let n = diesel::sql_query(
-            "UPDATE queue_jobs SET status = 'pending', attempts = GREATEST(attempts - 1, 0), \
-               locked_by = NULL, locked_until = NULL, scheduled_for = now(), updated_at = now() \
-             WHERE id = ANY($1) AND locked_by = $2",
-        )
-        .bind::<Array<Text>, _>(ids)
-        .bind::<Text, _>(worker)
-        .execute(conn)
-        .await?;
+        let n = diesel::sql_query("SELECT queue_release($1, $2) AS n")
+            .bind::<Text, _>(worker)
+            .bind::<Array<Text>, _>(ids)
+            .get_result::<Count>(conn)
+            .await?
+            .n;
         if n > 0 {
             diesel::sql_query(format!("NOTIFY {}", crate::jobs::CHANNEL))
                 .execute(conn)
                 .await?;
         }
-        Ok(n)
+        Ok(usize::try_from(n).unwrap_or(0))
     })
     .await
 }

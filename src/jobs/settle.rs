@@ -79,16 +79,10 @@ pub(crate) async fn settle(
         errors.push(error);
         delays.push(delay);
     }
+    // `queue_settle` (migration `job_queue_throughput`) keeps the primary key in its plan.
     let statement = diesel::sql_query(
-        "UPDATE queue_jobs j SET status = o.status, result = o.result, error = o.error, \
-           completed_at = CASE WHEN o.status = 'pending' THEN NULL ELSE now() END, \
-           scheduled_for = CASE WHEN o.status = 'pending' \
-             THEN now() + o.delay_ms * interval '1 millisecond' ELSE j.scheduled_for END, \
-           locked_by = NULL, locked_until = NULL, updated_at = now() \
-         FROM unnest($1::text[], $2::int4[], $3::text[], $4::jsonb[], $5::text[], $6::float8[]) \
-           AS o(id, attempt, status, result, error, delay_ms) \
-         WHERE j.id = o.id AND j.locked_by = $7 AND j.attempts = o.attempt \
-         RETURNING j.batch_id, j.status",
+        "SELECT settled_batch_id AS batch_id, settled_status AS status \
+         FROM queue_settle($7, $1, $2, $3, $4, $5, $6)",
     )
     .bind::<Array<Text>, _>(ids)
     .bind::<Array<Integer>, _>(attempts)
