@@ -1,25 +1,3 @@
-CREATE OR REPLACE FUNCTION queue_claim(p_worker text, p_limit integer, p_lease_ms double precision)
-RETURNS SETOF queue_jobs
-LANGUAGE plpgsql
-SET enable_sort = off
-SET enable_bitmapscan = off
-AS $$
-BEGIN
-    RETURN QUERY
-    WITH next AS (
-        SELECT q.id FROM queue_jobs q
-        WHERE q.status = 'pending' AND q.scheduled_for <= now()
-        ORDER BY q.priority DESC, q.scheduled_for, q.id
-        LIMIT p_limit
-        FOR UPDATE SKIP LOCKED
-    )
-    UPDATE queue_jobs j SET status = 'processing', attempts = j.attempts + 1,
-        locked_by = p_worker, locked_until = now() + p_lease_ms * interval '1 millisecond',
-        started_at = now(), updated_at = now()
-    FROM next WHERE j.id = next.id
-    RETURNING j.*;
-END;
-$$;
 DROP FUNCTION queue_release(text, text[]);
 DROP FUNCTION queue_extend_leases(text, text[], double precision);
 DROP FUNCTION queue_settle(text, text[], integer[], text[], jsonb[], text[], double precision[]);

@@ -5,8 +5,8 @@
 
 -- 1. Indexes nothing hot reads. `jobs_type_idx` and `jobs_created_at_idx` took an entry at
 --    each of the three writes (about 10 µs of PostgreSQL CPU per drained job). Listings read
---    the primary key backwards instead (ids start with their creation time), the daily
---    cleanup and the statistics scan the table.
+--    the table for the operator's listing (newest first), the daily cleanup and the
+--    statistics; the cleanup walks the primary key.
 DROP INDEX jobs_type_idx;
 DROP INDEX jobs_created_at_idx;
 
@@ -15,8 +15,11 @@ DROP INDEX jobs_created_at_idx;
 --    outcome. The same rule is kept by statement-level checks: one query per inserting
 --    statement that locks each named batch (FOR KEY SHARE, as the foreign key did), a
 --    check of the whole link after the rare statement that changes it, and the cascade
---    on batch deletion done per deleting statement. Errors keep the foreign key's SQLSTATE (23503), name and
---    message.
+--    on batch deletion done per deleting statement. Errors keep the foreign key's SQLSTATE
+--    (23503), name and message. The checks and the cascade take a fresh snapshot per
+--    statement, as READ COMMITTED (the backend's only isolation level) does; a batch deleted
+--    in a REPEATABLE READ transaction cascades to the jobs its snapshot sees, where the
+--    foreign key would have raised a serialization failure for jobs committed after it.
 ALTER TABLE queue_jobs DROP CONSTRAINT queue_jobs_batch_id_fkey;
 
 -- Ids compare byte by byte: the cluster's collation (C.UTF-8 for the embedded one) sent
@@ -111,13 +114,14 @@ BEGIN
     IF EXISTS (SELECT 1 FROM queue_jobs j WHERE j.batch_id IS NOT NULL) THEN
         RAISE EXCEPTION 'cannot truncate queue_job_batches while jobs name a batch'
             USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Truncate queue_jobs in the same command.';
+                  HINT = 'Truncate queue_jobs in the same command: TRUNCATE queue_jobs, queue_job_batches.';
     END IF;
     RETURN NULL;
 END;
 $$;
+-- AFTER: a command truncating both tables has emptied queue_jobs by then.
 CREATE TRIGGER queue_job_batches_truncate
-    BEFORE TRUNCATE ON queue_job_batches
+    AFTER TRUNCATE ON queue_job_batches
     FOR EACH STATEMENT EXECUTE FUNCTION queue_job_batches_truncate();
 
 -- The statements that touch a worker's own jobs by id keep the primary key whatever the
@@ -190,31 +194,3 @@ BEGIN
 END;
 $$;
 
--- The claim commits without waiting for its WAL flush (`synchronous_commit = off` for the
--- claim's transaction only): a claim lost in a PostgreSQL crash leaves its jobs pending,
--- and they run again, which delivery at least once already allows (a crash during a run
--- does the same). Every enqueue and every outcome still waits for its flush. This takes a
--- disk flush off the path from an enqueue to its handler's start.
-CREATE OR REPLACE FUNCTION queue_claim(p_worker text, p_limit integer, p_lease_ms double precision)
-RETURNS SETOF queue_jobs
-LANGUAGE plpgsql
-SET enable_sort = off
-SET enable_bitmapscan = off
-AS $$
-BEGIN
-    PERFORM set_config('synchronous_commit', 'off', true);
-    RETURN QUERY
-    WITH next AS (
-        SELECT q.id FROM queue_jobs q
-        WHERE q.status = 'pending' AND q.scheduled_for <= now()
-        ORDER BY q.priority DESC, q.scheduled_for, q.id
-        LIMIT p_limit
-        FOR UPDATE SKIP LOCKED
-    )
-    UPDATE queue_jobs j SET status = 'processing', attempts = j.attempts + 1,
-        locked_by = p_worker, locked_until = now() + p_lease_ms * interval '1 millisecond',
-        started_at = now(), updated_at = now()
-    FROM next WHERE j.id = next.id
-    RETURNING j.*;
-END;
-$$;

@@ -7,6 +7,7 @@
 
 pub mod batches;
 mod claim;
+mod combine;
 pub mod error;
 pub mod handlers;
 pub mod id;

@@ -261,11 +261,97 @@ async fn the_batch_link_holds_like_a_foreign_key() {
     ))
     .await;
     assert_eq!(q.db.query(jobs).await[0].get::<_, i64>(0), 0);
+    // Truncating both tables in one command works (the guard runs after it).
+    q.queue
+        .enqueue_batch(
+            "b",
+            None,
+            vec![NewJob {
+                job_type: "test_behave".into(),
+                payload: json!({}),
+            }],
+            EnqueueOptions::default(),
+        )
+        .await
+        .expect("batch");
+    q.db.execute("TRUNCATE queue_jobs, queue_job_batches").await;
+    assert_eq!(q.db.query(jobs).await[0].get::<_, i64>(0), 0);
+}
+
+/// A batch deleted while another transaction adds a job to it: the delete waits for that
+/// transaction (its lock on the batch), then takes the new job with it, as the foreign
+/// key's cascade did. No job is left naming a missing batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_deleted_while_a_job_joins_it_leaves_no_orphan() {
+    let q = QueueDb::new().await;
+    let batch_id = q
+        .queue
+        .enqueue_batch(
+            "b",
+            None,
+            vec![NewJob {
+                job_type: "test_behave".into(),
+                payload: json!({}),
+            }],
+            EnqueueOptions::default(),
+        )
+        .await
+        .expect("batch");
+    let connect = || async {
+        let (client, conn) = tokio_postgres::connect(&q.db.url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        client
+    };
+    let (adder, deleter) = (connect().await, connect().await);
+    adder
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO queue_jobs (id, type, payload, batch_id) \
+             VALUES ('joiner', 'test_behave', '{{}}', '{batch_id}')"
+        ))
+        .await
+        .expect("insert");
+    let delete = tokio::spawn(async move {
+        deleter
+            .batch_execute(&format!(
+                "DELETE FROM queue_job_batches WHERE id = '{batch_id}'"
+            ))
+            .await
+    });
+    // The delete waits on the adder's lock on the batch.
+    crate::common::wait_until("the delete to wait for a lock", Duration::from_secs(10), || async {
+        q.db
+            .query("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'DELETE FROM queue_job_batches%'")
+            .await[0]
+            .get::<_, i64>(0)
+            == 1
+    })
+    .await;
+    adder.batch_execute("COMMIT").await.expect("commit");
+    delete.await.expect("task").expect("delete");
+    let left =
+        q.db.query(
+            "SELECT count(*) FROM queue_jobs j \
+             WHERE NOT EXISTS (SELECT 1 FROM queue_job_batches b WHERE b.id = j.batch_id)",
+        )
+        .await;
+    assert_eq!(left[0].get::<_, i64>(0), 0);
+    assert_eq!(
+        q.db.query("SELECT count(*) FROM queue_jobs").await[0].get::<_, i64>(0),
+        0
+    );
 }
 
 #[tokio::test]
 async fn listings_are_newest_first() {
     let q = QueueDb::new().await;
+    // A job enqueued by upstream: a random id that sorts after ours, made a day ago.
+    q.db.execute(
+        "INSERT INTO queue_jobs (id, type, payload, created_at) \
+         VALUES ('zzzzzzzzzzzzzzzzzzzzz', 'test_behave', '{}', now() - interval '1 day')",
+    )
+    .await;
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(
@@ -279,7 +365,7 @@ async fn listings_are_newest_first() {
     let listed: Vec<String> = q
         .queue
         .list(&JobFilter {
-            limit: 3,
+            limit: 6,
             ..JobFilter::default()
         })
         .await
@@ -288,5 +374,6 @@ async fn listings_are_newest_first() {
         .map(|j| j.id)
         .collect();
     ids.reverse();
-    assert_eq!(listed, ids[..3]);
+    ids.push("zzzzzzzzzzzzzzzzzzzzz".into());
+    assert_eq!(listed, ids);
 }

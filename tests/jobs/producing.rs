@@ -304,3 +304,101 @@ async fn one_wake_up_per_statement_never_per_row_and_none_for_later_jobs() {
     .expect("commit");
     assert_eq!(received(&mut rx).await, 1);
 }
+
+/// Concurrent enqueues of one process share statements (fewer transactions than jobs), and
+/// each caller still gets its own answer: its own job with its own options, or the holder
+/// of a key it shares with others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_enqueues_share_statements_and_keep_their_own_answers() {
+    let q = QueueDb::new().await;
+    let later = chrono::Utc::now() + chrono::Duration::hours(1);
+    let results = enqueue_concurrently(&q, 300, |i| {
+        let key = (i % 10 == 3).then(|| "shared".to_owned());
+        (
+            "test_behave",
+            EnqueueOptions {
+                priority: i % 3,
+                max_attempts: 1 + i % 5,
+                scheduled_for: (i % 4 == 0).then_some(later),
+                key,
+                ..EnqueueOptions::default()
+            },
+        )
+    })
+    .await;
+    let mut shared_ids = std::collections::HashSet::new();
+    let mut own = 0;
+    for (i, result) in results {
+        let id = result.expect("enqueue");
+        if i % 10 == 3 {
+            shared_ids.insert(id);
+            continue;
+        }
+        own += 1;
+        let job = q.queue.job(&id).await.expect("job");
+        assert_eq!(job.payload, json!({ "n": i }));
+        assert_eq!((job.priority, job.max_attempts), (i % 3, 1 + i % 5));
+        let delayed = (job.scheduled_for - later).num_milliseconds().abs() < 1;
+        assert_eq!(delayed, i % 4 == 0, "{i}");
+    }
+    assert_eq!(shared_ids.len(), 1, "one job holds the shared key");
+    let rows =
+        q.db.query("SELECT count(*), count(DISTINCT xmin::text) FROM queue_jobs")
+            .await;
+    let (jobs, transactions) = (rows[0].get::<_, i64>(0), rows[0].get::<_, i64>(1));
+    assert_eq!(jobs, own + 1);
+    assert!(
+        transactions < jobs,
+        "{jobs} jobs in {transactions} transactions: no statement was shared"
+    );
+}
+
+/// A job that fails a shared statement gets its own error; every other job of that
+/// statement is written alone, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_job_does_not_take_the_others_of_its_statement_with_it() {
+    let q = QueueDb::new().await;
+    q.db.execute("ALTER TABLE queue_jobs ADD CONSTRAINT no_poison CHECK (type <> 'poison')")
+        .await;
+    let results = enqueue_concurrently(&q, 100, |i| {
+        let job_type = if i % 25 == 7 { "poison" } else { "test_behave" };
+        (job_type, EnqueueOptions::default())
+    })
+    .await;
+    let mut written = std::collections::HashSet::new();
+    for (i, result) in results {
+        if i % 25 == 7 {
+            assert!(matches!(result, Err(QueueError::Db(_))), "{i}: {result:?}");
+        } else {
+            let id = result.expect("enqueue");
+            assert_eq!(
+                q.queue.job(&id).await.expect("job").payload,
+                json!({ "n": i })
+            );
+            assert!(written.insert(id));
+        }
+    }
+    let rows = q.db.query("SELECT count(*) FROM queue_jobs").await;
+    assert_eq!(rows[0].get::<_, i64>(0), 96);
+}
+
+/// Runs `n` enqueues at once (job `i` with payload `{"n": i}` and what `shape(i)` gives).
+async fn enqueue_concurrently(
+    q: &QueueDb,
+    n: i32,
+    shape: impl Fn(i32) -> (&'static str, EnqueueOptions),
+) -> Vec<(i32, Result<String, QueueError>)> {
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let queue = q.queue.clone();
+        let (job_type, options) = shape(i);
+        tasks.push(tokio::spawn(async move {
+            (i, queue.enqueue(job_type, json!({ "n": i }), options).await)
+        }));
+    }
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.expect("task"));
+    }
+    results
+}

@@ -95,7 +95,8 @@ impl Job for CleanupOldJobs {
                      AND status IN ('completed', 'failed') \
                      AND COALESCE(completed_at, updated_at) < now() - make_interval(days => $1) \
                    ORDER BY id LIMIT $2), \
-                 gone AS (DELETE FROM queue_jobs j USING old WHERE j.id = old.id RETURNING j.id) \
+                 gone AS (DELETE FROM queue_jobs j USING old \
+                   WHERE j.id = old.id AND j.status IN ('completed', 'failed') RETURNING j.id) \
                  SELECT count(*) AS n, max(id) AS last FROM gone",
             )
             .bind::<Integer, _>(days)
