@@ -10,17 +10,20 @@
 //! own answer (a key taken, a database error) and no job is lost or written twice (the id
 //! is chosen before the first attempt).
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
 use diesel::sql_types::{Array, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::db::Database;
+use crate::db::{Database, DbError};
 use crate::jobs::error::{QueueError, QueueResult};
 use crate::jobs::model::EnqueueOptions;
+use crate::jobs::wake_hub::WakeHub;
 use crate::jobs::wake_hub::SUPPRESS_TRIGGER;
 
 /// Statements in flight at once: one being written while the next gathers.
@@ -56,6 +59,7 @@ pub(crate) struct Combiner {
 }
 
 /// A job for [`Combiner::enqueue`]: checked already, id chosen, no batch to join.
+#[derive(Clone)]
 pub(crate) struct Ready {
     pub id: String,
     pub job_type: String,
@@ -69,13 +73,15 @@ impl Combiner {
     }
 
     /// Writes `job` with whatever else is waiting; returns its id, or the id of the job
-    /// already holding its key.
+    /// already holding its key. `hub` is told once a statement with a due job committed.
     pub(crate) async fn enqueue(
         self: &Arc<Self>,
         db: &Database,
+        hub: &Arc<WakeHub>,
         job: Ready,
     ) -> QueueResult<String> {
         let (reply, answer) = oneshot::channel();
+        let mut own = job.clone();
         let start_writer = {
             let mut state = self.state();
             state.waiting.push(Pending {
@@ -90,56 +96,125 @@ impl Combiner {
             }
         };
         if start_writer {
-            tokio::spawn(write_waiting(self.clone(), db.clone()));
+            tokio::spawn(write_waiting(
+                Writer {
+                    combiner: self.clone(),
+                    released: false,
+                },
+                db.clone(),
+                hub.clone(),
+            ));
         }
-        answer.await.unwrap_or_else(|_| {
-            Err(QueueError::Db(crate::db::DbError::Unavailable(
-                "the runtime stopped before the job was written".into(),
-            )))
-        })
+        match answer.await {
+            Ok(result) => result,
+            // The writer that held the job stopped before answering (its runtime shut
+            // down, or it panicked): the job may or may not be written, so it is written
+            // here, alone, under the same id (written already means done).
+            Err(_) => {
+                let mut conn = db.conn().await?;
+                own.options.batch_id = None;
+                let id = insert_alone(&mut conn, &own).await?;
+                if is_due(&own) {
+                    hub.due();
+                }
+                Ok(id)
+            }
+        }
     }
 }
 
+/// A running writer's place in [`State::writers`], given back however the writer ends.
+struct Writer {
+    combiner: Arc<Combiner>,
+    released: bool,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if !self.released {
+            self.combiner.state().writers -= 1;
+        }
+    }
+}
+
+fn is_due(job: &Ready) -> bool {
+    job.options
+        .scheduled_for
+        .is_none_or(|at| at <= chrono::Utc::now())
+}
+
 /// Writes what waits until nothing does.
-async fn write_waiting(combiner: Arc<Combiner>, db: Database) {
+async fn write_waiting(mut writer: Writer, db: Database, hub: Arc<WakeHub>) {
     loop {
         let mut jobs = {
-            let mut state = combiner.state();
+            let mut state = writer.combiner.state();
             if state.waiting.is_empty() {
+                // Given back under the lock that found nothing waiting, so an enqueue
+                // arriving now starts a writer of its own.
                 state.writers -= 1;
+                writer.released = true;
                 return;
             }
             let n = state.waiting.len().min(MOST_PER_STATEMENT);
             state.waiting.drain(..n).collect::<Vec<_>>()
         };
-        write(&db, &mut jobs).await;
+        let due = jobs.iter().any(|j| is_due(&j.job));
+        if write(&db, &mut jobs).await && due {
+            hub.due();
+        }
     }
 }
 
-async fn write(db: &Database, jobs: &mut [Pending]) {
+/// Writes `jobs` and answers each; true when at least one was written.
+async fn write(db: &Database, jobs: &mut [Pending]) -> bool {
+    let mut conn = match db.conn().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            unavailable(jobs, &e.to_string());
+            return false;
+        }
+    };
+    let mut written = false;
     if jobs.len() > 1 {
-        let together = match db.conn().await {
-            Ok(mut conn) => insert_together(&mut conn, jobs).await,
-            Err(e) => Err(QueueError::from(e)),
-        };
-        match together {
-            Ok(ids) => {
-                for (job, id) in jobs.iter_mut().zip(ids) {
-                    job.answer(Ok(id));
+        match insert_together(&mut conn, jobs).await {
+            Ok(inserted) => {
+                written = !inserted.is_empty();
+                for job in jobs.iter_mut() {
+                    if inserted.contains(&job.job.id) {
+                        let id = job.job.id.clone();
+                        job.answer(Ok(id));
+                    }
                 }
-                return;
             }
             Err(e) => {
                 tracing::debug!(error = %e, jobs = jobs.len(), "shared enqueue failed; writing each job alone");
+                // On a connection of its own: the failure may have broken this one (after
+                // a commit whose answer was lost, the ids are found written).
+                drop(conn);
+                conn = match db.conn().await {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        unavailable(jobs, &e.to_string());
+                        return false;
+                    }
+                };
             }
         }
     }
-    for job in jobs.iter_mut() {
-        let alone = match db.conn().await {
-            Ok(mut conn) => insert_alone(&mut conn, &job.job).await,
-            Err(e) => Err(QueueError::from(e)),
-        };
+    // Alone: the only job, every job of a statement that failed, and those whose key was
+    // taken (the single statement names the key's holder).
+    for job in jobs.iter_mut().filter(|j| j.reply.is_some()) {
+        let alone = insert_alone(&mut conn, &job.job).await;
+        written |= alone.is_ok();
         job.answer(alone);
+    }
+    written
+}
+
+/// Answers every job of `jobs` still waiting: no connection could be had.
+fn unavailable(jobs: &mut [Pending], reason: &str) {
+    for job in jobs.iter_mut() {
+        job.answer(Err(QueueError::Db(DbError::Unavailable(reason.to_owned()))));
     }
 }
 
@@ -149,20 +224,13 @@ struct Inserted {
     id: String,
 }
 
-#[derive(QueryableByName)]
-struct Keyed {
-    #[diesel(sql_type = Text)]
-    key: String,
-    #[diesel(sql_type = Text)]
-    id: String,
-}
-
-/// One statement for all `jobs`; the answer of each, in order. A job whose key is taken
-/// (by an older job or by an earlier one of `jobs`) is answered with the holder's id.
+/// One statement for all `jobs`; the ids written. A job left out had its key taken (by an
+/// older job or by an earlier one of `jobs`). Rows go in key order, so two statements
+/// holding the same keys never wait for each other in a cycle.
 async fn insert_together(
     conn: &mut AsyncPgConnection,
     jobs: &[Pending],
-) -> QueueResult<Vec<String>> {
+) -> QueueResult<HashSet<String>> {
     let inserted = diesel::sql_query(format!(
         "WITH quiet AS ({SUPPRESS_TRIGGER}) \
          INSERT INTO queue_jobs (id, type, payload, scheduled_for, max_attempts, priority, key) \
@@ -171,6 +239,7 @@ async fn insert_together(
          FROM quiet, unnest($1::text[], $2::text[], $3::jsonb[], $4::timestamptz[], \
            $5::int4[], $6::int4[], $7::text[]) \
            AS j(id, type, payload, scheduled_for, max_attempts, priority, key) \
+         ORDER BY j.key \
          ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING RETURNING id"
     ))
     .bind::<Array<Text>, _>(jobs.iter().map(|j| j.job.id.as_str()).collect::<Vec<_>>())
@@ -202,41 +271,13 @@ async fn insert_together(
     )
     .load::<Inserted>(conn)
     .await?;
-    if inserted.len() == jobs.len() {
-        return Ok(jobs.iter().map(|j| j.job.id.clone()).collect());
-    }
-    // Some keys were taken: their holders answer for them.
-    let written: std::collections::HashSet<String> = inserted.into_iter().map(|i| i.id).collect();
-    let taken: Vec<&str> = jobs
-        .iter()
-        .filter(|j| !written.contains(&j.job.id))
-        .filter_map(|j| j.job.options.key.as_deref())
-        .collect();
-    let holders: std::collections::HashMap<String, String> =
-        diesel::sql_query("SELECT key, id FROM queue_jobs WHERE key = ANY($1)")
-            .bind::<Array<Text>, _>(&taken)
-            .load::<Keyed>(conn)
-            .await?
-            .into_iter()
-            .map(|k| (k.key, k.id))
-            .collect();
-    jobs.iter()
-        .map(|j| {
-            if written.contains(&j.job.id) {
-                return Ok(j.job.id.clone());
-            }
-            j.job
-                .options
-                .key
-                .as_ref()
-                .and_then(|key| holders.get(key).cloned())
-                .ok_or_else(|| QueueError::from(diesel::result::Error::NotFound))
-        })
-        .collect()
+    Ok(inserted.into_iter().map(|i| i.id).collect())
 }
 
+/// The single-job statement. The id was chosen before any attempt, so finding it taken
+/// means an earlier attempt (whose answer was lost) wrote this very job.
 async fn insert_alone(conn: &mut AsyncPgConnection, job: &Ready) -> QueueResult<String> {
-    super::queue::insert_job(
+    let written = super::queue::insert_job(
         conn,
         &job.id,
         &job.job_type,
@@ -244,5 +285,12 @@ async fn insert_alone(conn: &mut AsyncPgConnection, job: &Ready) -> QueueResult<
         &job.options,
         super::queue::Notice::AfterCommit,
     )
-    .await
+    .await;
+    match written {
+        Err(QueueError::Db(DbError::Query(diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation,
+            info,
+        )))) if info.constraint_name() == Some("queue_jobs_pkey") => Ok(job.id.clone()),
+        other => other,
+    }
 }

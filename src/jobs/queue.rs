@@ -70,9 +70,9 @@ impl JobQueue {
         payload: Value,
         options: EnqueueOptions,
     ) -> QueueResult<String> {
-        let due = is_due(&options);
-        let id = if options.batch_id.is_none() {
-            // Concurrent enqueues of this process share a statement and a commit.
+        if options.batch_id.is_none() {
+            // Concurrent enqueues of this process share a statement and a commit; the
+            // writer wakes the workers once its statement committed.
             validate(job_type, &options).map_err(QueueError::Invalid)?;
             validate_payload(&payload).map_err(QueueError::Invalid)?;
             let job = Ready {
@@ -81,8 +81,10 @@ impl JobQueue {
                 payload,
                 options,
             };
-            self.combiner.enqueue(&self.db, job).await?
-        } else {
+            return self.combiner.enqueue(&self.db, &self.hub, job).await;
+        }
+        let due = is_due(&options);
+        let id = {
             let mut conn = self.db.conn().await?;
             insert_new(&mut conn, job_type, payload, options, Notice::AfterCommit).await?
         };

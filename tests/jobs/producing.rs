@@ -342,6 +342,15 @@ async fn concurrent_enqueues_share_statements_and_keep_their_own_answers() {
         assert_eq!(delayed, i % 4 == 0, "{i}");
     }
     assert_eq!(shared_ids.len(), 1, "one job holds the shared key");
+    let holder = shared_ids
+        .iter()
+        .next()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert_eq!(
+        q.queue.job(holder).await.expect("holder").key.as_deref(),
+        Some("shared")
+    );
     let rows =
         q.db.query("SELECT count(*), count(DISTINCT xmin::text) FROM queue_jobs")
             .await;
