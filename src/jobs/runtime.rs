@@ -31,9 +31,8 @@ pub fn no_worker_message(job_type: &str) -> String {
     format!("No worker registered for job type: {job_type}")
 }
 
-/// Most jobs the claimers of one runtime ask for at once (each asks for its share, so one
-/// claim takes at most 1,000). Claims that large are what lets many short jobs drain fast:
-/// PostgreSQL's cost per job falls with the claim's size.
+/// Most jobs the claimers of one runtime ask for at once (one claim takes at most 1,000):
+/// PostgreSQL's cost per job falls with the claim's size, so short jobs drain fast.
 const MAX_CLAIM: u32 = 2000;
 /// How long shutdown waits for aborted handlers to end.
 const ABORT_WAIT: Duration = Duration::from_secs(5);

@@ -166,34 +166,8 @@ async fn unknown_batches_are_named() {
 #[tokio::test]
 async fn the_batch_link_holds_like_a_foreign_key() {
     let q = QueueDb::new().await;
-    let batch_id = q
-        .queue
-        .enqueue_batch(
-            "b",
-            None,
-            (0..3)
-                .map(|_| NewJob {
-                    job_type: "test_behave".into(),
-                    payload: json!({}),
-                })
-                .collect(),
-            EnqueueOptions::default(),
-        )
-        .await
-        .expect("batch");
-    let other = q
-        .queue
-        .enqueue_batch(
-            "b",
-            None,
-            vec![NewJob {
-                job_type: "test_behave".into(),
-                payload: json!({}),
-            }],
-            EnqueueOptions::default(),
-        )
-        .await
-        .expect("batch");
+    let batch_id = q.batch_of(3).await;
+    let other = q.batch_of(1).await;
     let refused = |sql: String| {
         let db = &q.db;
         async move {
@@ -262,18 +236,7 @@ async fn the_batch_link_holds_like_a_foreign_key() {
     .await;
     assert_eq!(q.db.query(jobs).await[0].get::<_, i64>(0), 0);
     // Truncating both tables in one command works (the guard runs after it).
-    q.queue
-        .enqueue_batch(
-            "b",
-            None,
-            vec![NewJob {
-                job_type: "test_behave".into(),
-                payload: json!({}),
-            }],
-            EnqueueOptions::default(),
-        )
-        .await
-        .expect("batch");
+    q.batch_of(1).await;
     q.db.execute("TRUNCATE queue_jobs, queue_job_batches").await;
     assert_eq!(q.db.query(jobs).await[0].get::<_, i64>(0), 0);
 }
@@ -284,19 +247,7 @@ async fn the_batch_link_holds_like_a_foreign_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_deleted_while_a_job_joins_it_leaves_no_orphan() {
     let q = QueueDb::new().await;
-    let batch_id = q
-        .queue
-        .enqueue_batch(
-            "b",
-            None,
-            vec![NewJob {
-                job_type: "test_behave".into(),
-                payload: json!({}),
-            }],
-            EnqueueOptions::default(),
-        )
-        .await
-        .expect("batch");
+    let batch_id = q.batch_of(1).await;
     let connect = || async {
         let (client, conn) = tokio_postgres::connect(&q.db.url(), tokio_postgres::NoTls)
             .await

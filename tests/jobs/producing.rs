@@ -191,19 +191,7 @@ async fn a_key_enqueues_once_and_names_the_same_job() {
 #[tokio::test]
 async fn joining_an_existing_batch_counts_the_job() {
     let q = QueueDb::new().await;
-    let batch_id = q
-        .queue
-        .enqueue_batch(
-            "b",
-            None,
-            vec![NewJob {
-                job_type: "test_behave".into(),
-                payload: json!({}),
-            }],
-            EnqueueOptions::default(),
-        )
-        .await
-        .expect("batch");
+    let batch_id = q.batch_of(1).await;
     q.queue
         .enqueue(
             "test_behave",

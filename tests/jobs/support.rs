@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use deploystack_backend::config::{JobSettings, PoolSettings};
 use deploystack_backend::db::{Database, PgConnector};
-use deploystack_backend::jobs::{Job, JobContext, JobError, JobQueue, JobRecord};
+use deploystack_backend::jobs::{
+    EnqueueOptions, Job, JobContext, JobError, JobQueue, JobRecord, NewJob,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::common::pg::{ready_database, TestDb};
@@ -61,6 +63,20 @@ impl QueueDb {
             ))
             .await;
         rows[0].get(0)
+    }
+
+    /// A new batch of `n` jobs that succeed, due now; its id.
+    pub async fn batch_of(&self, n: usize) -> String {
+        let jobs = (0..n)
+            .map(|_| NewJob {
+                job_type: "test_behave".into(),
+                payload: serde_json::json!({}),
+            })
+            .collect();
+        self.queue
+            .enqueue_batch("b", None, jobs, EnqueueOptions::default())
+            .await
+            .expect("batch")
     }
 }
 
