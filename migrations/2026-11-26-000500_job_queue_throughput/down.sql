@@ -10,6 +10,7 @@ DROP TRIGGER queue_jobs_batch_links_check ON queue_jobs;
 DROP FUNCTION queue_jobs_batch_links_check();
 DROP TRIGGER queue_jobs_batches_exist ON queue_jobs;
 DROP FUNCTION queue_jobs_batches_exist();
+DROP FUNCTION queue_jobs_require_batches(text[]);
 ALTER TABLE queue_job_batches ALTER COLUMN id TYPE text COLLATE "default";
 ALTER TABLE queue_jobs
     ALTER COLUMN id TYPE text COLLATE "default",

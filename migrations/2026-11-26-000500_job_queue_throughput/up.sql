@@ -30,16 +30,16 @@ ALTER TABLE queue_jobs
     ALTER COLUMN batch_id TYPE text COLLATE "C";
 ALTER TABLE queue_job_batches ALTER COLUMN id TYPE text COLLATE "C";
 
-CREATE FUNCTION queue_jobs_batches_exist() RETURNS trigger
+-- The rule itself: each of `named` exists, and stays until this transaction ends (locked
+-- FOR KEY SHARE, as the foreign key did); otherwise the foreign key's error.
+CREATE FUNCTION queue_jobs_require_batches(named text[]) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
-    named text[];
     locked integer;
     missing text;
 BEGIN
-    SELECT array_agg(DISTINCT a.batch_id) INTO named FROM added a WHERE a.batch_id IS NOT NULL;
     IF named IS NULL THEN
-        RETURN NULL;
+        RETURN;
     END IF;
     PERFORM 1 FROM queue_job_batches b WHERE b.id = ANY (named) FOR KEY SHARE;
     GET DIAGNOSTICS locked = ROW_COUNT;
@@ -53,6 +53,15 @@ BEGIN
                   TABLE = 'queue_jobs',
                   DETAIL = format('Key (batch_id)=(%s) is not present in table "queue_job_batches".', missing);
     END IF;
+END;
+$$;
+
+-- Inserts: the batches the inserted rows name.
+CREATE FUNCTION queue_jobs_batches_exist() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM queue_jobs_require_batches(
+        (SELECT array_agg(DISTINCT a.batch_id) FROM added a WHERE a.batch_id IS NOT NULL));
     RETURN NULL;
 END;
 $$;
@@ -67,23 +76,9 @@ CREATE TRIGGER queue_jobs_batches_exist
 -- outcomes pay nothing (a row-level trigger would fetch the old row at each of them).
 CREATE FUNCTION queue_jobs_batch_links_check() RETURNS trigger
 LANGUAGE plpgsql AS $$
-DECLARE
-    missing text;
 BEGIN
-    PERFORM 1 FROM queue_job_batches b
-        WHERE b.id IN (SELECT DISTINCT j.batch_id FROM queue_jobs j WHERE j.batch_id IS NOT NULL)
-        FOR KEY SHARE;
-    SELECT j.batch_id INTO missing FROM queue_jobs j
-        WHERE j.batch_id IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM queue_job_batches b WHERE b.id = j.batch_id)
-        LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'insert or update on table "queue_jobs" violates foreign key constraint "queue_jobs_batch_id_fkey"'
-            USING ERRCODE = 'foreign_key_violation',
-                  CONSTRAINT = 'queue_jobs_batch_id_fkey',
-                  TABLE = 'queue_jobs',
-                  DETAIL = format('Key (batch_id)=(%s) is not present in table "queue_job_batches".', missing);
-    END IF;
+    PERFORM queue_jobs_require_batches(
+        (SELECT array_agg(DISTINCT j.batch_id) FROM queue_jobs j WHERE j.batch_id IS NOT NULL));
     RETURN NULL;
 END;
 $$;

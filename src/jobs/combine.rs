@@ -23,8 +23,8 @@ use tokio::sync::oneshot;
 use crate::db::{Database, DbError};
 use crate::jobs::error::{QueueError, QueueResult};
 use crate::jobs::model::EnqueueOptions;
-use crate::jobs::wake_hub::WakeHub;
-use crate::jobs::wake_hub::SUPPRESS_TRIGGER;
+use crate::jobs::queue::is_due;
+use crate::jobs::wake_hub::{WakeHub, SUPPRESS_TRIGGER};
 
 /// Statements in flight at once: one being written while the next gathers.
 const WRITERS: usize = 2;
@@ -81,7 +81,7 @@ impl Combiner {
         job: Ready,
     ) -> QueueResult<String> {
         let (reply, answer) = oneshot::channel();
-        let mut own = job.clone();
+        let own = job.clone();
         let start_writer = {
             let mut state = self.state();
             state.waiting.push(Pending {
@@ -112,9 +112,8 @@ impl Combiner {
             // here, alone, under the same id (written already means done).
             Err(_) => {
                 let mut conn = db.conn().await?;
-                own.options.batch_id = None;
                 let id = insert_alone(&mut conn, &own).await?;
-                if is_due(&own) {
+                if is_due(&own.options) {
                     hub.due();
                 }
                 Ok(id)
@@ -137,12 +136,6 @@ impl Drop for Writer {
     }
 }
 
-fn is_due(job: &Ready) -> bool {
-    job.options
-        .scheduled_for
-        .is_none_or(|at| at <= chrono::Utc::now())
-}
-
 /// Writes what waits until nothing does.
 async fn write_waiting(mut writer: Writer, db: Database, hub: Arc<WakeHub>) {
     loop {
@@ -158,7 +151,7 @@ async fn write_waiting(mut writer: Writer, db: Database, hub: Arc<WakeHub>) {
             let n = state.waiting.len().min(MOST_PER_STATEMENT);
             state.waiting.drain(..n).collect::<Vec<_>>()
         };
-        let due = jobs.iter().any(|j| is_due(&j.job));
+        let due = jobs.iter().any(|j| is_due(&j.job.options));
         if write(&db, &mut jobs).await && due {
             hub.due();
         }

@@ -223,7 +223,8 @@ pub(crate) enum Notice {
     AfterCommit,
 }
 
-fn is_due(options: &EnqueueOptions) -> bool {
+/// Whether a job enqueued with `options` may run now (its wake-up is due at commit).
+pub(crate) fn is_due(options: &EnqueueOptions) -> bool {
     options.scheduled_for.is_none_or(|at| at <= Utc::now())
 }
 
