@@ -91,7 +91,7 @@ pub(crate) fn start_server_with(
         .env("POSTGRES_PASSWORD", password)
         .envs(
             std::env::vars()
-                .filter(|(k, _)| k.starts_with("POSTGRES_POOL_") || k == "TOKIO_WORKER_THREADS"),
+                .filter(|(k, _)| k.starts_with("POSTGRES_POOL_") || k == "WORKER_THREADS"),
         )
         .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())

@@ -2,6 +2,9 @@
 //! but does not say them, so this middleware looks them up in a table built from the same
 //! sources as the routes (the OpenAPI operations and the pages).
 
+use std::future::Future;
+
+use futures_util::FutureExt;
 use poem::http::header::{HeaderValue, ALLOW};
 use poem::http::{Method, StatusCode};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
@@ -107,22 +110,27 @@ pub struct AllowHeaderEndpoint<E> {
 impl<E: Endpoint> Endpoint for AllowHeaderEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Response> {
+    // Not an `async fn`, so the request is not stored beside the inner future (see `harden`).
+    fn call(&self, req: Request) -> impl Future<Output = Result<Response>> + Send {
         let path = req.uri().path().to_owned();
-        let mut resp = self.inner.call(req).await?.into_response();
-        if resp.status() == StatusCode::METHOD_NOT_ALLOWED && !resp.headers().contains_key(ALLOW) {
-            match self
-                .table
-                .allow(&path)
-                .and_then(|allow| HeaderValue::from_str(&allow).ok())
+        self.inner.call(req).map(move |result| {
+            let mut resp = result?.into_response();
+            if resp.status() == StatusCode::METHOD_NOT_ALLOWED
+                && !resp.headers().contains_key(ALLOW)
             {
-                Some(value) => {
-                    resp.headers_mut().insert(ALLOW, value);
+                match self
+                    .table
+                    .allow(&path)
+                    .and_then(|allow| HeaderValue::from_str(&allow).ok())
+                {
+                    Some(value) => {
+                        resp.headers_mut().insert(ALLOW, value);
+                    }
+                    None => warn!(path, "405 for a path missing from the Allow table"),
                 }
-                None => warn!(path, "405 for a path missing from the Allow table"),
             }
-        }
-        Ok(resp)
+            Ok(resp)
+        })
     }
 }
 

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use futures_util::{Stream, StreamExt};
+use std::future::Future;
+
+use futures_util::future::Either;
+use futures_util::{FutureExt, Stream, StreamExt};
 use poem::http::StatusCode;
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
@@ -40,7 +43,27 @@ pub struct BodyLimitEndpoint<E> {
 impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, mut req: Request) -> Result<Response> {
+    // Not an `async fn`: a request whose body needs no reading here (declared within the
+    // limit, or empty) goes straight to the inner endpoint, and only the others pay for a
+    // boxed future that can read it (see `harden`).
+    fn call(&self, mut req: Request) -> impl Future<Output = Result<Response>> + Send {
+        let declared = declared_length(&req);
+        let body = req.take_body();
+        let empty = body.is_empty();
+        req.set_body(body);
+        if declared.is_some_and(|len| len <= self.limit as u64) || (declared.is_none() && empty) {
+            return Either::Left(
+                self.inner
+                    .call(req)
+                    .map(|r| r.map(IntoResponse::into_response)),
+            );
+        }
+        Either::Right(Box::pin(self.checked(req)))
+    }
+}
+
+impl<E: Endpoint> BodyLimitEndpoint<E> {
+    async fn checked(&self, mut req: Request) -> Result<Response> {
         let declared = req
             .headers()
             .get(poem::http::header::CONTENT_LENGTH)
@@ -74,6 +97,14 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
         }
         self.inner.call(req).await.map(IntoResponse::into_response)
     }
+}
+
+/// The `Content-Length` the client announced, when readable.
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
 }
 
 /// Reads and discards what the client is still sending (up to a few times the limit, for a

@@ -62,7 +62,7 @@ impl HealthStatus {
 /// Readiness answer.
 #[derive(ApiResponse)]
 pub enum ReadyResponse {
-    /// The database answered a query through the pool.
+    /// The database answered a query.
     #[oai(status = 200)]
     Ready(Json<HealthStatus>),
     /// Setup is not complete, or PostgreSQL does not answer.
@@ -85,7 +85,9 @@ impl HealthApi {
 
     /// Readiness
     ///
-    /// Runs `SELECT 1` through the connection pool.
+    /// Runs `SELECT 1` on the database. The probe shares a connection with other single
+    /// statements instead of waiting for a pooled one, so a busy pool does not make the backend
+    /// unready; a database that does not answer does.
     #[oai(
         path = "/api/health/ready",
         method = "get",

@@ -3,7 +3,10 @@
 //! here; it is echoed in the answer and carried by a `request` span whose fields (method,
 //! route template, status, latency) every log line of the request inherits.
 
+use std::future::Future;
 use std::time::Instant;
+
+use futures_util::FutureExt;
 
 use poem::http::header::HeaderValue;
 use poem::http::HeaderMap;
@@ -36,7 +39,9 @@ pub struct RequestLogEndpoint<E> {
 impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Response> {
+    // Not an `async fn`: the future stores the inner request future once, next to a few
+    // fields, instead of also keeping the request beside it (see `harden`).
+    fn call(&self, req: Request) -> impl Future<Output = Result<Response>> + Send {
         let id = request_id(req.headers());
         let span = info_span!(
             "request",
@@ -48,21 +53,24 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             latency_ms = Empty,
         );
         let started = Instant::now();
-        let mut resp = match self.inner.call(req).instrument(span.clone()).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => err.into_response(),
-        };
-        if let Some(PathPattern(route)) = resp.data::<PathPattern>() {
-            span.record("route", route.as_ref());
-        }
-        span.record("status", resp.status().as_u16());
-        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        span.record("latency_ms", micros as f64 / 1000.0);
-        span.in_scope(|| info!("request completed"));
-        if let Ok(value) = HeaderValue::from_str(&id) {
-            resp.headers_mut().insert(REQUEST_ID_HEADER, value);
-        }
-        Ok(resp)
+        let answer = self.inner.call(req).instrument(span.clone());
+        answer.map(move |result| {
+            let mut resp = match result {
+                Ok(resp) => resp.into_response(),
+                Err(err) => err.into_response(),
+            };
+            if let Some(PathPattern(route)) = resp.data::<PathPattern>() {
+                span.record("route", route.as_ref());
+            }
+            span.record("status", resp.status().as_u16());
+            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            span.record("latency_ms", micros as f64 / 1000.0);
+            span.in_scope(|| info!("request completed"));
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                resp.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            Ok(resp)
+        })
     }
 }
 

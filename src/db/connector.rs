@@ -3,6 +3,7 @@
 //! missing database instead of failing.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -148,12 +149,50 @@ impl PgConnector {
     /// past the query timeout (when one is set). Each address gets the connect timeout for
     /// its TCP connection, and the login gets it again.
     pub async fn connect(&self) -> Result<AsyncPgConnection, ConnectError> {
+        Ok(self.connect_watched().await?.0)
+    }
+
+    /// [`PgConnector::connect`], with a flag raised when the connection ends: for a connection
+    /// many callers share, which is never checked out and tested, so its end must be visible
+    /// without sending a query.
+    pub async fn connect_watched(&self) -> Result<(AsyncPgConnection, Ended), ConnectError> {
+        let ended = Ended::default();
         // A Unix socket path as host: no TCP to watch; the server is local.
-        if self.query_timeout.is_zero() || self.host.starts_with('/') {
-            return self.connect_plain().await;
-        }
-        let stream = self.open_tcp().await?;
-        self.bounded(self.login_with_deadline(stream)).await
+        let conn = if self.query_timeout.is_zero() || self.host.starts_with('/') {
+            self.bounded(self.login_plain(ended.clone())).await?
+        } else {
+            let stream = self.open_tcp().await?;
+            self.bounded(self.login_with_deadline(stream, ended.clone()))
+                .await?
+        };
+        Ok((conn, ended))
+    }
+
+    /// Logs in over tokio-postgres' own socket (keepalive and `TCP_USER_TIMEOUT` from the
+    /// config), with this module's I/O task rather than diesel-async's, whose error channel
+    /// costs every query a broadcast subscription.
+    async fn login_plain(&self, ended: Ended) -> Result<AsyncPgConnection, ConnectError> {
+        let client = match &self.tls {
+            None => {
+                let (client, conn) = self
+                    .config
+                    .connect(NoTls)
+                    .await
+                    .map_err(|e| self.classify(e))?;
+                tokio::spawn(drive(conn, ended));
+                client
+            }
+            Some(tls) => {
+                let (client, conn) = self
+                    .config
+                    .connect(MakeRustlsConnect::new((**tls).clone()))
+                    .await
+                    .map_err(|e| self.classify(e))?;
+                tokio::spawn(drive(conn, ended));
+                client
+            }
+        };
+        self.finish_login(client).await
     }
 
     /// The first address of the host that accepts a TCP connection, tuned.
@@ -185,6 +224,7 @@ impl PgConnector {
     async fn login_with_deadline(
         &self,
         stream: TcpStream,
+        ended: Ended,
     ) -> Result<AsyncPgConnection, ConnectError> {
         let client = match &self.tls {
             None => {
@@ -194,7 +234,7 @@ impl PgConnector {
                     .connect_raw(stream, NoTls)
                     .await
                     .map_err(|e| self.classify(e))?;
-                tokio::spawn(drive(conn));
+                tokio::spawn(drive(conn, ended));
                 client
             }
             Some(tls) => {
@@ -205,10 +245,18 @@ impl PgConnector {
                     .connect_raw(stream, DeadlineTls::new(tls, self.query_timeout))
                     .await
                     .map_err(|e| self.classify(e))?;
-                tokio::spawn(drive(conn));
+                tokio::spawn(drive(conn, ended));
                 client
             }
         };
+        self.finish_login(client).await
+    }
+
+    /// The diesel-async connection over a logged-in client, with the session settings.
+    async fn finish_login(
+        &self,
+        client: tokio_postgres::Client,
+    ) -> Result<AsyncPgConnection, ConnectError> {
         let conn =
             AsyncPgConnection::try_from(client)
                 .await
@@ -361,8 +409,20 @@ impl PgConnector {
     }
 }
 
+/// Raised once a connection's I/O task ended (its client dropped, the server went away, the
+/// answer deadline passed); cheap to check before each use.
+#[derive(Clone, Default)]
+pub struct Ended(Arc<AtomicBool>);
+
+impl Ended {
+    /// Whether the connection is gone.
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
 /// Runs a connection's I/O until it closes (its client dropped, or the server went away).
-async fn drive<S, T>(conn: tokio_postgres::Connection<S, T>)
+async fn drive<S, T>(conn: tokio_postgres::Connection<S, T>, ended: Ended)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     T: AsyncRead + AsyncWrite + Unpin,
@@ -370,6 +430,7 @@ where
     if let Err(e) = conn.await {
         debug!(error = %e, "database connection closed");
     }
+    ended.0.store(true, Ordering::Release);
 }
 
 /// tokio-postgres' Display hides the cause ("error performing TLS handshake"); the chain has it.

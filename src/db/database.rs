@@ -8,6 +8,7 @@ use arc_swap::ArcSwapOption;
 use crate::db::error::DbError;
 use crate::db::pool::{DbConn, LivePool};
 use crate::db::replicas::{ReplicaReport, ReplicaSet};
+use crate::db::shared::SharedConn;
 
 /// Shared by every handler; setup swaps a pool in without a restart, and a read costs one
 /// atomic load, so the hot path never waits on a lock.
@@ -97,18 +98,28 @@ impl Database {
         self.pool.load().as_ref().map(|p| p.figures())
     }
 
-    /// Runs `SELECT 1` through the pool: the readiness probe.
+    /// Runs `SELECT 1` on a shared connection: the readiness probe. Not on a pooled one, so a
+    /// pool busy with long requests does not make the backend unready (its callers wait, they
+    /// do not fail); a database that does not answer does, at once.
     pub async fn ping(&self) -> Result<(), DbError> {
         use diesel::sql_types::Integer;
         use diesel::IntoSql;
         use diesel_async::RunQueryDsl;
 
-        let mut conn = self.conn().await?;
+        let conn = self.shared().await?;
         diesel::select(1_i32.into_sql::<Integer>())
-            .get_result::<i32>(&mut conn)
+            .get_result::<i32>(&mut &*conn)
             .await
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         Ok(())
+    }
+
+    /// A primary connection shared with concurrent callers, for one statement that needs no
+    /// session of its own (no transaction, no `SET`): no wait for a free pooled connection,
+    /// and concurrent statements are pipelined. See [`crate::db::shared`].
+    pub async fn shared(&self) -> Result<SharedConn, DbError> {
+        super::routing::note_primary();
+        self.live()?.shared().await
     }
 
     /// Drops the pool so its connections close (at shutdown), and refuses any later one.

@@ -12,6 +12,7 @@ use tracing::warn;
 use crate::config::PoolSettings;
 use crate::db::connector::PgConnector;
 use crate::db::error::DbError;
+use crate::db::shared::{SharedConn, SharedConnections};
 
 /// The bb8 pool type.
 pub type DbPool = bb8::Pool<AsyncDieselConnectionManager<AsyncPgConnection>>;
@@ -35,6 +36,8 @@ pub struct LivePool {
     /// Callers inside [`LivePool::get`] now. Counted here rather than taken from bb8, whose
     /// count drifts upwards when a waiter gives up early (as a fail-fast one does).
     waiting: Arc<AtomicU64>,
+    /// Connections for single statements of many callers at once, beside the pool.
+    shared: Arc<SharedConnections>,
 }
 
 /// The pool's state, for metrics.
@@ -65,8 +68,13 @@ impl LivePool {
     /// moment does not stop the process; connection errors surface per request as 503s.
     pub fn new(connector: &PgConnector, settings: &PoolSettings) -> Self {
         let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
-        let connector = connector.clone();
         let lifetime = settings.max_lifetime;
+        // One per runtime worker thread, so a thread's callers find its connection's task.
+        let workers = tokio::runtime::Handle::try_current()
+            .map(|h| h.metrics().num_workers())
+            .unwrap_or(1);
+        let shared = Arc::new(SharedConnections::new(connector.clone(), lifetime, workers));
+        let connector = connector.clone();
         manager_config.custom_setup = Box::new(move |_url: &str| {
             let connector = connector.clone();
             async move {
@@ -105,6 +113,7 @@ impl LivePool {
             max_size: settings.max_size,
             waiting: Arc::new(AtomicU64::new(0)),
             recycled: Arc::new(AtomicU64::new(0)),
+            shared,
         }
     }
 
@@ -150,6 +159,18 @@ impl LivePool {
             conn = self.wait_for_connection().await?;
         }
         Ok(conn)
+    }
+
+    /// A connection shared with other callers, for one statement outside any transaction
+    /// (see [`crate::db::shared`]): no waiting for a free pooled connection, and statements of
+    /// concurrent callers travel together.
+    pub async fn shared(&self) -> Result<SharedConn, DbError> {
+        self.shared.get().await
+    }
+
+    /// Shared connections open now.
+    pub fn shared_open(&self) -> usize {
+        self.shared.open_count()
     }
 
     async fn wait_for_connection(&self) -> Result<DbConn, DbError> {

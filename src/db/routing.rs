@@ -10,9 +10,11 @@ tokio::task_local! {
     static USED_PRIMARY: Cell<bool>;
 }
 
-/// Runs `work` as one unit of work with its own read-your-writes memory.
-pub async fn unit_of_work<F: Future>(work: F) -> F::Output {
-    USED_PRIMARY.scope(Cell::new(false), work).await
+/// Runs `work` as one unit of work with its own read-your-writes memory. A plain function
+/// returning the scope (not an `async fn` awaiting it), so `work` is stored once: an HTTP
+/// request's whole future passes through here.
+pub fn unit_of_work<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    USED_PRIMARY.scope(Cell::new(false), work)
 }
 
 /// Remembers that the current unit of work used the primary.

@@ -1,8 +1,12 @@
 //! Request counts and latency histograms by route template, recorded by a middleware that
 //! sits outside the panic catcher, so requests that panicked count as the 500s they became.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
+
+use futures_util::future::Either;
+use futures_util::FutureExt;
 
 use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response, Result};
 use prometheus_client::metrics::counter::Counter;
@@ -99,26 +103,34 @@ pub struct RequestMetricsEndpoint<E> {
 impl<E: Endpoint> Endpoint for RequestMetricsEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Response> {
+    // Not an `async fn`, so the request is not stored beside the inner future, and without
+    // metrics the layer adds nothing to it.
+    fn call(&self, req: Request) -> impl Future<Output = Result<Response>> + Send {
         let Some(metrics) = &self.metrics else {
-            return self.inner.call(req).await.map(IntoResponse::into_response);
+            return Either::Left(
+                self.inner
+                    .call(req)
+                    .map(|r| r.map(IntoResponse::into_response)),
+            );
         };
         let method = Method::of(req.method());
         let started = Instant::now();
-        let resp = match self.inner.call(req).await {
-            Ok(resp) => resp.into_response(),
-            Err(err) => err.into_response(),
-        };
-        let route = match resp.data::<PathPattern>() {
-            Some(PathPattern(pattern)) => Route(pattern.clone()),
-            None => metrics.unmatched.clone(),
-        };
-        metrics.observe(
-            method,
-            route,
-            resp.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-        );
-        Ok(resp)
+        Either::Right(self.inner.call(req).map(move |result| {
+            let resp = match result {
+                Ok(resp) => resp.into_response(),
+                Err(err) => err.into_response(),
+            };
+            let route = match resp.data::<PathPattern>() {
+                Some(PathPattern(pattern)) => Route(pattern.clone()),
+                None => metrics.unmatched.clone(),
+            };
+            metrics.observe(
+                method,
+                route,
+                resp.status().as_u16(),
+                started.elapsed().as_secs_f64(),
+            );
+            Ok(resp)
+        }))
     }
 }
