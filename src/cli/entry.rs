@@ -23,7 +23,11 @@ pub fn main_with(plugins: Vec<Arc<dyn Plugin>>) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
-    let workers = match worker_threads(std::env::var("WORKER_THREADS").ok().as_deref()) {
+    // tokio's own variable still counts when ours is unset (`worker_threads` overrides it).
+    let configured = std::env::var("WORKER_THREADS")
+        .or_else(|_| std::env::var("TOKIO_WORKER_THREADS"))
+        .ok();
+    let workers = match worker_threads(configured.as_deref()) {
         Ok(workers) => workers,
         Err(e) => {
             tracing::error!("invalid configuration: {e}");
@@ -63,7 +67,8 @@ pub fn main_with(plugins: Vec<Arc<dyn Plugin>>) -> ExitCode {
 /// Most threads `WORKER_THREADS` may ask for.
 const MAX_WORKER_THREADS: usize = 1024;
 
-/// The runtime's worker threads: `WORKER_THREADS`, else half the cores (at least one).
+/// The runtime's worker threads: `WORKER_THREADS` (or tokio's `TOKIO_WORKER_THREADS`), else
+/// half the cores (at least one).
 ///
 /// Every request waits on PostgreSQL, and one worker thread serves some 70,000 small HTTP
 /// requests a second. More workers than the load keeps busy cost CPU instead of saving it:

@@ -422,15 +422,25 @@ impl Ended {
 }
 
 /// Runs a connection's I/O until it closes (its client dropped, or the server went away).
+/// `ended` is raised however the task stops: closed, aborted with its runtime, or panicking.
 async fn drive<S, T>(conn: tokio_postgres::Connection<S, T>, ended: Ended)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     T: AsyncRead + AsyncWrite + Unpin,
 {
+    let _raise = RaiseOnDrop(ended);
     if let Err(e) = conn.await {
         debug!(error = %e, "database connection closed");
     }
-    ended.0.store(true, Ordering::Release);
+}
+
+/// Raises its [`Ended`] when dropped.
+struct RaiseOnDrop(Ended);
+
+impl Drop for RaiseOnDrop {
+    fn drop(&mut self) {
+        (self.0).0.store(true, Ordering::Release);
+    }
 }
 
 /// tokio-postgres' Display hides the cause ("error performing TLS handshake"); the chain has it.

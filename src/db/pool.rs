@@ -61,6 +61,8 @@ pub struct PoolFigures {
     pub recycled: u64,
     /// Total time callers waited for a connection, since start.
     pub wait_seconds: f64,
+    /// Shared connections open beside the pool ([`crate::db::shared`]).
+    pub shared: u32,
 }
 
 impl LivePool {
@@ -133,6 +135,7 @@ impl LivePool {
             closed_broken: stats.connections_closed_broken.saturating_sub(retired),
             recycled: retired + stats.connections_closed_max_lifetime,
             wait_seconds: stats.get_wait_time.as_secs_f64(),
+            shared: u32::try_from(self.shared.open_count()).unwrap_or(u32::MAX),
         }
     }
 
@@ -166,11 +169,6 @@ impl LivePool {
     /// concurrent callers travel together.
     pub async fn shared(&self) -> Result<SharedConn, DbError> {
         self.shared.get().await
-    }
-
-    /// Shared connections open now.
-    pub fn shared_open(&self) -> usize {
-        self.shared.open_count()
     }
 
     async fn wait_for_connection(&self) -> Result<DbConn, DbError> {

@@ -10,9 +10,10 @@
 //!
 //! There is one shared connection per runtime worker thread, opened at first use, so callers
 //! of a thread mostly meet the connection task on their own thread. A connection that ended
-//! (server restart, network failure, answer deadline) or reached its lifetime is replaced
-//! before the next statement; while it is being opened, callers wait for that one attempt and
-//! all get its error at once if it fails, as the pool's callers do.
+//! (server restart, network failure, answer deadline) is replaced before the next statement:
+//! callers wait for that one attempt, which runs as a task of its own, and all get its error
+//! at once if it fails, as the pool's callers do. One that reached its lifetime keeps serving
+//! until its replacement is open.
 //!
 //! Only for statements that need no session of their own: no transaction, no `SET`, nothing a
 //! later statement relies on. PostgreSQL runs a connection's statements one after another, so
@@ -52,26 +53,39 @@ struct OpenShared {
 }
 
 impl OpenShared {
-    fn usable(&self) -> bool {
-        !self.ended.is_set() && self.retire_at.is_none_or(|at| Instant::now() < at)
+    fn is_old(&self) -> bool {
+        self.retire_at.is_some_and(|at| Instant::now() >= at)
     }
 }
 
-/// An attempt to open a connection, awaited by every caller that needs it meanwhile.
-type Attempt = Shared<BoxFuture<'static, Result<Arc<OpenShared>, String>>>;
+/// An attempt to open a connection: a task of its own, so it finishes (and is recorded in its
+/// slot) however many of the callers awaiting it give up; each of them gets its outcome.
+type Attempt = Shared<BoxFuture<'static, Result<(), String>>>;
 
 /// One slot: its open connection, and the attempt to open the next one.
 #[derive(Default)]
 struct Slot {
     open: ArcSwapOption<OpenShared>,
-    attempt: Mutex<Option<Attempt>>,
+    attempt: Mutex<Attempts>,
 }
+
+/// A slot's attempt in progress, and when the last one failed.
+#[derive(Default)]
+struct Attempts {
+    running: Option<Attempt>,
+    failed_at: Option<Instant>,
+}
+
+/// How long an old connection that could not be replaced keeps serving before the next try.
+const RETRY_OLD: Duration = Duration::from_secs(1);
+/// Attempts one caller makes when each new connection ends before it can be used.
+const TRIES: usize = 3;
 
 /// The shared connections of one pool; see the module documentation.
 pub struct SharedConnections {
     connector: PgConnector,
     lifetime: Option<Duration>,
-    slots: Box<[Slot]>,
+    slots: Box<[Arc<Slot>]>,
 }
 
 /// Gives each thread its own slot, in turn.
@@ -88,61 +102,103 @@ impl SharedConnections {
         Self {
             connector,
             lifetime,
-            slots: (0..count.max(1)).map(|_| Slot::default()).collect(),
+            slots: (0..count.max(1)).map(|_| Arc::default()).collect(),
         }
     }
 
-    /// The calling thread's shared connection, opened (or replaced) first when needed; fails
-    /// at once with PostgreSQL's reason when it cannot be opened.
+    /// The calling thread's shared connection. One that ended is replaced first, and the
+    /// caller fails at once with PostgreSQL's reason when no new one can be opened; one that
+    /// is only old keeps serving while its replacement opens, so recycling never fails or
+    /// delays a statement.
     pub async fn get(&self) -> Result<SharedConn, DbError> {
         let slot = &self.slots[THREAD_NUMBER.with(|n| *n) % self.slots.len()];
-        if let Some(open) = slot.open.load_full().filter(|o| o.usable()) {
-            return Ok(SharedConn(open));
-        }
-        let attempt = {
-            let mut attempt = slot.attempt.lock().unwrap_or_else(|e| e.into_inner());
-            // Replaced by another caller while this one waited for the lock.
-            if let Some(open) = slot.open.load_full().filter(|o| o.usable()) {
+        for _ in 0..TRIES {
+            if let Some(open) = slot.open.load_full().filter(|o| !o.ended.is_set()) {
+                if open.is_old() {
+                    // Started, not awaited: the task runs by itself.
+                    drop(self.attempt(slot, true));
+                }
                 return Ok(SharedConn(open));
             }
-            attempt.get_or_insert_with(|| self.open_one()).clone()
-        };
-        let result = attempt.clone().await;
-        {
-            let mut current = slot.attempt.lock().unwrap_or_else(|e| e.into_inner());
-            if current.as_ref().is_some_and(|a| a.ptr_eq(&attempt)) {
-                *current = None;
-                if let Ok(open) = &result {
-                    slot.open.store(Some(open.clone()));
-                }
+            if let Some(attempt) = self.attempt(slot, false) {
+                attempt.await.map_err(DbError::Unavailable)?;
             }
+            // Opened (by this attempt or another): the next turn hands it out.
         }
-        result.map(SharedConn).map_err(DbError::Unavailable)
+        Err(DbError::Unavailable(format!(
+            "{}: each new connection closed at once",
+            self.connector.target()
+        )))
     }
 
-    fn open_one(&self) -> Attempt {
-        let connector = self.connector.clone();
-        let lifetime = self.lifetime;
-        async move {
-            let (conn, ended) = connector
-                .connect_watched()
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(Arc::new(OpenShared {
-                conn,
-                ended,
-                retire_at: lifetime.map(|l| Instant::now() + super::lifetime::jittered(l)),
-            }))
+    /// The slot's attempt in progress, or a new one; none when the slot holds a connection
+    /// that needs no replacing (opened meanwhile), or, for an old one (`old`), when the last
+    /// attempt failed less than [`RETRY_OLD`] ago.
+    fn attempt(&self, slot: &Arc<Slot>, old: bool) -> Option<Attempt> {
+        let mut attempts = slot.attempt.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(running) = &attempts.running {
+            return Some(running.clone());
+        }
+        let open = slot.open.load();
+        if open
+            .as_ref()
+            .is_some_and(|o| !o.ended.is_set() && !o.is_old())
+        {
+            return None;
+        }
+        if old
+            && attempts
+                .failed_at
+                .is_some_and(|at| at.elapsed() < RETRY_OLD)
+        {
+            return None;
+        }
+        let task = tokio::spawn(open_into(
+            slot.clone(),
+            self.connector.clone(),
+            self.lifetime,
+        ));
+        let attempt = async move {
+            task.await
+                .unwrap_or_else(|e| Err(format!("opening a connection failed: {e}")))
         }
         .boxed()
-        .shared()
+        .shared();
+        attempts.running = Some(attempt.clone());
+        Some(attempt)
     }
 
     /// How many shared connections are open now (metrics, tests).
     pub fn open_count(&self) -> usize {
         self.slots
             .iter()
-            .filter(|s| s.open.load().as_ref().is_some_and(|o| o.usable()))
+            .filter(|s| s.open.load().as_ref().is_some_and(|o| !o.ended.is_set()))
             .count()
     }
+}
+
+/// Opens a connection for `slot` and records it there (replacing the one it had); the
+/// slot's attempt ends with this task.
+async fn open_into(
+    slot: Arc<Slot>,
+    connector: PgConnector,
+    lifetime: Option<Duration>,
+) -> Result<(), String> {
+    let opened = connector.connect_watched().await;
+    let mut attempts = slot.attempt.lock().unwrap_or_else(|e| e.into_inner());
+    attempts.running = None;
+    let (conn, ended) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            attempts.failed_at = Some(Instant::now());
+            return Err(e.to_string());
+        }
+    };
+    attempts.failed_at = None;
+    slot.open.store(Some(Arc::new(OpenShared {
+        conn,
+        ended,
+        retire_at: lifetime.map(|l| Instant::now() + super::lifetime::jittered(l)),
+    })));
+    Ok(())
 }

@@ -37,6 +37,7 @@ pub struct ScrapedMetrics {
     pool_open: Family<PoolLabels, Gauge>,
     pool_idle: Family<PoolLabels, Gauge>,
     pool_waiting: Family<PoolLabels, Gauge>,
+    pool_shared: Family<PoolLabels, Gauge>,
     pool_timeouts: Family<PoolLabels, Counter>,
     pool_created: Family<PoolLabels, Counter>,
     pool_closed_broken: Family<PoolLabels, Counter>,
@@ -80,6 +81,11 @@ impl ScrapedMetrics {
                 "deploystack_db_pool_waiting",
                 "Callers waiting for a connection",
                 &m.pool_waiting,
+            ),
+            (
+                "deploystack_db_pool_shared_connections",
+                "Connections open beside the pool for single statements of many callers at once",
+                &m.pool_shared,
             ),
         ];
         for (name, help, family) in pools {
@@ -232,6 +238,9 @@ impl ScrapedMetrics {
         self.pool_max.get_or_create(&labels).set(i64::from(f.max));
         self.pool_open.get_or_create(&labels).set(i64::from(f.open));
         self.pool_idle.get_or_create(&labels).set(i64::from(f.idle));
+        self.pool_shared
+            .get_or_create(&labels)
+            .set(i64::from(f.shared));
         self.pool_waiting
             .get_or_create(&labels)
             .set(i64::try_from(f.waiting).unwrap_or(i64::MAX));
@@ -271,6 +280,7 @@ impl ScrapedMetrics {
             &self.pool_open,
             &self.pool_idle,
             &self.pool_waiting,
+            &self.pool_shared,
         ] {
             family.clear();
         }
