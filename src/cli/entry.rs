@@ -34,11 +34,17 @@ pub fn main_with(plugins: Vec<Arc<dyn Plugin>>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
+    // One worker: everything on this thread, so no task, waker or answer ever crosses
+    // threads (a one-worker multi-thread runtime still runs `block_on` and the worker on
+    // two threads, and pays for cross-thread wake-ups).
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
@@ -75,7 +81,8 @@ const MAX_WORKER_THREADS: usize = 1024;
 /// each sleeps and is woken more often, and tasks hop between them (work stealing), so a
 /// statement's answer often wakes a task on another thread. On 2 cores shared with
 /// PostgreSQL and the clients, 1 worker took 10 % less CPU per request than 2
-/// (`cargo bench --bench http`). The other half of the cores is left to PostgreSQL (the
+/// (`cargo bench --bench http`), and a current-thread runtime (used for 1) 15–20 % less than
+/// a multi-thread one with 1 worker. The other half of the cores is left to PostgreSQL (the
 /// embedded one runs here) and to blocking work (key derivation, DNS).
 fn worker_threads(configured: Option<&str>) -> Result<usize, String> {
     match configured.map(str::trim) {
