@@ -137,6 +137,10 @@ async fn main() -> Result<(), BoxError> {
 
     println!();
     println!(
+        "our server: WORKER_THREADS={}",
+        std::env::var("WORKER_THREADS").unwrap_or_else(|_| "unset (half the cores)".into())
+    );
+    println!(
         "{:<30} {:>10} {:>12} {:>9} (medians of {rounds} rounds, wrk -t2 -c{connections}, {seconds} s)",
         "path", "req/s", "CPU µs/req", "p99 ms"
     );

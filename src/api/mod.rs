@@ -21,7 +21,7 @@ use poem::endpoint::{make_sync, BoxEndpoint};
 use poem::http::Method;
 use poem::middleware::CatchPanic;
 use poem::web::Html;
-use poem::{Endpoint, EndpointExt, Response, Route};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, Response, Route};
 use poem_openapi::types::Type;
 use poem_openapi::{OpenApi, OpenApiService};
 
@@ -155,8 +155,8 @@ fn allow_table_for(plugins: &PluginCatalog) -> AllowTable {
     table
 }
 
-/// The core's routes see the app state; plugin routes are mounted beside them, outside it,
-/// so a plugin handler cannot extract the core's pool or services.
+/// The core's operations see the app state; plugin routes are mounted beside them, outside
+/// it, so a plugin handler cannot extract the core's pool or services.
 fn routes(plugins: &PluginCatalog, state: AppState) -> Route {
     // Checked when the plugins were loaded; the core's document is the fallback.
     let spec = spec_json_for(plugins).unwrap_or_else(|_| spec_json());
@@ -174,12 +174,13 @@ fn routes(plugins: &PluginCatalog, state: AppState) -> Route {
             crate::metrics::MetricsEndpoint::new(metrics, state.clone()),
         );
     }
-    let mut route = Route::new();
     for (id, routes) in plugins.routes() {
         let prefix = id.route_prefix();
-        route = route.nest_no_strip(prefix.trim_end_matches('/'), routes.endpoint.clone());
+        core = core.nest_no_strip(prefix.trim_end_matches('/'), routes.endpoint.clone());
     }
-    route.nest("/", core.nest("/", openapi_service()).data(state))
+    // One routing table for everything: each nesting level costs every request a rewritten
+    // URI, an extension and a boxed future.
+    core.nest("/", openapi_service().into_endpoint().data(state))
 }
 
 /// Swagger UI showing `spec` (poem-openapi's own UI embeds its uncompleted spec).
