@@ -9,7 +9,8 @@ use crate::plugins::PluginCatalog;
 use crate::settings::GlobalSettings;
 use crate::setup::SetupService;
 
-/// Cheap to clone; attached to every request.
+/// Cheap to clone; attached to every request of the core's operations (not to plugin routes,
+/// which must not reach the core's pool or services).
 #[derive(Clone)]
 pub struct AppState {
     /// The live pool, once setup is done.

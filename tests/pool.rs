@@ -135,7 +135,7 @@ async fn concurrent_statements_share_connections_and_keep_their_own_answers() {
 }
 
 /// With an answer deadline (TCP, the default) and without one (tokio-postgres' own socket).
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[tokio::test(flavor = "current_thread")]
 async fn a_shared_connection_that_ended_is_replaced_before_the_next_statement() {
     let db = TestDb::new().await;
     db.create_empty().await;
@@ -171,7 +171,7 @@ async fn a_shared_connection_that_ended_is_replaced_before_the_next_statement() 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[tokio::test(flavor = "current_thread")]
 async fn shared_connections_are_recycled_at_their_lifetime() {
     let db = TestDb::new().await;
     db.create_empty().await;
@@ -189,7 +189,7 @@ async fn shared_connections_are_recycled_at_their_lifetime() {
     assert!(pids.len() >= 2, "{pids:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+#[tokio::test(flavor = "current_thread")]
 async fn an_old_shared_connection_serves_until_its_replacement_opens() {
     let db = TestDb::new().await;
     db.create_empty().await;

@@ -153,8 +153,20 @@ async fn two_processes_set_up_one_database_once() {
             }
             env
         };
-        let a = BackendProcess::start(&env(dir_a.path()), &dir_a.path().join("a.log")).await;
-        let b = BackendProcess::start(&env(folder_b), &dir_a.path().join("b.log")).await;
+        // Whatever the machine's cores: one replica on a current-thread runtime, the other
+        // on a multi-thread one.
+        let with_workers = |folder, workers: &str| {
+            let mut vars = env(folder);
+            vars.push(("WORKER_THREADS", workers.into()));
+            vars
+        };
+        let a = BackendProcess::start(
+            &with_workers(dir_a.path(), "1"),
+            &dir_a.path().join("a.log"),
+        )
+        .await;
+        let b =
+            BackendProcess::start(&with_workers(folder_b, "3"), &dir_a.path().join("b.log")).await;
         let calls = (0..6).map(|i| {
             let url = if i % 2 == 0 {
                 a.url.clone()

@@ -24,10 +24,10 @@ pub fn main_with(plugins: Vec<Arc<dyn Plugin>>) -> ExitCode {
     }
     let cli = Cli::parse();
     // tokio's own variable still counts when ours is unset (`worker_threads` overrides it).
-    let configured = std::env::var("WORKER_THREADS")
-        .or_else(|_| std::env::var("TOKIO_WORKER_THREADS"))
-        .ok();
-    let workers = match worker_threads(configured.as_deref()) {
+    let configured = ["WORKER_THREADS", "TOKIO_WORKER_THREADS"]
+        .into_iter()
+        .find_map(|name| Some((name, std::env::var(name).ok()?)));
+    let workers = match worker_threads(configured.as_ref().map(|(n, v)| (*n, v.as_str()))) {
         Ok(workers) => workers,
         Err(e) => {
             tracing::error!("invalid configuration: {e}");
@@ -84,16 +84,17 @@ const MAX_WORKER_THREADS: usize = 1024;
 /// (`cargo bench --bench http`), and a current-thread runtime (used for 1) 15–20 % less than
 /// a multi-thread one with 1 worker. The other half of the cores is left to PostgreSQL (the
 /// embedded one runs here) and to blocking work (key derivation, DNS).
-fn worker_threads(configured: Option<&str>) -> Result<usize, String> {
-    match configured.map(str::trim) {
-        None | Some("") => Ok(std::thread::available_parallelism()
+/// `configured` is the variable that was set, with its value.
+fn worker_threads(configured: Option<(&str, &str)>) -> Result<usize, String> {
+    match configured.map(|(name, value)| (name, value.trim())) {
+        None | Some((_, "")) => Ok(std::thread::available_parallelism()
             .map(|n| n.get() / 2)
             .unwrap_or(1)
             .max(1)),
-        Some(text) => match text.parse::<usize>() {
+        Some((name, text)) => match text.parse::<usize>() {
             Ok(n) if (1..=MAX_WORKER_THREADS).contains(&n) => Ok(n),
             _ => Err(format!(
-                "WORKER_THREADS must be a whole number from 1 to {MAX_WORKER_THREADS}, not {text:?}"
+                "{name} must be a whole number from 1 to {MAX_WORKER_THREADS}, not {text:?}"
             )),
         },
     }
@@ -121,11 +122,14 @@ mod tests {
     fn worker_threads_default_to_half_the_cores_and_refuse_nonsense() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(worker_threads(None), Ok((cores / 2).max(1)));
-        assert_eq!(worker_threads(Some("")), Ok((cores / 2).max(1)));
-        assert_eq!(worker_threads(Some(" 3 ")), Ok(3));
+        assert_eq!(
+            worker_threads(Some(("WORKER_THREADS", ""))),
+            Ok((cores / 2).max(1))
+        );
+        assert_eq!(worker_threads(Some(("WORKER_THREADS", " 3 "))), Ok(3));
         for bad in ["0", "-1", "two", "1.5", "1025"] {
-            let e = worker_threads(Some(bad)).expect_err(bad);
-            assert!(e.contains("WORKER_THREADS"), "{e}");
+            let e = worker_threads(Some(("TOKIO_WORKER_THREADS", bad))).expect_err(bad);
+            assert!(e.starts_with("TOKIO_WORKER_THREADS must be"), "{e}");
         }
     }
 }

@@ -8,8 +8,10 @@
 //! one read brings several answers back. Under load that divides the per-statement system
 //! calls and wake-ups, on both sides, by the number of statements in flight.
 //!
-//! There is one shared connection per runtime worker thread, opened at first use, so callers
-//! of a thread mostly meet the connection task on their own thread. A connection that ended
+//! There are as many shared connections as the runtime has worker threads (one on the
+//! default current-thread runtime), each opened at first use; each thread that uses them
+//! takes the next in turn, so callers of a thread mostly meet the connection task on their
+//! own thread. A connection that ended
 //! (server restart, network failure, answer deadline) is replaced before the next statement:
 //! callers wait for that one attempt, which runs as a task of its own, and all get its error
 //! at once if it fails, as the pool's callers do. One that reached its lifetime keeps serving
@@ -178,13 +180,15 @@ impl SharedConnections {
 }
 
 /// Opens a connection for `slot` and records it there (replacing the one it had); the
-/// slot's attempt ends with this task.
+/// slot's attempt ends with this task, however it ends.
 async fn open_into(
     slot: Arc<Slot>,
     connector: PgConnector,
     lifetime: Option<Duration>,
 ) -> Result<(), String> {
+    let ending = EndAttempt(Some(slot.clone()));
     let opened = connector.connect_watched().await;
+    ending.disarm();
     let mut attempts = slot.attempt.lock().unwrap_or_else(|e| e.into_inner());
     attempts.running = None;
     let (conn, ended) = match opened {
@@ -201,4 +205,25 @@ async fn open_into(
         retire_at: lifetime.map(|l| Instant::now() + super::lifetime::jittered(l)),
     })));
     Ok(())
+}
+
+/// Ends a slot's attempt whose task stopped before its outcome (a panic, or its runtime
+/// shutting down), so the next caller starts a new one instead of meeting that one forever.
+struct EndAttempt(Option<Arc<Slot>>);
+
+impl EndAttempt {
+    /// The task reached its outcome and records it itself.
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for EndAttempt {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            let mut attempts = slot.attempt.lock().unwrap_or_else(|e| e.into_inner());
+            attempts.running = None;
+            attempts.failed_at = Some(Instant::now());
+        }
+    }
 }

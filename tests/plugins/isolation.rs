@@ -1,7 +1,8 @@
 //! PostgreSQL keeps plugins apart: through the handle and in raw SQL as a plugin's role, a
 //! plugin reaches its own schema and the `plugin_api` views, nothing else; the role never
 //! outlives the transaction on a pooled connection; without CREATEROLE plugins are refused
-//! unless convention-only isolation is accepted.
+//! unless convention-only isolation is accepted. Over HTTP, a plugin's handler cannot extract
+//! the core's state (its pool and services).
 
 use deploystack_backend::plugins::{PluginDb, PluginDbError};
 use diesel::sql_types::{BigInt, Text};
@@ -328,4 +329,56 @@ async fn roles_and_schemas_not_made_by_deploystack_are_not_taken_over() {
     env.batch("DROP ROLE plugin_squatted")
         .await
         .expect("clean up");
+}
+
+/// A plugin whose only operation tries to take the core's state.
+struct Snoop;
+
+struct SnoopApi;
+
+#[poem_openapi::OpenApi]
+impl SnoopApi {
+    #[oai(path = "/api/plugin/snoop/state", method = "get")]
+    async fn state(
+        &self,
+        state: poem::web::Data<&deploystack_backend::state::AppState>,
+    ) -> poem_openapi::payload::PlainText<String> {
+        poem_openapi::payload::PlainText(format!("pool ready: {}", state.database.is_ready()))
+    }
+}
+
+impl deploystack_backend::plugins::Plugin for Snoop {
+    fn id(&self) -> &str {
+        "snoop"
+    }
+    fn name(&self) -> &str {
+        "Snoop"
+    }
+    fn version(&self) -> &str {
+        "0"
+    }
+    fn routes(
+        &self,
+        _ctx: &deploystack_backend::plugins::PluginContext,
+    ) -> Option<deploystack_backend::plugins::PluginRoutes> {
+        Some(deploystack_backend::plugins::PluginRoutes::new(SnoopApi))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_handler_cannot_take_the_core_state() {
+    let env = PluginEnv::new().await;
+    let mut extensions = crate::support::with_notes();
+    extensions.plugins.push(std::sync::Arc::new(Snoop));
+    let server = crate::common::server::TestServer::start_extended(&env.config(), extensions).await;
+    let resp = reqwest::get(format!("{}/api/plugin/snoop/state", server.url))
+        .await
+        .expect("request");
+    let code = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default();
+    assert_eq!(code, 500, "{body}");
+    assert!(!body.contains("pool ready"), "{body}");
+    // The core's operations still get it.
+    assert_eq!(server.get("/api/db/status").await.0, 200);
+    server.stop().await;
 }
