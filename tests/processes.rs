@@ -225,6 +225,8 @@ async fn invalid_environment_stops_the_process_naming_the_variable() {
         // Above PostgreSQL's limit: must not start and then be "unreachable" forever.
         ("POSTGRES_STATEMENT_TIMEOUT_MS", "2147483648"),
         ("POSTGRES_SETUP_LOCK_TIMEOUT_MS", "0"),
+        ("WORKER_THREADS", "0"),
+        ("TOKIO_WORKER_THREADS", "many"),
     ];
     for (i, (name, value)) in cases.into_iter().enumerate() {
         let log = dir.path().join(format!("{i}-{name}.log"));

@@ -257,13 +257,19 @@ impl PgConnector {
         &self,
         client: tokio_postgres::Client,
     ) -> Result<AsyncPgConnection, ConnectError> {
-        let conn =
-            AsyncPgConnection::try_from(client)
-                .await
-                .map_err(|e| ConnectError::Unreachable {
-                    target: self.target(),
-                    detail: e.to_string(),
-                })?;
+        self.session(AsyncPgConnection::try_from(client).await)
+            .await
+    }
+
+    /// A connection diesel-async built (or its error), with the session settings applied.
+    async fn session(
+        &self,
+        built: diesel::ConnectionResult<AsyncPgConnection>,
+    ) -> Result<AsyncPgConnection, ConnectError> {
+        let conn = built.map_err(|e| ConnectError::Unreachable {
+            target: self.target(),
+            detail: e.to_string(),
+        })?;
         self.prepare_session(conn).await
     }
 
@@ -381,11 +387,7 @@ impl PgConnector {
                 }
             }
         };
-        let conn = result.map_err(|e| ConnectError::Unreachable {
-            target: self.target(),
-            detail: e.to_string(),
-        })?;
-        self.prepare_session(conn).await
+        self.session(result).await
     }
 
     fn classify(&self, e: tokio_postgres::Error) -> ConnectError {
