@@ -1,5 +1,6 @@
 //! What request handlers share.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::db::Database;
@@ -9,10 +10,14 @@ use crate::plugins::PluginCatalog;
 use crate::settings::GlobalSettings;
 use crate::setup::SetupService;
 
-/// Cheap to clone; attached to every request of the core's operations (not to plugin routes,
-/// which must not reach the core's pool or services).
+/// Attached to every request of the core's operations (not to plugin routes, which must not
+/// reach the core's pool or services). One `Arc`, so attaching it costs each request a single
+/// reference count, whatever the services hold.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+/// The services behind [`AppState`], reached through it by `Deref`.
+pub struct Services {
     /// The live pool, once setup is done.
     pub database: Database,
     /// Setup and its state.
@@ -25,4 +30,19 @@ pub struct AppState {
     pub plugins: Arc<PluginCatalog>,
     /// Prometheus metrics, when something serves them (nothing is recorded otherwise).
     pub metrics: Option<Arc<Metrics>>,
+}
+
+impl AppState {
+    /// Shares `services` with every request.
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
 }

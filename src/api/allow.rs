@@ -112,15 +112,17 @@ impl<E: Endpoint> Endpoint for AllowHeaderEndpoint<E> {
 
     // Not an `async fn`, so the request is not stored beside the inner future (see `harden`).
     fn call(&self, req: Request) -> impl Future<Output = Result<Response>> + Send {
-        let path = req.uri().path().to_owned();
+        // A clone shares the request's bytes: no copy of the path for the 405s.
+        let uri = req.uri().clone();
         self.inner.call(req).map(move |result| {
+            let path = uri.path();
             let mut resp = result?.into_response();
             if resp.status() == StatusCode::METHOD_NOT_ALLOWED
                 && !resp.headers().contains_key(ALLOW)
             {
                 match self
                     .table
-                    .allow(&path)
+                    .allow(path)
                     .and_then(|allow| HeaderValue::from_str(&allow).ok())
                 {
                     Some(value) => {

@@ -22,7 +22,7 @@ use crate::plugins::{Plugin, PluginCatalog, PluginInitHooks, PluginMigrator};
 use crate::settings::secret::ResolvedSecret;
 use crate::settings::{GlobalSettings, KeyCheckInitializer, SettingsCipher};
 use crate::setup::SetupService;
-use crate::state::AppState;
+use crate::state::{AppState, Services};
 use served::{start_when_served, ReplicaPlan};
 
 mod served;
@@ -166,7 +166,7 @@ impl App {
             ReplicaPlan::from_config(config),
         ));
         let app = Self {
-            state: AppState {
+            state: AppState::new(Services {
                 database,
                 setup,
                 settings,
@@ -176,7 +176,7 @@ impl App {
                     .metrics
                     .enabled()
                     .then(|| Arc::new(Metrics::new(config.metrics.clone()))),
-            },
+            }),
             embedded,
             on_ready,
             metrics_acceptor: None,
