@@ -11,7 +11,6 @@ use std::future::Future;
 
 use poem::endpoint::{BoxEndpoint, DynEndpoint};
 use poem::{Endpoint, Request, Response, Result, Route, RouteMethod};
-use poem_openapi::registry::MetaParamIn;
 use poem_openapi::OpenApi;
 
 /// Adds `operations` to `route`, each seeing `state` (and nothing else does). Generic over
@@ -21,7 +20,6 @@ where
     T: OpenApi,
     S: Clone + Send + Sync + 'static,
 {
-    let reads_query = reads_query::<T>();
     let mut table = HashMap::new();
     operations.add_routes(&mut table);
     for (path, endpoints) in table {
@@ -32,7 +30,6 @@ where
                     let ep = WithState {
                         operation,
                         state: state.clone(),
-                        reads_query,
                     };
                     methods.method(method, ep)
                 });
@@ -42,38 +39,29 @@ where
 }
 
 /// An operation and what it needs in the request: the state, and the query string where
-/// poem-openapi's own table would have put it. Not poem's `data` and `before`, whose `async
-/// fn`s keep a copy of the request in their futures (see `super::boxed`).
+/// poem-openapi's own table would have put it (query parameters and API-key schemes, hidden
+/// operations' included, look for it there and panic without it). Not poem's `data` and
+/// `before`, whose `async fn`s keep a copy of the request in their futures (see
+/// `super::boxed`).
 struct WithState<S> {
     operation: BoxEndpoint<'static>,
     state: S,
-    reads_query: bool,
 }
 
 impl<S: Clone + Send + Sync + 'static> Endpoint for WithState<S> {
     type Output = Response;
 
     fn call(&self, mut req: Request) -> impl Future<Output = Result<Response>> + Send {
-        if self.reads_query {
-            let pairs: Vec<(String, String)> = req.params().unwrap_or_default();
-            req.extensions_mut()
-                .insert(poem_openapi::__private::UrlQuery(pairs));
-        }
+        // No query string: an empty list, which allocates nothing to build.
+        let pairs: Vec<(String, String)> = match req.uri().query() {
+            Some(_) => req.params().unwrap_or_default(),
+            None => Vec::new(),
+        };
+        req.extensions_mut()
+            .insert(poem_openapi::__private::UrlQuery(pairs));
         req.extensions_mut().insert(self.state.clone());
         DynEndpoint::call(&*self.operation, req)
     }
-}
-
-/// Whether some operation reads the query string: query parameters and API-key schemes look
-/// for it where poem-openapi's own table puts it, and fail without it.
-fn reads_query<T: OpenApi>() -> bool {
-    T::meta()
-        .iter()
-        .flat_map(|api| &api.paths)
-        .flat_map(|path| &path.operations)
-        .any(|op| {
-            !op.security.is_empty() || op.params.iter().any(|p| p.in_type == MetaParamIn::Query)
-        })
 }
 
 #[cfg(test)]
@@ -121,7 +109,6 @@ mod tests {
     /// do not answer are refused as poem-openapi's own table refuses them.
     #[tokio::test]
     async fn mounted_operations_answer_as_in_their_own_table() {
-        assert!(reads_query::<Greetings>());
         let route = mount(Route::new(), Greetings, &"hello".to_string());
         let ok = StatusCode::OK;
         let cases = [
@@ -143,9 +130,18 @@ mod tests {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 
-    /// The core's operations read no query string, so none of them pays for parsing it.
+    /// poem-openapi's own table refused duplicate operation ids at start; mounting the
+    /// operations ourselves, this is where they are checked.
     #[test]
-    fn the_core_reads_no_query_string() {
-        assert!(!reads_query::<crate::api::Operations>());
+    fn the_core_operation_ids_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for api in <crate::api::Operations as OpenApi>::meta() {
+            for path in api.paths {
+                for op in path.operations {
+                    let id = op.operation_id.unwrap_or_default();
+                    assert!(seen.insert(id), "operation id {id} is used twice");
+                }
+            }
+        }
     }
 }

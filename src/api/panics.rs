@@ -47,3 +47,51 @@ impl<E: Endpoint> Endpoint for PanicsAsJsonEndpoint<E> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use poem::http::StatusCode;
+    use poem::http::Uri;
+    use poem::EndpointExt;
+
+    use super::*;
+
+    /// Panics at `/now` while building its future, at `/later` while it is polled.
+    struct Panicky;
+
+    impl Endpoint for Panicky {
+        type Output = Response;
+
+        fn call(&self, req: Request) -> impl Future<Output = Result<Response>> + Send {
+            let path = req.uri().path().to_owned();
+            assert_ne!(path, "/now", "panics while building the future");
+            futures_util::future::lazy(move |_| {
+                assert_ne!(path, "/later", "panics while polled");
+                Ok(Response::builder().body("fine"))
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn panics_answer_json_500_whenever_they_happen() {
+        let ep = Panicky.with(PanicsAsJson);
+        for (path, status) in [
+            ("/now", StatusCode::INTERNAL_SERVER_ERROR),
+            ("/later", StatusCode::INTERNAL_SERVER_ERROR),
+            ("/fine", StatusCode::OK),
+        ] {
+            let req = Request::builder().uri(Uri::from_static(path)).finish();
+            let resp = ep.get_response(req).await;
+            assert_eq!(resp.status(), status, "{path}");
+            let body = resp.into_body().into_string().await.unwrap_or_default();
+            if status == StatusCode::OK {
+                assert_eq!(body, "fine");
+            } else {
+                assert!(
+                    body.contains("\"error\":\"Internal server error\""),
+                    "{body}"
+                );
+            }
+        }
+    }
+}

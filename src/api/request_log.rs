@@ -54,7 +54,11 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             latency_ms = Empty,
         );
         let started = Instant::now();
-        let answer = self.inner.call(req).instrument(span.clone());
+        // Built inside the span too: a panic while the inner layers build their future is
+        // logged with the request id.
+        let answer = span
+            .in_scope(|| self.inner.call(req))
+            .instrument(span.clone());
         answer.map(move |result| {
             let mut resp = match result {
                 Ok(resp) => resp.into_response(),
@@ -102,8 +106,7 @@ fn new_id() -> String {
         *digit = DIGITS[(bits & 0xf) as usize];
         bits >>= 4;
     }
-    // ASCII digits only, so the conversion cannot fail.
-    std::str::from_utf8(&id).unwrap_or_default().to_owned()
+    id.iter().map(|&digit| char::from(digit)).collect()
 }
 
 #[cfg(test)]

@@ -128,8 +128,15 @@ async fn a_loopback_listener_serves_what_the_server_is_doing() {
         ),
         Some(1.0)
     );
-    // An unknown path is never a label of its own.
+    // An unknown path is never a label of its own: it counts as `unmatched`.
     assert!(!text.contains("/x/17"), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            r#"deploystack_http_requests_total{method="GET",route="unmatched",status="404"}"#
+        ),
+        Some(1.0)
+    );
     assert!(!text.contains("/metrics"), "{text}");
     // The pool, the queue and the schema.
     assert_eq!(
