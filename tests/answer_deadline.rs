@@ -28,7 +28,7 @@ struct SilentRelay {
     port: u16,
     /// Bytes from the server still passed on; at zero the relay is silent.
     budget: Arc<AtomicI64>,
-    /// Bytes from the server passed on so far, over all connections.
+    /// Bytes from the server passed on so far (or being passed on), over all connections.
     passed: Arc<AtomicI64>,
 }
 
@@ -99,11 +99,14 @@ async fn pump(
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-        if to.write_all(&buf[..pass]).await.is_err() {
-            return;
-        }
+        // Counted before the client can see them: once a client holds an answer, every
+        // byte of it is in `passed`, so a test reading the count right after a login
+        // gets the whole login and not a part still being written.
         if let Some((_, passed)) = &budget {
             passed.fetch_add(pass as i64, Ordering::SeqCst);
+        }
+        if to.write_all(&buf[..pass]).await.is_err() {
+            return;
         }
         if pass < n {
             // The rest of this chunk is held for good.
