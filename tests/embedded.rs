@@ -241,7 +241,11 @@ async fn old_layout(data: &Path) {
     drop(app_db);
     let admin = client(&url_of(&running.superuser_connection("postgres"))).await;
     admin
-        .batch_execute("DROP ROLE deploystack")
+        .batch_execute(
+            "GRANT CONNECT ON DATABASE postgres, template1 TO PUBLIC; \
+             REVOKE ALL ON DATABASE postgres, template1 FROM deploystack; \
+             DROP ROLE deploystack",
+        )
         .await
         .expect("drop role");
     drop(admin);

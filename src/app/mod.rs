@@ -138,7 +138,7 @@ impl App {
                 plugins.clone(),
                 app_connector.clone(),
                 admin,
-                config.plugins.allow_convention,
+                &config.plugins,
             )));
             initializers.push(Arc::new(PluginInitHooks::new(plugins.clone())));
         }

@@ -55,7 +55,7 @@ async fn execute(
                 catalog.clone(),
                 session.connector.clone(),
                 admin,
-                config.plugins.allow_convention,
+                &config.plugins,
             );
             let applied = migrator.run().await?;
             let mut out = String::new();
@@ -89,13 +89,17 @@ async fn list(catalog: &PluginCatalog, db: &Database) -> anyhow::Result<String> 
         "{:<24} {:<10} {:<9} {:<11} isolation",
         "id", "version", "kind", "migrations"
     )?;
+    let mut unisolated = Vec::new();
     for plugin in catalog.plugins() {
         let applied = migrate::recorded(&mut conn, plugin.id.as_str()).await?;
         let schema = plugin.id.schema();
         let isolation = match provision::schema_owner(&mut conn, &schema).await? {
             None => "not provisioned",
             Some(owner) if owner == schema => "roles",
-            Some(_) => "convention",
+            Some(_) => {
+                unisolated.push(plugin.id.as_str());
+                "convention"
+            }
         };
         writeln!(
             out,
@@ -105,6 +109,13 @@ async fn list(catalog: &PluginCatalog, db: &Database) -> anyhow::Result<String> 
             plugin.plugin.kind().as_str(),
             format!("{}/{}", applied.len(), plugin.migrations.len()),
             isolation
+        )?;
+    }
+    if !unisolated.is_empty() {
+        writeln!(
+            out,
+            "\nWARNING: {} isolated by naming only (convention): their SQL, folder plugins' migrations included, runs with the core's rights and can read or change any core table. Give the database role CREATEROLE (or use the embedded PostgreSQL) so each plugin gets a role of its own.",
+            unisolated.join(", ")
         )?;
     }
     Ok(out)

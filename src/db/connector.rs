@@ -135,6 +135,24 @@ impl PgConnector {
         other
     }
 
+    /// The same server, database and TLS settings, logged in as `user` with `password`, whose
+    /// sessions get `statement_timeout` (zero: the role's own default) and no client-side
+    /// answer deadline: a plugin's own session, which its caller watches itself.
+    pub fn as_login(
+        &self,
+        user: &str,
+        password: &secrecy::SecretString,
+        statement_timeout: Duration,
+    ) -> Self {
+        let mut other = self.clone();
+        other.config.user(user);
+        other.config.password(password.expose_secret());
+        other.config.application_name("deploystack-plugin");
+        other.statement_timeout = statement_timeout;
+        other.query_timeout = Duration::ZERO;
+        other
+    }
+
     /// Name of the application database.
     pub fn database(&self) -> &str {
         &self.database

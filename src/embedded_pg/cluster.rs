@@ -184,6 +184,7 @@ impl Cluster {
             }
         };
         running.owner_password = owner::ensure_owner_role(&admin, root).await?;
+        owner::confine_connect(&admin).await?;
         info!(port, pid, "embedded PostgreSQL is running");
         Ok(running)
     }

@@ -22,6 +22,7 @@ use std::path::PathBuf;
 
 pub use binaries::{bin_dir_for_cluster, find_bin_dir, server_version};
 pub use cluster::{Cluster, ClusterOptions};
+pub(crate) use initdb::generate_password;
 pub use owner::OWNER;
 pub use running::{attach_running, stored_connection, stored_superuser, RunningPostgres};
 

@@ -58,6 +58,25 @@ pub async fn ensure_owner_role(admin: &Client, root: &Path) -> Result<SecretStri
     Ok(password)
 }
 
+/// Databases every cluster has besides the application's, to which PostgreSQL lets every role
+/// connect by default.
+const OTHER_DATABASES: &str = "postgres, template1";
+
+/// Only the owner role (and the superuser) may connect to the cluster's other databases: a
+/// plugin role, which may log in while its migrations run, has no business there.
+pub async fn confine_connect(admin: &Client) -> Result<(), EmbeddedError> {
+    let owner = quote_identifier(OWNER);
+    admin
+        .batch_execute(&format!(
+            "GRANT CONNECT ON DATABASE {OTHER_DATABASES} TO {owner}; \
+             REVOKE CONNECT ON DATABASE {OTHER_DATABASES} FROM PUBLIC"
+        ))
+        .await
+        .map_err(EmbeddedError::sql(
+            "cannot restrict connections to the maintenance databases",
+        ))
+}
+
 /// `ALTER ... OWNER TO` statements for everything the superuser owns in the database's own
 /// schemas: schemas, relations (indexes and linked sequences follow their table), free
 /// sequences, routines and types. Objects of extensions are left to their extension.

@@ -86,7 +86,8 @@ pub enum PluginError {
         /// The application's database role.
         role: String,
     },
-    /// A role named like a plugin role exists with more rights than a plugin role has.
+    /// A role named like a plugin role exists with more rights than a plugin role has, or
+    /// can log in without DeployStack's mark.
     #[error("the role {role:?} exists but can log in or holds administrative attributes; DeployStack did not create it and will not act as it: rename or drop it")]
     ForeignRole {
         /// The role.
@@ -101,16 +102,50 @@ pub enum PluginError {
         /// Its owner.
         owner: String,
     },
-    /// A migration changed the role or search path it runs with (dynamic SQL): stopped and
-    /// rolled back.
-    #[error("plugin {plugin}, migration {migration}, statement {statement}: it changed the role or search path it runs with; the migration was rolled back")]
-    Escaped {
+    /// A migration's statements ended the transaction it runs in (`COMMIT`, `ROLLBACK`):
+    /// what ran before that may have stayed, nothing after it is recorded.
+    #[error("plugin {plugin}, migration {migration}, statement {statement}: it ended the migration's transaction; a migration must not commit or roll back itself")]
+    LeftTransaction {
         /// Plugin id.
         plugin: String,
         /// `<version>_<name>`.
         migration: String,
         /// 1-based position of the statement.
         statement: usize,
+    },
+    /// A statement ran past the plugin statement timeout (plus a grace period) and its
+    /// session was ended from outside; the migration was rolled back.
+    #[error("plugin {plugin}, migration {migration}, statement {statement}: still running after {limit_ms} ms (PLUGIN_STATEMENT_TIMEOUT_MS); its session was ended and the migration rolled back")]
+    Overran {
+        /// Plugin id.
+        plugin: String,
+        /// `<version>_<name>`.
+        migration: String,
+        /// 1-based position of the statement.
+        statement: usize,
+        /// The limit that passed, in milliseconds.
+        limit_ms: u128,
+    },
+    /// The password of a plugin's role could not be set, so its migrations cannot log in.
+    #[error("plugin {plugin}: cannot set the password of its role {role:?}: {detail}")]
+    Password {
+        /// Plugin id.
+        plugin: String,
+        /// The role.
+        role: String,
+        /// PostgreSQL's message.
+        detail: String,
+    },
+    /// PostgreSQL refused the plugin role's login (e.g. `pg_hba.conf` allows no password
+    /// login for it from this host).
+    #[error("plugin {plugin}: PostgreSQL refused the login of its role {role:?}, which its migrations run as: {detail}; allow password (scram-sha-256) logins of that role to the application database from this host in pg_hba.conf")]
+    Login {
+        /// Plugin id.
+        plugin: String,
+        /// The role.
+        role: String,
+        /// PostgreSQL's message.
+        detail: String,
     },
     /// The database is not served yet, or refused the connection.
     #[error(transparent)]

@@ -1,4 +1,4 @@
-//! The database handle a plugin gets instead of the core pool: every query runs in a
+//! The database handle a compiled plugin gets instead of the core pool: every query runs in a
 //! transaction that first becomes the plugin's role (`set_config('role', …, true)`, the
 //! function form of `SET LOCAL ROLE`) with the plugin's schema as the only search path, so
 //! PostgreSQL itself refuses the plugin anything outside its schema. Both settings are
@@ -7,13 +7,14 @@
 //! as the core's, whatever the plugin did to its session.
 //!
 //! This keeps honest plugin code, and mistakes in it, inside its boundary. It is no sandbox
-//! for hostile code: PostgreSQL decides `SET ROLE` by the login role, so SQL that runs
-//! `RESET ROLE` would get the core's rights back. Compiled plugins are Rust code in the
-//! server's process and are trusted as such; folder plugins carry no code.
+//! for hostile code: the session's login is the core's, so SQL that runs `RESET ROLE` gets the
+//! core's rights back. Compiled plugins are Rust code in the server's process and are trusted
+//! as such; folder plugins carry no code, and their SQL (migrations) runs on a session logged
+//! in as the plugin's own role ([`super::login`]).
 
 use std::sync::Arc;
 
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 use diesel::sql_types::Text;
 use diesel_async::{
     AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
@@ -38,14 +39,16 @@ pub enum PluginDbError {
 }
 
 impl PluginDbError {
-    /// Whether PostgreSQL refused the plugin's role access to an object. diesel does not
-    /// expose the SQLSTATE (42501), so this reads the message: it holds for servers whose
-    /// `lc_messages` is English, as the embedded cluster's is.
+    /// Whether PostgreSQL refused the plugin's role access to an object (SQLSTATE 42501,
+    /// `insufficient_privilege`, whatever the server's language).
     pub fn is_permission_denied(&self) -> bool {
-        matches!(self, Self::Query(DieselError::DatabaseError(DatabaseErrorKind::Unknown, info))
-            if info.message().starts_with("permission denied"))
+        matches!(self, Self::Query(DieselError::DatabaseError(_, info))
+            if info.sqlstate().is_some_and(|code| code.as_str() == INSUFFICIENT_PRIVILEGE))
     }
 }
+
+/// SQLSTATE of `permission denied` errors.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
 
 /// A plugin's access to the database. Cheap to clone.
 #[derive(Clone)]
@@ -96,15 +99,19 @@ impl PluginDb {
         let mode = self.mode.get().ok_or(DbError::NotInitialized)?;
         let mut pooled = self.db.conn().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
-        // One round trip opens the transaction and becomes the plugin.
-        let begin = format!("BEGIN; {}", enter_sql(mode, &self.schema));
-        AnsiTransactionManager::begin_transaction_sql(&mut *conn, &begin).await?;
-        let worked = match self.user_id.as_deref() {
-            Some(user) => match act_for(conn, user).await {
-                Ok(()) => work(conn).await,
-                Err(e) => Err(e),
+        AnsiTransactionManager::begin_transaction(&mut *conn).await?;
+        // Becoming the plugin is a statement of its own inside the transaction: when it fails
+        // (the role was dropped), the transaction is rolled back like any failed work, so the
+        // connection never goes back to the pool inside an aborted transaction.
+        let worked = match enter(conn, mode, &self.schema).await {
+            Ok(()) => match self.user_id.as_deref() {
+                Some(user) => match act_for(conn, user).await {
+                    Ok(()) => work(conn).await,
+                    Err(e) => Err(e),
+                },
+                None => work(conn).await,
             },
-            None => work(conn).await,
+            Err(e) => Err(e),
         };
         let outcome = match worked {
             Ok(value) => AnsiTransactionManager::commit_transaction(&mut *conn)

@@ -10,8 +10,11 @@ use tracing::{error, info};
 
 use super::catalog::PluginCatalog;
 use super::error::PluginError;
+use super::login::Logins;
 use super::migrate::{self, Applied};
-use super::provision::{provision, RoleAuthority};
+use super::mode::IsolationMode;
+use super::provision::{provision, RoleAuthority, RoleLimits};
+use crate::config::PluginSettings;
 use crate::db::migrations::{DEFAULT_LOCK_WAIT, MIGRATION_LOCK_KEY};
 use crate::db::{advisory, Database, DbError, LivePool, PgConnector};
 use crate::lifecycle::{Initializer, Refusal};
@@ -22,24 +25,30 @@ pub struct PluginMigrator {
     app: PgConnector,
     admin: Option<PgConnector>,
     allow_convention: bool,
+    limits: RoleLimits,
 }
 
 impl PluginMigrator {
     /// Migrates through a session of `app` (the application's credentials) without
     /// statement timeout, as the core's migrations run: a plugin migration may rewrite a
     /// large table. `admin` may create roles when the application's role may not (the
-    /// embedded cluster's superuser).
+    /// embedded cluster's superuser). `settings` says whether convention-only isolation is
+    /// accepted and the limits of plugins' own sessions.
     pub fn new(
         catalog: Arc<PluginCatalog>,
         app: PgConnector,
         admin: Option<PgConnector>,
-        allow_convention: bool,
+        settings: &PluginSettings,
     ) -> Self {
         Self {
             catalog,
             app: app.without_statement_timeout(),
             admin,
-            allow_convention,
+            allow_convention: settings.allow_convention,
+            limits: RoleLimits {
+                statement_timeout: settings.statement_timeout,
+                lock_timeout: settings.lock_timeout,
+            },
         }
     }
 
@@ -55,7 +64,7 @@ impl PluginMigrator {
 
     /// Provisions and migrates on `conn` under the migration lock, and records the mode on
     /// success.
-    pub async fn run_on(
+    async fn run_on(
         &self,
         conn: &mut diesel_async::AsyncPgConnection,
     ) -> Result<Vec<Applied>, PluginError> {
@@ -69,9 +78,13 @@ impl PluginMigrator {
             let authority = RoleAuthority {
                 admin: self.admin.as_ref(),
                 allow_convention: self.allow_convention,
+                limits: self.limits,
             };
-            let mode = provision(conn, &self.catalog.ids(), &authority).await?;
-            let applied = migrate::apply(conn, self.catalog.plugins(), mode).await?;
+            let provisioned = provision(conn, &self.catalog.ids(), &authority).await?;
+            let mode = provisioned.mode;
+            let mut logins = (mode == IsolationMode::Roles)
+                .then(|| Logins::new(provisioned.admin, &self.app, self.limits));
+            let applied = migrate::apply(conn, self.catalog.plugins(), logins.as_mut()).await?;
             Ok::<_, PluginError>((mode, applied))
         }
         .await;

@@ -1,20 +1,31 @@
 //! Applies plugin migrations after the core's, under the core's migration lock: each pending
-//! migration in its own transaction, its statements run as the plugin's role in its schema,
-//! recorded with its checksum in `__plugin_migrations` by the core. An applied migration
-//! whose SQL changed, or a new one ordered before an applied one, stops everything before
-//! any statement runs. Nothing here ever drops plugin data.
+//! migration in its own transaction, recorded with its checksum in `__plugin_migrations` in
+//! the same transaction. In roles mode they run on a session logged in as the plugin's role
+//! ([`super::login`]), which PostgreSQL confines to the plugin's schema whatever the SQL
+//! does, and the record is written from that session (row security lets a plugin role add
+//! its own plugin's rows only). In convention mode they run on the core's session with the
+//! core's rights. A statement that outlives the plugin statement timeout by a grace period
+//! has its session ended from outside. An applied migration whose SQL changed, or a new one
+//! ordered before an applied one, stops everything before any statement runs. Nothing here
+//! ever drops plugin data.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use diesel::sql_types::{BigInt, Text};
 use diesel::QueryableByName;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
-use tracing::{info, warn};
+use diesel_async::{AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use tracing::{debug, info, warn};
 
 use super::catalog::LoadedPlugin;
 use super::error::{is_transport_failure, PluginError};
 use super::handle::{enter, RESET};
+use super::login::Logins;
 use super::mode::IsolationMode;
+
+/// Time a statement gets beyond the statement timeout before its session is ended: PostgreSQL
+/// reports an ordinary timeout itself, with its own message, well within it.
+const GRACE: Duration = Duration::from_secs(2);
 
 /// One migration applied by [`apply`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,30 +64,92 @@ pub async fn recorded(
         .collect())
 }
 
-/// Checks every plugin's history first, then applies what is pending, plugin by plugin.
-/// The caller holds the migration lock.
+/// Checks every plugin's history first, then applies what is pending, plugin by plugin:
+/// on `core` in convention mode, on each plugin's own login (opened through `logins`) in
+/// roles mode. The caller holds the migration lock on `core`.
 pub async fn apply(
-    conn: &mut AsyncPgConnection,
+    core: &mut AsyncPgConnection,
     plugins: &[LoadedPlugin],
-    mode: IsolationMode,
+    logins: Option<&mut Logins<'_>>,
 ) -> Result<Vec<Applied>, PluginError> {
     let mut plans = Vec::new();
     for plugin in plugins {
-        plans.push(pending(conn, plugin).await?);
+        let pending = pending(core, plugin).await?;
+        if logins.is_none() {
+            // No boundary here but this check: what it cannot read is not run.
+            refuse_unreadable(plugin, &pending)?;
+        }
+        plans.push(pending);
     }
     let mut applied = Vec::new();
+    let mut logins = logins;
     for (plugin, pending) in plugins.iter().zip(plans) {
-        for index in pending {
-            let migration = &plugin.migrations[index];
-            run_one(conn, plugin, index, mode).await?;
-            info!(plugin = %plugin.id, migration = %migration.migration.label(), "applied plugin migration");
-            applied.push(Applied {
-                plugin: plugin.id.to_string(),
-                migration: migration.migration.label(),
-            });
+        if pending.is_empty() {
+            continue;
+        }
+        match logins.as_deref_mut() {
+            Some(logins) => {
+                let mut session = logins.open(core, &plugin.id).await?;
+                let limit = logins.statement_limit();
+                let mut outcome = Ok(());
+                for &index in &pending {
+                    outcome =
+                        run_one(&mut session.conn, plugin, index, Record::Own, Some(limit)).await;
+                    if outcome.is_err() {
+                        break;
+                    }
+                    applied.push(done(plugin, index));
+                }
+                match outcome {
+                    Err(e @ PluginError::Overran { .. }) => {
+                        logins.terminate(core, session).await;
+                        return Err(e);
+                    }
+                    Err(e) => {
+                        let _ = logins.close(core, session).await;
+                        return Err(e);
+                    }
+                    Ok(()) => logins.close(core, session).await?,
+                }
+            }
+            None => {
+                for &index in &pending {
+                    run_one(core, plugin, index, Record::Core, None).await?;
+                    applied.push(done(plugin, index));
+                }
+            }
         }
     }
     Ok(applied)
+}
+
+fn done(plugin: &LoadedPlugin, index: usize) -> Applied {
+    let label = plugin.migrations[index].migration.label();
+    info!(plugin = %plugin.id, migration = %label, "applied plugin migration");
+    Applied {
+        plugin: plugin.id.to_string(),
+        migration: label,
+    }
+}
+
+/// Convention mode runs only statements the courtesy check could read and accept.
+fn refuse_unreadable(plugin: &LoadedPlugin, pending: &[usize]) -> Result<(), PluginError> {
+    for &index in pending {
+        let checked = &plugin.migrations[index];
+        if let Some(statement) = checked.statements.iter().find(|s| s.unreadable.is_some()) {
+            return Err(PluginError::Refused {
+                plugin: plugin.id.to_string(),
+                migration: checked.migration.label(),
+                statement: statement.position,
+                detail: format!(
+                    "the check cannot read this statement ({}), and without plugin roles nothing else would judge it",
+                    statement.unreadable.as_deref().unwrap_or_default()
+                ),
+                text: statement.text.chars().take(120).collect(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Indexes (into `plugin.migrations`) of the migrations still to apply, after checking the
@@ -133,82 +206,122 @@ async fn pending(
     Ok(pending)
 }
 
-/// One migration in one transaction: as the plugin, then recorded as the core.
+/// Who writes a migration's record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Record {
+    /// The plugin's own session (roles mode).
+    Own,
+    /// The core's session (convention mode), after resetting what the plugin set.
+    Core,
+}
+
+#[derive(QueryableByName)]
+struct Xact {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// One migration in one transaction, recorded in it. With a `limit`, a statement still
+/// running past it (plus [`GRACE`]) stops the run with [`PluginError::Overran`] without
+/// touching the connection again: the caller ends its session.
 async fn run_one(
     conn: &mut AsyncPgConnection,
     plugin: &LoadedPlugin,
     index: usize,
-    mode: IsolationMode,
+    record: Record,
+    limit: Option<Duration>,
 ) -> Result<(), PluginError> {
     let checked = &plugin.migrations[index];
     let schema = plugin.id.schema();
     let label = checked.migration.label();
-    let outcome = conn
-        .transaction::<_, PluginError, _>(async |conn| {
-            enter(conn, mode, &schema).await?;
-            let expected = session(conn).await?;
-            for statement in &checked.statements {
-                // The extended protocol runs exactly one command: what the check split is
-                // what PostgreSQL runs.
-                diesel::sql_query(statement.text.as_str())
-                    .execute(conn)
-                    .await
-                    .map_err(|e| {
-                        if is_transport_failure(&e) {
-                            PluginError::Query(e)
-                        } else {
-                            PluginError::MigrationFailed {
-                                plugin: plugin.id.to_string(),
-                                migration: label.clone(),
-                                statement: statement.position,
-                                detail: e.to_string(),
-                            }
-                        }
-                    })?;
-                // Dynamic SQL the check could not see must not have left the plugin's role.
-                if session(conn).await? != expected {
-                    return Err(PluginError::Escaped {
+    let mode = match record {
+        Record::Own => IsolationMode::Roles,
+        Record::Core => IsolationMode::Convention,
+    };
+    conn.batch_execute("BEGIN").await?;
+    let outcome = async {
+        enter(conn, mode, &schema).await?;
+        let xact = current_xact(conn).await?;
+        for statement in &checked.statements {
+            if let Some(reason) = &statement.unreadable {
+                debug!(plugin = %plugin.id, migration = %label, statement = statement.position, reason, "statement left to PostgreSQL");
+            }
+            // The extended protocol runs exactly one command: what the check split is
+            // what PostgreSQL runs.
+            let run = diesel::sql_query(statement.text.as_str()).execute(conn);
+            let ran = match limit {
+                Some(limit) => match tokio::time::timeout(limit + GRACE, run).await {
+                    Ok(ran) => ran,
+                    Err(_) => {
+                        return Err(PluginError::Overran {
+                            plugin: plugin.id.to_string(),
+                            migration: label.clone(),
+                            statement: statement.position,
+                            limit_ms: limit.as_millis(),
+                        })
+                    }
+                },
+                None => run.await,
+            };
+            ran.map_err(|e| {
+                if is_transport_failure(&e) {
+                    PluginError::Query(e)
+                } else {
+                    PluginError::MigrationFailed {
                         plugin: plugin.id.to_string(),
                         migration: label.clone(),
                         statement: statement.position,
-                    });
+                        detail: e.to_string(),
+                    }
                 }
+            })?;
+            // `COMMIT` or `ROLLBACK` inside the migration: the rest would not be atomic.
+            if current_xact(conn).await? != xact {
+                return Err(PluginError::LeftTransaction {
+                    plugin: plugin.id.to_string(),
+                    migration: label.clone(),
+                    statement: statement.position,
+                });
             }
+        }
+        if record == Record::Core {
             conn.batch_execute(RESET).await?;
-            diesel::sql_query(
-                "INSERT INTO public.__plugin_migrations (plugin_id, version, name, checksum) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind::<Text, _>(plugin.id.as_str())
-            .bind::<BigInt, _>(checked.migration.version)
-            .bind::<Text, _>(&checked.migration.name)
-            .bind::<Text, _>(checked.migration.checksum())
-            .execute(conn)
-            .await?;
-            Ok(())
-        })
-        .await;
-    // A failed transaction rolled the local settings back; a session-level change made by
-    // the migration's own statements is undone as well.
-    if outcome.is_err() {
-        let _ = conn.batch_execute(RESET).await;
+        }
+        diesel::sql_query(
+            "INSERT INTO public.__plugin_migrations (plugin_id, version, name, checksum) \
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind::<Text, _>(plugin.id.as_str())
+        .bind::<BigInt, _>(checked.migration.version)
+        .bind::<Text, _>(&checked.migration.name)
+        .bind::<Text, _>(checked.migration.checksum())
+        .execute(conn)
+        .await?;
+        conn.batch_execute("COMMIT").await?;
+        Ok(())
     }
-    outcome
+    .await;
+    match outcome {
+        // The connection may still be running the statement: only ending it helps.
+        Err(e @ PluginError::Overran { .. }) => Err(e),
+        Err(e) => {
+            // A failed transaction rolls the local settings back; a session-level change
+            // made by the migration's own statements is undone as well.
+            let _ = conn.batch_execute("ROLLBACK").await;
+            if record == Record::Core {
+                let _ = conn.batch_execute(RESET).await;
+            }
+            Err(e)
+        }
+        Ok(()) => Ok(()),
+    }
 }
 
-#[derive(QueryableByName, PartialEq, Eq)]
-struct Session {
-    #[diesel(sql_type = Text)]
-    role: String,
-    #[diesel(sql_type = Text)]
-    search_path: String,
-}
-
-/// The role and search path the migration's statements run with.
-async fn session(conn: &mut AsyncPgConnection) -> Result<Session, PluginError> {
-    Ok(diesel::sql_query(
-        "SELECT current_user::text AS role, current_setting('search_path') AS search_path",
-    )
-    .get_result(conn)
-    .await?)
+/// The current transaction's id (assigning one): it changes when a statement ends the
+/// transaction and starts another.
+async fn current_xact(conn: &mut AsyncPgConnection) -> Result<String, PluginError> {
+    let Xact { id } = diesel::sql_query("SELECT pg_current_xact_id()::text AS id")
+        .get_result(conn)
+        .await?;
+    Ok(id)
 }

@@ -11,6 +11,7 @@ pub mod folder;
 pub mod handle;
 pub mod id;
 pub mod initializer;
+pub mod login;
 pub mod migrate;
 pub mod mode;
 pub mod plugin;

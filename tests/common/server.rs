@@ -78,6 +78,13 @@ impl TestServer {
 
     /// Starts the backend with compiled plugins and extra initializers.
     pub async fn start_extended(config: &Config, extensions: Extensions) -> Self {
+        // `TEST_LOG=debug cargo test ...` shows the server's log of a failing test.
+        if let Ok(filter) = std::env::var("TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let (acceptor, port) = loopback_acceptor().await;
         let app = App::start_extended(config, extensions, &Default::default())
             .await

@@ -20,7 +20,16 @@ fn notes_server_binary() -> PathBuf {
 /// Runs `plugins <args>` with the database's superuser as the application role (a role that
 /// may create roles itself).
 async fn plugins(env: &PluginEnv, args: &[&str]) -> (bool, String, String) {
-    let c = &env.db.superuser;
+    plugins_as(env, &env.db.superuser, &[], args).await
+}
+
+/// Runs `plugins <args>` logged in as `c`, with the extra variables `vars`.
+async fn plugins_as(
+    env: &PluginEnv,
+    c: &deploystack_backend::config::ConnectionTarget,
+    vars: &[(&str, &str)],
+    args: &[&str],
+) -> (bool, String, String) {
     let out = tokio::process::Command::new(notes_server_binary())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -39,6 +48,7 @@ async fn plugins(env: &PluginEnv, args: &[&str]) -> (bool, String, String) {
         .env("PERSISTENT_DATA_DIR", env.data.path())
         .env("PLUGINS_PATH", env.plugins.path())
         .env("DEPLOYSTACK_ENCRYPTION_SECRET", "test-encryption-secret")
+        .envs(vars.iter().copied())
         .arg("plugins")
         .args(args)
         .output()
@@ -99,4 +109,31 @@ async fn list_and_migrate_from_the_command_line() {
     let (_, out, _) = plugins(&env, &["list"]).await;
     assert_eq!(line_of(&out, "bookmarks")[3], "2/2");
     assert!(env.exists("plugin_bookmarks.bookmarks").await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_without_plugin_roles_says_the_plugins_run_with_the_cores_rights() {
+    let env = PluginEnv::new().await;
+    // The owner role may not create roles, and no administrative login is at hand.
+    let mut cfg = config(env.db.connection.clone(), env.data.path());
+    cfg.plugins.path = Some(env.plugins.path().to_path_buf());
+    cfg.plugins.allow_convention = true;
+    let server = env.start(&cfg).await;
+    assert_eq!(server.setup().await.0, 200);
+    server.stop().await;
+    let allow = [("PLUGIN_ALLOW_CONVENTION_ISOLATION", "true")];
+    let (ok, out, err) = plugins_as(&env, &env.db.connection, &allow, &["list"]).await;
+    assert!(ok, "{err}");
+    assert_eq!(line_of(&out, "bookmarks")[4], "convention");
+    assert!(
+        out.contains("WARNING: notes, bookmarks isolated by naming only")
+            && out.contains("runs with the core's rights"),
+        "{out}"
+    );
+    // Without the operator's consent they are not migrated at all.
+    let (ok, _, err) = plugins_as(&env, &env.db.connection, &[], &["migrate"]).await;
+    assert!(
+        !ok && err.contains("PLUGIN_ALLOW_CONVENTION_ISOLATION"),
+        "{err}"
+    );
 }

@@ -108,14 +108,26 @@ async fn the_plugin_role_never_reaches_the_next_user_of_a_connection() {
     let server = env.start(&cfg).await;
     assert_eq!(server.setup().await.0, 200);
     let notes = &loaded(&server, "notes").context.db;
-    // A plugin that even sets its role for the whole session and leaves a temporary table
-    // that would shadow `users` (temporary tables are searched first).
+    // A plugin role may not create temporary tables at all (TEMPORARY is the core's only).
+    let temp = notes
+        .transaction(|conn| {
+            Box::pin(async move {
+                conn.batch_execute("CREATE TEMP TABLE users (id text)")
+                    .await
+            })
+        })
+        .await
+        .expect_err("no TEMPORARY for plugin roles");
+    assert!(temp.is_permission_denied(), "{temp}");
+    // A (trusted, compiled) plugin that even sets its role for the whole session and, back
+    // as the core, leaves a temporary table that would shadow `users` (temporary tables are
+    // searched first).
     notes
         .transaction(|conn| {
             Box::pin(async move {
                 conn.batch_execute(
-                    "SET ROLE plugin_notes; CREATE TEMP TABLE users (id text); \
-                     INSERT INTO users VALUES ('fake')",
+                    "RESET ROLE; CREATE TEMP TABLE users (id text); \
+                     INSERT INTO users VALUES ('fake'); SET ROLE plugin_notes",
                 )
                 .await
             })
@@ -380,5 +392,130 @@ async fn a_plugin_handler_cannot_take_the_core_state() {
     assert!(!body.contains("pool ready"), "{body}");
     // The core's operations still get it.
     assert_eq!(server.get("/api/db/status").await.0, 200);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_role_holds_nothing_beyond_its_schema() {
+    let env = PluginEnv::new().await;
+    let server = env.set_up().await;
+    server.stop().await;
+    let database = &env.db.connection.database;
+    let rows = env
+        .rows(&format!(
+            "SELECT r.rolcanlogin, r.rolconnlimit, \
+                    (SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = r.rolname), \
+                    has_database_privilege(r.rolname, '{database}', 'CREATE'), \
+                    has_database_privilege(r.rolname, '{database}', 'TEMPORARY'), \
+                    has_database_privilege(r.rolname, 'postgres', 'CONNECT'), \
+                    has_database_privilege(r.rolname, 'template1', 'CONNECT'), \
+                    has_schema_privilege(r.rolname, 'public', 'CREATE'), \
+                    has_schema_privilege(r.rolname, 'plugin_api', 'CREATE'), \
+                    (SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace \
+                       AND has_function_privilege(r.rolname, p.oid, 'EXECUTE')), \
+                    (SELECT count(*) FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace \
+                       AND c.relkind IN ('r', 'p', 'v') AND c.relname <> '__plugin_migrations' \
+                       AND (has_table_privilege(r.rolname, c.oid, 'SELECT') \
+                            OR has_table_privilege(r.rolname, c.oid, 'INSERT'))), \
+                    (SELECT count(*) FROM pg_auth_members m WHERE m.member = r.oid), \
+                    (SELECT setconfig::text FROM pg_db_role_setting WHERE setrole = r.oid AND setdatabase = 0) \
+             FROM pg_roles r WHERE r.rolname = 'plugin_bookmarks'"
+        ))
+        .await;
+    let row = &rows[0];
+    assert!(row.get::<_, bool>(0), "may log in, for its migrations");
+    assert_eq!(row.get::<_, i32>(1), 4, "connection limit");
+    assert!(row.get::<_, bool>(2), "no password between migration runs");
+    for (column, what) in [
+        (3, "CREATE on the database"),
+        (4, "TEMPORARY"),
+        (5, "CONNECT to postgres"),
+        (6, "CONNECT to template1"),
+        (7, "CREATE in public"),
+        (8, "CREATE in plugin_api"),
+    ] {
+        assert!(!row.get::<_, bool>(column), "{what}");
+    }
+    assert_eq!(row.get::<_, i64>(9), 0, "the core's functions in public");
+    assert_eq!(row.get::<_, i64>(10), 0, "core tables");
+    assert_eq!(row.get::<_, i64>(11), 0, "memberships");
+    let settings: String = row.get(12);
+    assert!(
+        settings.contains("statement_timeout=60000") && settings.contains("lock_timeout=5000"),
+        "{settings}"
+    );
+    // The core keeps what the plugin roles lost.
+    let core = &env.db.connection.user;
+    let rows = env
+        .rows(&format!(
+            "SELECT has_database_privilege('{core}', '{database}', 'TEMPORARY'), \
+                    has_function_privilege('{core}', 'public.queue_claim(text, integer, double precision)', 'EXECUTE')"
+        ))
+        .await;
+    assert!(rows[0].get::<_, bool>(0) && rows[0].get::<_, bool>(1));
+}
+
+/// A compiled plugin with a table, used by no other test: roles are shared by the cluster's
+/// databases, so what this test does to its role touches no other test.
+struct Switch;
+
+impl deploystack_backend::plugins::Plugin for Switch {
+    fn id(&self) -> &str {
+        "switch"
+    }
+    fn name(&self) -> &str {
+        "Switch"
+    }
+    fn version(&self) -> &str {
+        "0"
+    }
+    fn migrations(&self) -> Vec<deploystack_backend::plugins::PluginMigration> {
+        vec![deploystack_backend::plugins::PluginMigration::new(
+            1,
+            "items",
+            "CREATE TABLE items (id int)",
+        )]
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_role_switch_leaves_no_aborted_transaction_behind() {
+    let env = PluginEnv::new().await;
+    let mut cfg = env.config();
+    cfg.plugins.path = None;
+    cfg.pool.max_size = 1;
+    cfg.pool.min_idle = 0;
+    cfg.jobs.concurrency = 0;
+    let extensions = deploystack_backend::app::Extensions {
+        plugins: vec![std::sync::Arc::new(Switch)],
+        initializers: Vec::new(),
+    };
+    let server = crate::common::server::TestServer::start_extended(&cfg, extensions).await;
+    assert_eq!(server.setup().await.0, 200);
+    // The core may no longer act as the plugin (an operator revoked it).
+    env.batch(&format!(
+        "REVOKE plugin_switch FROM {}",
+        env.db.connection.user
+    ))
+    .await
+    .expect("revoke");
+    let switch = &loaded(&server, "switch").context.db;
+    let e = count(switch, "SELECT count(*) AS n FROM items")
+        .await
+        .expect_err("the switch fails");
+    assert!(e.is_permission_denied(), "{e}");
+    // The one pooled connection serves the core at once, outside any transaction.
+    let mut conn = server
+        .state
+        .database
+        .conn()
+        .await
+        .expect("the pooled connection");
+    let users: Count = diesel::sql_query("SELECT count(*) AS n FROM users")
+        .get_result(&mut *conn)
+        .await
+        .expect("not in an aborted transaction");
+    assert_eq!(users.n, 0);
+    drop(conn);
     server.stop().await;
 }

@@ -10,6 +10,7 @@ mod common;
 mod notes_plugin;
 
 mod cli;
+mod hostile;
 mod isolation;
 mod lifecycle;
 mod migrations;
