@@ -3,7 +3,7 @@
 # (as the `postgres` system user when run as root). Installs what the tests need first:
 # the PostgreSQL server binaries, Node.js (upstream encryption vectors), Chromium with
 # chromedriver (browser tests), PgBouncer (pooler tests), docker-compose and hadolint (the
-# deployment files' checks),
+# deployment files' checks), upstream's password hasher (@node-rs/argon2, from npm),
 # diesel CLI (for the schema.rs check) and the de_DE.UTF-8 locale
 # (a test runs the server with German `lc_messages`, which PostgreSQL accepts only for a
 # locale the OS has; the German messages themselves come with the server package).
@@ -24,6 +24,7 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
 fi
 missing=()
 command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 { command -v chromium >/dev/null && command -v chromedriver >/dev/null; } || missing+=(chromium chromium-driver)
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null || missing+=(pgbouncer)
@@ -50,5 +51,11 @@ if ! command -v diesel >/dev/null; then
     command -v pg_config >/dev/null || apt_install libpq-dev
     cargo install diesel_cli --version '^2.3' --no-default-features --features postgres --locked
 fi
+# Upstream's password hasher (@node-rs/argon2, from the npm registry), for the hash
+# compatibility test, into target/ as well.
+if [ ! -d target/tools/node/node_modules/@node-rs/argon2 ]; then
+    npm install --silent --no-audit --no-fund --prefix target/tools/node @node-rs/argon2@2.0.2
+fi
+export NODE_PATH="$PWD/target/tools/node/node_modules"
 
 cargo test "$@"

@@ -3,6 +3,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+use crate::auth::Accounts;
 use crate::db::Database;
 use crate::jobs::JobService;
 use crate::metrics::Metrics;
@@ -24,6 +25,8 @@ pub struct Services {
     pub setup: Arc<SetupService>,
     /// Global settings.
     pub settings: GlobalSettings,
+    /// Accounts and sessions.
+    pub accounts: Arc<Accounts>,
     /// The job queue and this process's workers.
     pub jobs: JobService,
     /// The loaded plugins.

@@ -295,3 +295,83 @@ async fn wizard_shows_why_the_backend_refuses_instead_of_offering_setup() {
     browser.close().await;
     server.stop().await;
 }
+
+/// The wizard's last step: after setup, the first account is created there and signed in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_creates_the_administrator_and_signs_them_in() {
+    let db = TestDb::new().await;
+    let (server, _dir) = server_for(&db).await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/setup", server.url))
+        .await
+        .expect("goto");
+    browser.wait_visible("#state-ready").await;
+    browser.click("#setup-button").await;
+    let step = browser.wait_visible("#admin-form-step").await;
+    assert!(step.contains("Create the administrator account"), "{step}");
+    browser.screenshot("6-administrator-step").await;
+
+    // The server's own validation messages, next to their fields.
+    browser.fill("#admin-username", "a").await;
+    browser.fill("#admin-email", "not-an-email").await;
+    browser.fill("#admin-password", "short").await;
+    browser.click("#admin-button").await;
+    let error = browser.wait_visible("#admin-password-error").await;
+    assert_eq!(error, "Password must be 8 to 128 characters.");
+    let error = browser.wait_visible("#admin-username-error").await;
+    assert!(
+        error.starts_with("Username must be 3 to 50 characters"),
+        "{error}"
+    );
+    assert!(browser.is_visible("#admin-email-error").await);
+    browser.screenshot("7-administrator-step-errors").await;
+
+    browser.fill("#admin-username", "admin").await;
+    browser.fill("#admin-email", "Admin@Example.com").await;
+    browser
+        .fill("#admin-password", "a good long password")
+        .await;
+    browser.click("#admin-button").await;
+    let signed_in = browser.wait_visible("#admin-signed-in").await;
+    assert!(
+        signed_in.contains("admin (admin@example.com)"),
+        "{signed_in}"
+    );
+    assert!(!browser.is_visible("#admin-form-step").await);
+    browser.screenshot("8-administrator-signed-in").await;
+
+    // The browser holds the session: /api/users/me answers the administrator.
+    browser
+        .client
+        .goto(&format!("{}/api/users/me", server.url))
+        .await
+        .expect("goto");
+    let text = browser
+        .client
+        .find(Locator::Css("body"))
+        .await
+        .expect("body")
+        .text()
+        .await
+        .expect("text");
+    let me: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(me["data"]["username"], "admin");
+    assert_eq!(me["data"]["role_id"], "global_admin");
+    browser.screenshot("9-users-me").await;
+    browser.close().await;
+
+    // Another browser (no session) is told an administrator exists; no form.
+    let other = Browser::start().await;
+    other
+        .client
+        .goto(&format!("{}/setup", server.url))
+        .await
+        .expect("goto");
+    let exists = other.wait_visible("#admin-exists").await;
+    assert!(exists.contains("An administrator exists"), "{exists}");
+    assert!(!other.is_visible("#admin-form-step").await);
+    other.close().await;
+    server.stop().await;
+}

@@ -61,6 +61,13 @@ pub fn to_json_response(err: poem::Error) -> Response {
     if err.is_from_response() {
         return err.into_response();
     }
+    // An operation behind the session cookie called without one: upstream's 401.
+    if err.is::<poem_openapi::error::AuthorizationError>() {
+        let body = super::account_bodies::Failure::new(super::users::AUTHENTICATION_REQUIRED);
+        return poem::web::Json(body)
+            .with_status(StatusCode::UNAUTHORIZED)
+            .into_response();
+    }
     let status = err.status();
     let label = status.canonical_reason().unwrap_or("Error");
     let message = match status {

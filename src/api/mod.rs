@@ -3,7 +3,9 @@
 //! through ([`harden`]): request ids and logs, JSON 500 for panics, `Allow` on 405, JSON
 //! errors for everything poem itself rejects, and the body size limit.
 
+mod account_bodies;
 mod allow;
+pub mod auth;
 mod bad_body;
 mod body_limit;
 mod boxed;
@@ -15,11 +17,13 @@ mod operations;
 mod panics;
 mod request_log;
 pub mod root;
+mod session_cookie;
 mod setup_page;
 mod spec;
 mod spec_merge;
 mod tags;
 mod unit_of_work;
+pub mod users;
 
 use poem::endpoint::{make_sync, BoxEndpoint};
 use poem::http::Method;
@@ -39,14 +43,26 @@ pub use error::ErrorBody;
 pub use request_log::REQUEST_ID_HEADER;
 
 /// Every operation of the backend, in documentation order.
-pub type Operations = (db::DbApi, health::HealthApi, root::RootApi);
+pub type Operations = (
+    db::DbApi,
+    health::HealthApi,
+    root::RootApi,
+    auth::AuthApi,
+    users::UsersApi,
+);
 
 /// A page served beside the operations (answering `GET` and `HEAD` only): its path and how
 /// to build its endpoint. One list feeds both the router and the `Allow` table.
 pub type Page = (&'static str, fn() -> BoxEndpoint<'static>);
 
 fn operations() -> Operations {
-    (db::DbApi, health::HealthApi, root::RootApi)
+    (
+        db::DbApi,
+        health::HealthApi,
+        root::RootApi,
+        auth::AuthApi,
+        users::UsersApi,
+    )
 }
 
 /// Where the documentation is served: Swagger UI and the JSON document.
@@ -89,9 +105,14 @@ pub fn spec_json_for(plugins: &PluginCatalog) -> Result<String, spec_merge::Merg
 }
 
 fn complete(raw: String) -> String {
-    let closed_schemas = [<db::SetupRequest as Type>::name().into_owned()];
+    let closed_schemas = [
+        <db::SetupRequest as Type>::name().into_owned(),
+        <account_bodies::RegisterRequest as Type>::name().into_owned(),
+        <account_bodies::LoginRequest as Type>::name().into_owned(),
+    ];
     let completion = spec::Completion {
         closed_schemas: &closed_schemas,
+        required_fields: account_bodies::REQUIRED,
         body_limit: MAX_BODY_BYTES,
     };
     spec::complete(&raw, &completion).unwrap_or_else(|e| {

@@ -69,6 +69,9 @@ impl Node {
 pub struct Completion<'a> {
     /// Schemas whose objects reject unknown fields.
     pub closed_schemas: &'a [String],
+    /// Fields of a schema that are required although its type holds them as `Option`s (the
+    /// operation names each missing one itself).
+    pub required_fields: &'a [(&'a str, &'a [&'a str])],
     /// Largest accepted request body, for the 413 description.
     pub body_limit: usize,
 }
@@ -80,6 +83,12 @@ pub fn complete(spec: &str, completion: &Completion<'_>) -> Result<String, serde
         for name in completion.closed_schemas {
             if let Some(schema) = schemas.get_mut(name) {
                 schema.insert("additionalProperties", Node::Scalar(false.into()), false);
+            }
+        }
+        for (name, fields) in completion.required_fields {
+            if let Some(schema) = schemas.get_mut(name) {
+                let list = fields.iter().map(|f| Node::Scalar((*f).into())).collect();
+                schema.insert("required", Node::Array(list), false);
             }
         }
     }
@@ -220,6 +229,7 @@ mod tests {
             SPEC,
             &Completion {
                 closed_schemas: &["Closed".to_owned()],
+                required_fields: &[],
                 body_limit: 10,
             },
         )
@@ -254,6 +264,7 @@ mod tests {
             SPEC,
             &Completion {
                 closed_schemas: &["Closed".to_owned()],
+                required_fields: &[],
                 body_limit: 10,
             },
         )

@@ -11,4 +11,8 @@ pub enum ApiTags {
     Health,
     /// The service banner.
     General,
+    /// Sign-up, sign-in and sign-out with the session cookie.
+    Authentication,
+    /// Accounts.
+    Users,
 }

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::auth::Accounts;
 use crate::config::{Config, ConnectionTarget, PostgresSource, TlsMode};
 use crate::db::{Database, PgConnector};
 use crate::embedded_pg::{Cluster, ClusterOptions, RunningPostgres};
@@ -167,6 +168,11 @@ impl App {
         ));
         let app = Self {
             state: AppState::new(Services {
+                accounts: Arc::new(Accounts::new(
+                    database.clone(),
+                    settings.clone(),
+                    &config.accounts,
+                )),
                 database,
                 setup,
                 settings,

@@ -33,6 +33,7 @@ pub async fn run_with(command: Command, plugins: Vec<Arc<dyn Plugin>>) -> anyhow
         Command::Plugins(command) => {
             super::plugins::run(&Config::from_env()?, command, plugins).await
         }
+        Command::Users(command) => super::users::run(&Config::from_env()?, command).await,
     }
 }
 

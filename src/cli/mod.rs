@@ -10,6 +10,7 @@ pub mod plugins;
 pub mod rotate_secret;
 pub mod session;
 pub mod settings;
+pub mod users;
 
 use clap::{Parser, Subcommand};
 
@@ -43,6 +44,36 @@ pub enum Command {
     /// List plugins and apply their migrations (same environment as the server).
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Create the administrator account and list accounts (same environment as the server).
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+/// `users` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a global administrator account (for headless installs). The password is read
+    /// from standard input, or asked for without echo on a terminal.
+    CreateAdmin {
+        /// 3 to 50 of a-z, A-Z, 0-9, _ and -.
+        #[arg(long)]
+        username: String,
+        /// Email address.
+        #[arg(long)]
+        email: String,
+        /// Given name.
+        #[arg(long)]
+        first_name: Option<String>,
+        /// Family name.
+        #[arg(long)]
+        last_name: Option<String>,
+    },
+    /// Accounts, oldest first.
+    List {
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
 }
 
 /// `plugins` subcommands.

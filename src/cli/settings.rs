@@ -57,7 +57,7 @@ async fn verify_key(database: &Database, cipher: &SettingsCipher) -> anyhow::Res
 
 /// The value to set: from the command line, or from standard input (`-`, or no value at all:
 /// then asked for without echo on a terminal), so a secret need not appear in `ps`.
-fn read_value(key: &str, value: Option<String>) -> anyhow::Result<String> {
+pub(crate) fn read_value(key: &str, value: Option<String>) -> anyhow::Result<String> {
     let stdin = std::io::stdin();
     match value.as_deref() {
         Some("-") => read_line(stdin.lock()),

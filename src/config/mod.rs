@@ -11,11 +11,13 @@
 //! | `DEPLOYSTACK_ENCRYPTION_SECRET` | generated into `PERSISTENT_DATA_DIR/encryption.secret` |
 //! | `JOB_*` | see [`JobSettings`] |
 //! | `PLUGINS_PATH`, `PLUGIN_ALLOW_CONVENTION_ISOLATION` | unset, `false`; see [`PluginSettings`] |
+//! | `SESSION_COOKIE_SAMESITE`, `SESSION_COOKIE_SECURE`, `AUTH_HASH_CONCURRENCY` | `lax`, when over TLS, the cores; see [`AccountSettings`] |
 //! | `METRICS_ADDR`, `METRICS_TOKEN` | unset (no `/metrics`); see [`MetricsSettings`] |
 //! | `POSTGRES_READ_HOSTS`, `POSTGRES_READ_MAX_LAG_MS`, `POSTGRES_READ_CHECK_INTERVAL_MS` | none, `5000`, `1000`; see [`ReplicaSettings`] |
 //!
 //! When none of the connection variables is set the server runs its own embedded PostgreSQL.
 
+mod accounts;
 mod env;
 mod jobs;
 mod metrics;
@@ -24,6 +26,7 @@ mod pool;
 mod postgres;
 mod replicas;
 
+pub use accounts::{AccountSettings, SameSite};
 pub use env::{ConfigError, EnvSource};
 pub use jobs::JobSettings;
 pub use metrics::MetricsSettings;
@@ -69,6 +72,8 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// Read replicas.
     pub replicas: ReplicaSettings,
+    /// The session cookie and password hashing.
+    pub accounts: AccountSettings,
 }
 
 impl Config {
@@ -103,6 +108,7 @@ impl Config {
             plugins: PluginSettings::from_env(env)?,
             metrics: MetricsSettings::from_env(env)?,
             replicas,
+            accounts: AccountSettings::from_env(env)?,
         })
     }
 

@@ -18,4 +18,4 @@ pub use mcp_servers::McpServerService;
 pub use roles::{RoleService, RoleSync};
 pub use teams::TeamService;
 pub use tokens::{IssuedToken, TokenGrant, TokenService};
-pub use users::{CreateUser, UserService};
+pub use users::{CreateUser, Taken, UserService};

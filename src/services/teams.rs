@@ -1,7 +1,7 @@
 //! Teams and their memberships.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::{ServiceError, ServiceResult};
 use crate::db::models::{
@@ -49,15 +49,7 @@ impl TeamService {
                 .returning(Team::as_returning())
                 .get_result(conn)
                 .await?;
-            diesel::insert_into(team_memberships::table)
-                .values(NewMembership {
-                    id: MembershipId::generate(),
-                    team_id: team.id.clone(),
-                    user_id: new.owner_id.clone(),
-                    role: TeamRole::Admin,
-                })
-                .execute(conn)
-                .await?;
+            add_owner(conn, &team).await?;
             Ok(team)
         })
         .await
@@ -273,4 +265,58 @@ async fn lock_team_owner(
         .first(conn)
         .await
         .optional()?)
+}
+
+/// Makes the team's owner its `team_admin`.
+async fn add_owner(conn: &mut AsyncPgConnection, team: &Team) -> diesel::QueryResult<()> {
+    diesel::insert_into(team_memberships::table)
+        .values(NewMembership {
+            id: MembershipId::generate(),
+            team_id: team.id.clone(),
+            user_id: team.owner_id.clone(),
+            role: TeamRole::Admin,
+        })
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// A new user's default team (upstream's `createDefaultTeamForUser`): named after the user,
+/// its slug the username in lower case, with a random suffix when that is taken; on `conn`,
+/// inside the caller's transaction.
+pub(crate) async fn create_default_team(
+    conn: &mut AsyncPgConnection,
+    owner: &UserId,
+    username: &str,
+) -> ServiceResult<Team> {
+    let base = username.to_ascii_lowercase();
+    for attempt in 0..8 {
+        let slug = if attempt == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+        };
+        let created = diesel::insert_into(teams::table)
+            .values(&NewTeam {
+                id: TeamId::generate(),
+                name: username.to_owned(),
+                slug,
+                description: Some(format!("Default team for {username}")),
+                owner_id: owner.clone(),
+                is_default: true,
+            })
+            .on_conflict(teams::slug)
+            .do_nothing()
+            .returning(Team::as_returning())
+            .get_result(conn)
+            .await
+            .optional()?;
+        if let Some(team) = created {
+            add_owner(conn, &team).await?;
+            return Ok(team);
+        }
+    }
+    Err(ServiceError::Conflict(format!(
+        "no free team slug for {username}"
+    )))
 }

@@ -1,11 +1,12 @@
 //! Accounts.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
+use super::teams::create_default_team;
 use super::{ServiceError, ServiceResult};
 use crate::db::models::redact::debug_redacting;
-use crate::db::models::{AuthType, GlobalRole, NewUser, User, UserChanges, UserId};
+use crate::db::models::{AuthType, GlobalRole, NewUser, RoleId, Team, User, UserChanges, UserId};
 use crate::db::schema::users;
 use crate::db::Database;
 
@@ -42,6 +43,15 @@ debug_redacting!(CreateUser {
     hashed_password,
 });
 
+/// What an account's registration found taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Another account has this email address.
+    Email,
+    /// Another account has this username.
+    Username,
+}
+
 /// Users: registration, lookup, profile changes, deletion.
 #[derive(Clone)]
 pub struct UserService {
@@ -64,40 +74,80 @@ impl UserService {
         let mut conn = self.db.conn().await?;
         let user = conn
             .transaction::<_, ServiceError, _>(async |conn| {
-                diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FIRST_USER_LOCK})"))
-                    .execute(conn)
-                    .await?;
-                // EXISTS stops at the first row; a count would read the whole table.
-                let first = !diesel::select(diesel::dsl::exists(users::table.select(users::id)))
-                    .get_result::<bool>(conn)
-                    .await?;
-                let new = NewUser {
-                    id: UserId::generate(),
-                    username: input.username,
-                    email: input.email,
-                    auth_type: input.auth_type,
-                    first_name: input.first_name,
-                    last_name: input.last_name,
-                    github_id: input.github_id,
-                    hashed_password: input.hashed_password,
-                    role_id: Some(
-                        if first {
-                            GlobalRole::Admin
-                        } else {
-                            GlobalRole::User
-                        }
-                        .into(),
-                    ),
-                    email_verified: first,
-                };
-                Ok(diesel::insert_into(users::table)
-                    .values(&new)
-                    .returning(User::as_returning())
-                    .get_result(conn)
-                    .await?)
+                lock_registrations(conn).await?;
+                insert_user(conn, input, false).await
             })
             .await?;
         Ok(user)
+    }
+
+    /// Registers an account as the sign-up form does, in one transaction under the same lock
+    /// as [`UserService::create_user`]: refused when the email (compared in lower case) or
+    /// the username is taken, otherwise the user (the first one, or any with `admin`, as
+    /// `global_admin`) and its default team. Either both exist afterwards or neither.
+    pub async fn register(
+        &self,
+        mut input: CreateUser,
+        admin: bool,
+    ) -> ServiceResult<Result<(User, Team), Taken>> {
+        input.email = input.email.to_lowercase();
+        let mut conn = self.db.conn().await?;
+        conn.transaction::<_, ServiceError, _>(async |conn| {
+            lock_registrations(conn).await?;
+            let email_taken = diesel::select(diesel::dsl::exists(
+                users::table.filter(
+                    diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
+                        .bind::<diesel::sql_types::Text, _>(&input.email),
+                ),
+            ))
+            .get_result::<bool>(conn)
+            .await?;
+            if email_taken {
+                return Ok(Err(Taken::Email));
+            }
+            let username_taken = diesel::select(diesel::dsl::exists(
+                users::table.filter(users::username.eq(&input.username)),
+            ))
+            .get_result::<bool>(conn)
+            .await?;
+            if username_taken {
+                return Ok(Err(Taken::Username));
+            }
+            let username = input.username.clone();
+            let user = insert_user(conn, input, admin).await?;
+            let team = create_default_team(conn, &user.id, &username).await?;
+            Ok(Ok((user, team)))
+        })
+        .await
+    }
+
+    /// Whether any account is a `global_admin`.
+    pub async fn administrator_exists(&self) -> ServiceResult<bool> {
+        let conn = self.db.shared().await?;
+        Ok(diesel::select(diesel::dsl::exists(
+            users::table.filter(users::role_id.eq(Some(RoleId::from(GlobalRole::Admin)))),
+        ))
+        .get_result::<bool>(&mut &*conn)
+        .await?)
+    }
+
+    /// The account a sign-in names: by email (compared in lower case) when it holds an `@`,
+    /// else by username (the oldest account of that name, should several share it).
+    pub async fn find_for_login(&self, login: &str) -> ServiceResult<Option<User>> {
+        let conn = self.db.shared().await?;
+        let query = users::table
+            .select(User::as_select())
+            .order((users::created_at.asc(), users::id.asc()))
+            .into_boxed();
+        let query = if login.contains('@') {
+            query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
+                    .bind::<diesel::sql_types::Text, _>(login.to_lowercase()),
+            )
+        } else {
+            query.filter(users::username.eq(login))
+        };
+        Ok(query.first(&mut &*conn).await.optional()?)
     }
 
     /// A user by id.
@@ -164,4 +214,51 @@ impl UserService {
             .map_err(ServiceError::from_delete)?;
         Ok(n > 0)
     }
+}
+
+/// Serializes registrations (and so "is this the first user?" decisions) across processes,
+/// until the transaction ends.
+async fn lock_registrations(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
+    diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FIRST_USER_LOCK})"))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Inserts `input` as a new account: `global_admin` (with a verified email) when it is the
+/// first account or `admin` asks for it, `global_user` otherwise. The caller holds the lock.
+async fn insert_user(
+    conn: &mut AsyncPgConnection,
+    input: CreateUser,
+    admin: bool,
+) -> ServiceResult<User> {
+    // EXISTS stops at the first row; a count would read the whole table.
+    let first = !diesel::select(diesel::dsl::exists(users::table.select(users::id)))
+        .get_result::<bool>(conn)
+        .await?;
+    let admin = admin || first;
+    let new = NewUser {
+        id: UserId::generate(),
+        username: input.username,
+        email: input.email,
+        auth_type: input.auth_type,
+        first_name: input.first_name,
+        last_name: input.last_name,
+        github_id: input.github_id,
+        hashed_password: input.hashed_password,
+        role_id: Some(
+            if admin {
+                GlobalRole::Admin
+            } else {
+                GlobalRole::User
+            }
+            .into(),
+        ),
+        email_verified: admin,
+    };
+    Ok(diesel::insert_into(users::table)
+        .values(&new)
+        .returning(User::as_returning())
+        .get_result(conn)
+        .await?)
 }

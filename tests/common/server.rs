@@ -44,6 +44,7 @@ pub fn config(connection: ConnectionTarget, data_dir: &Path) -> Config {
         plugins: deploystack_backend::config::PluginSettings::default(),
         metrics: deploystack_backend::config::MetricsSettings::default(),
         replicas: deploystack_backend::config::ReplicaSettings::default(),
+        accounts: deploystack_backend::config::AccountSettings::default(),
     }
 }
 

@@ -9,6 +9,8 @@ use crate::support::{fast, QueueDb};
 
 const SEED: &str = "
 INSERT INTO users (id, username, email, auth_type) VALUES ('u1', 'u1', 'u1@example.com', 'email_signup');
+INSERT INTO auth_sessions (id, user_id, expires_at) VALUES
+    ('s-expired', 'u1', now() - interval '1 second'), ('s-live', 'u1', now() + interval '1 day');
 INSERT INTO teams (id, name, slug, owner_id) VALUES ('t1', 't1', 't1', 'u1');
 INSERT INTO mcp_servers (id, name, slug, description, language, runtime, created_by)
     VALUES ('m1', 'm', 'm', 'd', 'typescript', 'node', 'u1');
@@ -199,6 +201,19 @@ async fn each_built_in_job_cleans_what_it_should_and_nothing_else() {
     assert_eq!(
         results["cleanup_expired_oauth_tokens"],
         json!({"revokedCount": 2})
+    );
+
+    // Expired sessions go, live ones stay.
+    let sessions: Vec<String> =
+        q.db.query("SELECT id FROM auth_sessions ORDER BY id")
+            .await
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(sessions, ["s-live"]);
+    assert_eq!(
+        results["cleanup_expired_sessions"],
+        json!({"deletedCount": 1})
     );
 
     // Old finished jobs go; old pending and processing ones never do, nor recent ones.

@@ -1,4 +1,5 @@
-// The setup wizard: shows the database status and runs POST /api/db/setup.
+// The setup wizard: shows the database status, runs POST /api/db/setup, then offers to
+// create the administrator account (POST /api/auth/email/register) until one exists.
 "use strict";
 
 (function () {
@@ -63,6 +64,7 @@
         show("refused", focus);
       } else if (status.initialized || state === "ready") {
         show("done", focus);
+        loadAccounts(false);
       } else if (state === "not_configured") {
         show("incomplete", focus);
       } else if (state === "starting") {
@@ -100,6 +102,7 @@
         $("restart-text").textContent = body.restart_required ? body.message : "";
         show("done", true);
         announce(response.ok ? "Database setup completed." : "The database was already set up.");
+        loadAccounts(false);
         return;
       }
       const detail = [body.error, body.message].filter(Boolean).join(": ");
@@ -114,7 +117,101 @@
     }
   }
 
+  const adminSteps = ["admin-form-step", "admin-signed-in", "admin-exists", "accounts-unknown"];
+  const adminFields = ["username", "email", "password"];
+
+  function showAdmin(step, focusId) {
+    for (const id of adminSteps) $(id).hidden = id !== step;
+    if (focusId) $(focusId).focus();
+  }
+
+  function clearFieldErrors() {
+    for (const field of adminFields) {
+      $("admin-" + field + "-error").hidden = true;
+      $("admin-" + field + "-error").textContent = "";
+      $("admin-" + field).removeAttribute("aria-invalid");
+    }
+  }
+
+  // After setup: the administrator step while no administrator exists, else who is signed in.
+  async function loadAccounts(focus) {
+    try {
+      const response = await fetch("/api/auth/status", { cache: "no-store", headers: { Accept: "application/json" } });
+      const status = await readJson(response);
+      if (!response.ok) throw new Error(status.error || "HTTP " + response.status);
+      if (!status.administrator_exists) {
+        showAdmin("admin-form-step", focus ? "admin-title" : null);
+        return;
+      }
+      const me = await fetch("/api/users/me", { cache: "no-store", headers: { Accept: "application/json" } });
+      const body = await readJson(me);
+      if (me.ok && body.data && body.data.role_id === "global_admin") {
+        $("admin-name").textContent = body.data.username + " (" + body.data.email + ")";
+        showAdmin("admin-signed-in", focus ? "admin-signed-in-title" : null);
+      } else {
+        showAdmin("admin-exists", null);
+      }
+    } catch (_) {
+      showAdmin("accounts-unknown", null);
+    }
+  }
+
+  async function createAdmin(event) {
+    event.preventDefault();
+    const button = $("admin-button");
+    button.disabled = true;
+    $("admin-progress").hidden = false;
+    clearFieldErrors();
+    hideError();
+    try {
+      const response = await fetch("/api/auth/email/register", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        body: JSON.stringify({
+          username: $("admin-username").value,
+          email: $("admin-email").value,
+          password: $("admin-password").value,
+        }),
+      });
+      const body = await readJson(response);
+      if (response.status === 201) {
+        $("admin-password").value = "";
+        announce(body.message || "The administrator account was created.");
+        await loadAccounts(true);
+        return;
+      }
+      let first = null;
+      for (const problem of body.details || []) {
+        const field = adminFields.includes(problem.field) ? problem.field : null;
+        if (!field) continue;
+        const label = document.querySelector('label[for="admin-' + field + '"]').textContent;
+        $("admin-" + field + "-error").textContent = label + " " + problem.message + ".";
+        $("admin-" + field + "-error").hidden = false;
+        $("admin-" + field).setAttribute("aria-invalid", "true");
+        first = first || field;
+      }
+      if (first) {
+        $("admin-" + first).focus();
+      } else if (body.error === "Email address already in use.") {
+        $("admin-email-error").textContent = body.error;
+        $("admin-email-error").hidden = false;
+        $("admin-email").setAttribute("aria-invalid", "true");
+        $("admin-email").focus();
+      } else {
+        showError(body.error || "The server answered HTTP " + response.status + ".");
+        // Someone else may have created the administrator meanwhile.
+        loadAccounts(false);
+      }
+    } catch (error) {
+      showError("The backend could not be reached: " + error.message);
+    } finally {
+      button.disabled = false;
+      $("admin-progress").hidden = true;
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    $("admin-form").addEventListener("submit", createAdmin);
     $("setup-button").addEventListener("click", runSetup);
     $("recheck").addEventListener("click", () => loadStatus(true));
     $("retry-status").addEventListener("click", () => loadStatus(true));

@@ -1,5 +1,6 @@
 //! The built-in jobs: upstream's cleanup jobs whose work is in our database, with upstream's
-//! type names, payloads and schedules, plus the expiry of OAuth access tokens.
+//! type names, payloads and schedules, plus the expiry of OAuth access tokens and of
+//! sessions.
 //!
 //! Upstream jobs that need outside systems keep their names reserved ([`RESERVED_TYPES`]):
 //! nothing here pretends to send mail or sync a registry. Enqueued without a registered
@@ -12,6 +13,7 @@ mod log_partitions;
 mod oauth_pending_flows;
 mod satellite_heartbeats;
 mod server_logs;
+mod sessions;
 
 pub use access_tokens::CleanupExpiredOauthTokens;
 pub use activity_metrics::CleanupMcpClientActivityMetrics;
@@ -22,6 +24,7 @@ pub use log_partitions::{
 pub use oauth_pending_flows::CleanupExpiredOauthPendingFlows;
 pub use satellite_heartbeats::{CleanupSatelliteHeartbeats, HeartbeatLimits};
 pub use server_logs::{CleanupMcpServerLogs, ServerLogLimit};
+pub use sessions::CleanupExpiredSessions;
 
 use crate::db::Database;
 use crate::jobs::job::{Job, Registry};
@@ -51,6 +54,7 @@ pub fn registry(db: &Database) -> Registry {
         .register(CleanupMcpServerLogs::new(db.clone()))
         .register(CleanupExpiredOauthPendingFlows::new(db.clone()))
         .register(CleanupExpiredOauthTokens::new(db.clone()))
+        .register(CleanupExpiredSessions::new(db.clone()))
         .register(MaintainLogPartitions::new(db.clone()));
     registry
 }
@@ -73,6 +77,7 @@ pub fn schedules() -> Vec<Schedule> {
         of::<CleanupMcpServerLogs>("*/10 * * * *", ServerLogLimit::default()),
         of::<CleanupExpiredOauthPendingFlows>("*/3 * * * *", Default::default()),
         of::<CleanupExpiredOauthTokens>("*/15 * * * *", Default::default()),
+        of::<CleanupExpiredSessions>("23 * * * *", Default::default()),
         of::<MaintainLogPartitions>("7 * * * *", PartitionUpkeep::default()),
     ]
 }

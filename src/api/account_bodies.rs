@@ -1,0 +1,203 @@
+//! Bodies of the account operations, in upstream's envelope: `{success, message?, user?,
+//! data?}` on success, `{success: false, error, details?}` on failure.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::Object;
+
+use crate::auth::FieldProblem;
+use crate::db::models::User;
+
+/// A failed account operation (upstream's shape).
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
+#[oai(example)]
+pub struct Failure {
+    /// Always `false`.
+    pub success: bool,
+    /// What went wrong (upstream's sentence where it has one).
+    pub error: String,
+    /// More about it, where there is more to say.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// With `Validation error`: each field's problem.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<FieldProblem>>,
+}
+
+impl Failure {
+    /// `{success: false, error}`.
+    pub fn new(error: impl Into<String>) -> Self {
+        Self {
+            success: false,
+            error: error.into(),
+            message: None,
+            details: None,
+        }
+    }
+
+    /// With a message.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// `Validation error` naming each field's problem.
+    pub fn invalid(details: Vec<FieldProblem>) -> Self {
+        Self {
+            details: Some(details),
+            ..Self::new("Validation error")
+        }
+    }
+}
+
+impl poem_openapi::types::Example for Failure {
+    fn example() -> Self {
+        Self::new("Invalid email/username or password.")
+    }
+}
+
+/// An account as the sign-up and sign-in answers show it.
+#[derive(Debug, Clone, Object)]
+pub struct AccountUser {
+    /// Id.
+    pub id: String,
+    /// Username.
+    pub username: String,
+    /// Email address (lower case).
+    pub email: String,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// `global_admin` or `global_user`.
+    pub role_id: Option<String>,
+}
+
+impl From<&User> for AccountUser {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            username: u.username.clone(),
+            email: u.email.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            role_id: u.role_id.as_ref().map(|r| r.as_str().to_owned()),
+        }
+    }
+}
+
+/// A successful sign-up or sign-in (upstream's shape); the session cookie comes with it.
+#[derive(Debug, Clone, Object)]
+pub struct AccountSuccess {
+    /// Always `true`.
+    pub success: bool,
+    /// Upstream's sentence.
+    pub message: String,
+    /// The account.
+    pub user: AccountUser,
+}
+
+/// `POST /api/auth/email/register`. Every field is checked and each problem named (the
+/// required ones are `Option`s here so a missing one is named too; the document lists them
+/// as required).
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3 to 50 characters of `a-z`, `A-Z`, `0-9`, `_` and `-`; unique.
+    pub username: Option<String>,
+    /// An email address, at most 255 characters; unique (compared in lower case).
+    pub email: Option<String>,
+    /// 8 to 128 characters.
+    #[oai(write_only)]
+    pub password: Option<String>,
+    /// Given name, at most 100 characters.
+    pub first_name: Option<String>,
+    /// Family name, at most 100 characters.
+    pub last_name: Option<String>,
+}
+
+/// `POST /api/auth/email/login` (both fields required; `Option`s so a missing one is named).
+#[derive(Object)]
+#[oai(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The email address or the username.
+    pub login: Option<String>,
+    /// The password.
+    #[oai(write_only)]
+    pub password: Option<String>,
+}
+
+/// Required fields of the account bodies, for the document.
+pub const REQUIRED: &[(&str, &[&str])] = &[
+    ("RegisterRequest", &["username", "email", "password"]),
+    ("LoginRequest", &["login", "password"]),
+];
+
+/// An operation that only reports success.
+#[derive(Debug, Clone, Object)]
+pub struct Done {
+    /// Always `true`.
+    pub success: bool,
+    /// What happened.
+    pub message: String,
+}
+
+/// What a frontend or the setup wizard needs before anyone signs in.
+#[derive(Debug, Clone, Object)]
+pub struct AccountsStatus {
+    /// Whether a global administrator exists (until then, the first sign-up becomes it).
+    pub administrator_exists: bool,
+    /// `global.enable_login`.
+    pub login_enabled: bool,
+    /// `global.enable_email_registration`.
+    pub registration_enabled: bool,
+}
+
+/// The signed-in user.
+#[derive(Debug, Clone, Object)]
+pub struct CurrentUser {
+    /// Id.
+    pub id: String,
+    /// Username.
+    pub username: String,
+    /// Email address.
+    pub email: String,
+    /// Given name.
+    pub first_name: Option<String>,
+    /// Family name.
+    pub last_name: Option<String>,
+    /// `global_admin` or `global_user`.
+    pub role_id: Option<String>,
+    /// Whether the email address is confirmed.
+    pub email_verified: bool,
+    /// `email_signup` or `github`.
+    pub auth_type: String,
+    /// When the account was created.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&User> for CurrentUser {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            username: u.username.clone(),
+            email: u.email.clone(),
+            first_name: u.first_name.clone(),
+            last_name: u.last_name.clone(),
+            role_id: u.role_id.as_ref().map(|r| r.as_str().to_owned()),
+            email_verified: u.email_verified,
+            auth_type: u.auth_type.as_str().to_owned(),
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// `GET /api/users/me`.
+#[derive(Debug, Clone, Object)]
+pub struct CurrentUserBody {
+    /// Always `true`.
+    pub success: bool,
+    /// The signed-in user.
+    pub data: CurrentUser,
+}

@@ -1,0 +1,184 @@
+//! Password hashes: argon2id with upstream's parameters (`@node-rs/argon2`'s
+//! `{memoryCost: 19456, timeCost: 2, parallelism: 1, outputLen: 32}`), stored as a PHC string,
+//! so a hash written by upstream verifies here and one written here verifies there.
+//!
+//! A hash takes 19 MiB and tens of milliseconds of a core, so it runs on the blocking pool
+//! (never on the async threads that serve every other request), at most `concurrency` at
+//! once; a sign-in that cannot get its turn within [`QUEUE_WAIT`] is answered "busy" instead
+//! of queueing without bound. An account without a password (or unknown) is checked against a
+//! dummy hash of the same cost, so its answer takes as long as a wrong password's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{OnceCell, Semaphore};
+
+use super::error::AuthError;
+
+/// Memory per hash, in KiB (upstream's `memoryCost`).
+pub const HASH_MEMORY_KIB: u32 = 19_456;
+/// Passes (upstream's `timeCost`).
+pub const HASH_TIME: u32 = 2;
+/// Lanes (upstream's `parallelism`).
+pub const HASH_LANES: u32 = 1;
+/// Hash length in bytes (upstream's `outputLen`).
+pub const HASH_OUTPUT_BYTES: usize = 32;
+
+/// Longest wait for a turn to hash before answering "busy".
+const QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// Hashes and checks passwords, a bounded number at once.
+pub struct Passwords {
+    turns: Arc<Semaphore>,
+    dummy: OnceCell<String>,
+}
+
+impl Passwords {
+    /// At most `concurrency` hashes at once.
+    pub fn new(concurrency: usize) -> Self {
+        Self {
+            turns: Arc::new(Semaphore::new(concurrency.max(1))),
+            dummy: OnceCell::new(),
+        }
+    }
+
+    /// The PHC string of `password`, with a fresh random salt.
+    pub async fn hash(&self, password: SecretString) -> Result<String, AuthError> {
+        self.on_blocking_pool(move || {
+            let salt = SaltString::generate(&mut OsRng);
+            argon2()
+                .hash_password(password.expose_secret().as_bytes(), &salt)
+                .map(|h| h.to_string())
+                .map_err(|e| AuthError::Hashing(e.to_string()))
+        })
+        .await
+    }
+
+    /// Whether `password` matches `stored` (a PHC string; argon2 with any parameters).
+    /// Without a stored hash, or with one that does not parse, the answer is `false` after
+    /// the same work as a real check.
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<String>,
+    ) -> Result<bool, AuthError> {
+        let usable = stored.filter(|s| PasswordHash::new(s).is_ok());
+        let (phc, real) = match usable {
+            Some(phc) => (phc, true),
+            None => (self.dummy().await?, false),
+        };
+        let matched = self
+            .on_blocking_pool(move || {
+                let parsed =
+                    PasswordHash::new(&phc).map_err(|e| AuthError::Hashing(e.to_string()))?;
+                Ok(Argon2::default()
+                    .verify_password(password.expose_secret().as_bytes(), &parsed)
+                    .is_ok())
+            })
+            .await?;
+        Ok(real && matched)
+    }
+
+    /// A hash of a random password, made once: what an account without a password is
+    /// checked against.
+    async fn dummy(&self) -> Result<String, AuthError> {
+        self.dummy
+            .get_or_try_init(|| self.hash(crate::embedded_pg::generate_password()))
+            .await
+            .cloned()
+    }
+
+    async fn on_blocking_pool<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let turn = tokio::time::timeout(QUEUE_WAIT, self.turns.clone().acquire_owned())
+            .await
+            .map_err(|_| AuthError::Busy)?
+            .map_err(|_| AuthError::Busy)?;
+        let outcome = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            work()
+        })
+        .await
+        .map_err(|e| AuthError::Hashing(e.to_string()))?;
+        outcome
+    }
+}
+
+/// Argon2id, version 0x13, upstream's parameters.
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(
+        HASH_MEMORY_KIB,
+        HASH_TIME,
+        HASH_LANES,
+        Some(HASH_OUTPUT_BYTES),
+    )
+    .expect("upstream's argon2 parameters are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    #[tokio::test]
+    async fn hashes_in_upstreams_format_and_verifies_only_the_password() {
+        let passwords = Passwords::new(2);
+        let phc = passwords.hash(secret("correct horse")).await.expect("hash");
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        let hash = PasswordHash::new(&phc).expect("parses");
+        assert_eq!(hash.hash.map(|h| h.len()), Some(32));
+        assert!(passwords
+            .verify(secret("correct horse"), Some(phc.clone()))
+            .await
+            .expect("verify"));
+        assert!(!passwords
+            .verify(secret("correct horsE"), Some(phc))
+            .await
+            .expect("verify"));
+        assert!(!passwords.verify(secret("x"), None).await.expect("no hash"));
+        assert!(!passwords
+            .verify(secret("x"), Some("not a hash".into()))
+            .await
+            .expect("bad hash"));
+    }
+
+    /// Without a stored hash the password is still checked, against the dummy hash (so an
+    /// unknown account's answer takes as long as a wrong password's), and never matches.
+    #[tokio::test]
+    async fn a_missing_hash_is_checked_against_the_dummy() {
+        let passwords = Passwords::new(1);
+        assert!(passwords.dummy.get().is_none());
+        assert!(!passwords.verify(secret("x"), None).await.expect("verify"));
+        let dummy = passwords.dummy.get().expect("made at first use").clone();
+        assert!(
+            dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{dummy}"
+        );
+        // Even the dummy's own password does not sign in to an account without a hash.
+        assert!(!passwords
+            .verify(secret(&dummy), None)
+            .await
+            .expect("verify"));
+    }
+
+    /// A hash made by upstream (`@node-rs/argon2`, same parameters) verifies here.
+    #[tokio::test]
+    async fn an_upstream_hash_verifies() {
+        let upstream = "$argon2id$v=19$m=19456,t=2,p=1$kOxmTQWBFIs/byODWKuSTw$e6lrMM+jclVlYBXogbREm6ND+97T3roeEpMNeUjYnu4";
+        let passwords = Passwords::new(1);
+        assert!(passwords
+            .verify(secret("correct horse"), Some(upstream.into()))
+            .await
+            .expect("verify"));
+    }
+}
