@@ -4,6 +4,7 @@
 //! errors for everything poem itself rejects, and the body size limit.
 
 mod account_bodies;
+pub mod admin;
 mod allow;
 pub mod auth;
 mod bad_body;
@@ -49,6 +50,8 @@ pub type Operations = (
     root::RootApi,
     auth::AuthApi,
     users::UsersApi,
+    admin::settings::SettingsApi,
+    admin::jobs::JobsApi,
 );
 
 /// A page served beside the operations (answering `GET` and `HEAD` only): its path and how
@@ -62,6 +65,8 @@ fn operations() -> Operations {
         root::RootApi,
         auth::AuthApi,
         users::UsersApi,
+        admin::settings::SettingsApi,
+        admin::jobs::JobsApi,
     )
 }
 

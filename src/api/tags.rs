@@ -15,4 +15,8 @@ pub enum ApiTags {
     Authentication,
     /// Accounts.
     Users,
+    /// Global settings (global administrator only).
+    Settings,
+    /// The background job queue (global administrator only).
+    Jobs,
 }

@@ -11,7 +11,7 @@ mod password;
 mod sessions;
 mod validate;
 
-pub use accounts::{AccountStatus, Accounts, Registered, Registration};
+pub use accounts::{is_admin, AccountStatus, Accounts, Registered, Registration};
 pub use cookie::{over_tls, CookiePolicy, COOKIE_NAME};
 pub use error::AuthError;
 pub use limiter::{

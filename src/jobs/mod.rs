@@ -5,6 +5,7 @@
 //! Delivery is at least once: a job whose worker died runs again once its lease expires, so
 //! handlers must be safe to run twice (the built-in ones delete by a condition, which is).
 
+pub mod admin;
 pub mod batches;
 mod claim;
 mod combine;

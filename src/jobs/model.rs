@@ -106,7 +106,7 @@ pub struct NewJob {
 }
 
 /// A stored job.
-#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Serialize)]
 #[diesel(table_name = queue_jobs, check_for_backend(diesel::pg::Pg))]
 pub struct JobRecord {
     /// Id.

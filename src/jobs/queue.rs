@@ -131,6 +131,11 @@ impl JobQueue {
         Ok(id)
     }
 
+    /// The database handle (for the admin views in [`super::admin`]).
+    pub(crate) fn db(&self) -> &Database {
+        &self.db
+    }
+
     /// One job.
     pub async fn job(&self, id: &str) -> QueueResult<JobRecord> {
         let mut conn = self.db.conn().await?;

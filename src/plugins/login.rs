@@ -119,7 +119,14 @@ impl<'a> Logins<'a> {
     ) -> Result<(), PluginError> {
         let PluginSession { conn, role, .. } = session;
         drop(conn);
-        set_password(self.authority(core), &role, None).await?;
+        // The migrations are done: a password left behind (random, never out of this
+        // process) is replaced at the next start, and is no reason to fail this one.
+        if let Err(e) = set_password(self.authority(core), &role, None).await {
+            if is_transport_failure(&e) {
+                return Err(e.into());
+            }
+            warn!(role, error = %e, "cannot clear a plugin role's password; it is replaced at the next start");
+        }
         Ok(())
     }
 
@@ -165,7 +172,10 @@ impl<'a> Logins<'a> {
     }
 }
 
-/// Sets (or with `None` clears) `role`'s password, sending only its SCRAM verifier.
+/// Sets (or with `None` clears) `role`'s password, sending only its SCRAM verifier. Roles
+/// are server-wide: another database's backend changing the same role at the same moment
+/// makes PostgreSQL refuse one of the two ("tuple concurrently updated"), so a refusal is
+/// tried again a few times before it counts.
 async fn set_password(
     conn: &mut AsyncPgConnection,
     role: &str,
@@ -179,11 +189,18 @@ async fn set_password(
         ),
         None => "NULL".to_owned(),
     };
-    conn.batch_execute(&format!(
-        "ALTER ROLE {} PASSWORD {value}",
-        quote_identifier(role)
-    ))
-    .await
+    let statement = format!("ALTER ROLE {} PASSWORD {value}", quote_identifier(role));
+    let mut attempt = 0;
+    loop {
+        match conn.batch_execute(&statement).await {
+            Err(e) if attempt + 1 < ATTEMPTS && !is_transport_failure(&e) => {
+                debug!(role, attempt, error = %e, "plugin role password change raced; trying again");
+                attempt += 1;
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            outcome => return outcome,
+        }
+    }
 }
 
 fn password_error(id: &PluginId, role: &str, e: diesel::result::Error) -> PluginError {

@@ -240,7 +240,7 @@ async fn ensure_role(
                 }
             ),
             Some(_) => {
-                conn.batch_execute(&format!(
+                let limits = format!(
                     "ALTER ROLE {name} WITH LOGIN CONNECTION LIMIT {CONNECTION_LIMIT}; \
                      ALTER ROLE {name} SET statement_timeout = {}; \
                      ALTER ROLE {name} SET lock_timeout = {}; \
@@ -248,9 +248,16 @@ async fn ensure_role(
                     limits.statement_timeout.as_millis(),
                     limits.lock_timeout.as_millis(),
                     limits.statement_timeout.as_millis(),
-                ))
-                .await?;
-                return Ok(());
+                );
+                match conn.batch_execute(&limits).await {
+                    Ok(()) => return Ok(()),
+                    Err(e) if attempt < 5 => {
+                        warn!(role, error = %e, "plugin role change raced with another process; looking again");
+                        step_back().await;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
             None => format!(
                 "CREATE ROLE {name} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
@@ -263,6 +270,7 @@ async fn ensure_role(
             Ok(()) => debug!(role, step = %step, "plugin role brought up to date"),
             Err(e) if attempt < 5 => {
                 warn!(role, error = %e, "plugin role change raced with another process; looking again");
+                step_back().await;
             }
             Err(e) => return Err(e.into()),
         }
@@ -270,6 +278,11 @@ async fn ensure_role(
     Err(PluginError::Db(crate::db::DbError::Unavailable(format!(
         "the role {role} kept changing while it was being set up; retrying"
     ))))
+}
+
+/// A short random pause, so two processes that raced on one role fall out of step.
+async fn step_back() {
+    tokio::time::sleep(Duration::from_millis(10 + rand::random_range(0..50))).await;
 }
 
 #[derive(QueryableByName)]

@@ -47,6 +47,21 @@ pub enum SettingsError {
         /// The expected type.
         expected: &'static str,
     },
+    /// A setting of this key exists already (creating it again).
+    #[error("setting {0:?} exists already")]
+    AlreadyExists(String),
+    /// The named settings group does not exist.
+    #[error("settings group {0:?} not found")]
+    GroupNotFound(String),
+    /// The change contradicts the code's declaration of the setting (its type, or that it
+    /// is encrypted).
+    #[error("setting {key}: {reason}")]
+    Declared {
+        /// The setting.
+        key: String,
+        /// What the code declares.
+        reason: String,
+    },
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),

@@ -3,6 +3,7 @@
 //! access with a cache kept coherent across processes by LISTEN/NOTIFY, and the rotation of
 //! the encryption secret.
 
+pub mod admin;
 pub mod cache;
 pub mod crypto;
 pub mod definition;
@@ -15,6 +16,7 @@ pub mod rotation;
 pub mod secret;
 mod service;
 
+pub use admin::{GroupRow, NewSetting, RowFilter, SettingChange, SettingRow};
 pub use crypto::SettingsCipher;
 pub use definition::{parse_bool, SettingDefinition, SettingType, SettingsGroup};
 pub use error::{SettingsError, SettingsResult};

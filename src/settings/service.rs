@@ -38,9 +38,9 @@ pub struct SettingInfo {
 /// Access to global settings; cheap to clone.
 #[derive(Clone)]
 pub struct GlobalSettings {
-    db: Database,
-    cipher: Arc<SettingsCipher>,
-    cache: Arc<SettingsCache>,
+    pub(super) db: Database,
+    pub(super) cipher: Arc<SettingsCipher>,
+    pub(super) cache: Arc<SettingsCache>,
     /// Groups declared beside the core's (the plugins'), once they are loaded.
     extra: Arc<OnceLock<Vec<&'static SettingsGroup>>>,
 }
@@ -65,7 +65,7 @@ impl GlobalSettings {
     }
 
     /// The definition of `key`, core or declared, with its group.
-    fn find(&self, key: &str) -> Option<Declared> {
+    pub(super) fn find(&self, key: &str) -> Option<Declared> {
         groups::find(key).or_else(|| {
             self.extra
                 .get()?
@@ -327,7 +327,7 @@ impl GlobalSettings {
 }
 
 /// A declared setting as found in code: its group and definition.
-type Declared = (&'static SettingsGroup, &'static SettingDefinition);
+pub(super) type Declared = (&'static SettingsGroup, &'static SettingDefinition);
 
 /// The type to validate against and whether to encrypt, from the code's declaration and the
 /// stored row (either may be missing; both missing is `NotFound`).
