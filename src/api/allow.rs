@@ -50,12 +50,20 @@ impl AllowTable {
         }
     }
 
-    /// The methods of the first template matching `path`, as the `Allow` value.
+    /// The methods of the template matching `path` that the router picks, as the `Allow`
+    /// value: poem prefers a literal segment to a parameter, segment by segment
+    /// (`/api/settings/search` over `/api/settings/:key`).
     pub fn allow(&self, path: &str) -> Option<String> {
         let wanted: Vec<&str> = segments(path).collect();
         self.entries
             .iter()
-            .find(|(template, _)| matches(template, &wanted))
+            .filter(|(template, _)| matches(template, &wanted))
+            .max_by_key(|(template, _)| {
+                template
+                    .iter()
+                    .map(|s| !is_parameter(s))
+                    .collect::<Vec<bool>>()
+            })
             .map(|(_, methods)| {
                 methods
                     .iter()
@@ -79,12 +87,16 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
     path.split('/').filter(|s| !s.is_empty())
 }
 
+fn is_parameter(segment: &str) -> bool {
+    (segment.starts_with('{') && segment.ends_with('}')) || segment.starts_with(':')
+}
+
 fn matches(template: &[String], path: &[&str]) -> bool {
     template.len() == path.len()
         && template
             .iter()
             .zip(path)
-            .all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}')) || t.starts_with(':'))
+            .all(|(t, p)| t == p || is_parameter(t))
 }
 
 /// The middleware; see the module documentation.
