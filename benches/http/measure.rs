@@ -23,14 +23,26 @@ pub(crate) struct Load {
 
 /// Runs wrk (2 threads) and reads requests/s and the 99th percentile from its report.
 pub(crate) fn wrk(url: &str, connections: u32, seconds: u32, pid: u32) -> Result<Load, BoxError> {
+    wrk_with(url, &[], connections, seconds, pid)
+}
+
+/// [`wrk`] sending `headers` (`Name: value`) with every request.
+pub(crate) fn wrk_with(
+    url: &str,
+    headers: &[String],
+    connections: u32,
+    seconds: u32,
+    pid: u32,
+) -> Result<Load, BoxError> {
     let child = Command::new("wrk")
         .args([
             "-t2",
             &format!("-c{connections}"),
             &format!("-d{seconds}s"),
             "--latency",
-            url,
         ])
+        .args(headers.iter().flat_map(|h| ["-H", h.as_str()]))
+        .arg(url)
         .stdout(Stdio::piped())
         .spawn()?;
     // The server's RSS, sampled every 100 ms while the load runs; the largest sample counts.

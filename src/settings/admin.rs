@@ -158,13 +158,13 @@ impl GlobalSettings {
         Ok(query.load(&mut conn).await?)
     }
 
-    /// One row.
+    /// One row (one statement, on a shared connection: no wait for a pooled one).
     pub async fn row(&self, key: &str) -> SettingsResult<Option<SettingRow>> {
-        let mut conn = self.db.conn().await?;
+        let conn = self.db.shared().await?;
         Ok(global_settings::table
             .find(key)
             .select(SettingRow::as_select())
-            .first(&mut conn)
+            .first(&mut &*conn)
             .await
             .optional()?)
     }
