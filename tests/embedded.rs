@@ -391,3 +391,56 @@ async fn the_test_harness_leaves_no_cluster_behind() {
     )
     .await;
 }
+
+/// As root the cluster runs as the `postgres` user; a data folder it cannot reach (a private
+/// home folder) stops the start with the way out first, then initdb's own words (not its
+/// banner). Run as another user, the cluster is that user's and the case cannot arise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_the_postgres_user_cannot_reach_is_named_with_the_way_out() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: the cluster runs as this user, who reaches every folder it owns");
+        return;
+    }
+    let private = tempfile::tempdir().expect("dir");
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700))
+        .expect("a private folder");
+    let data = private.path().join("persistent_data");
+    let log = private.path().join("server.log");
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        command(&env_for(&data), &log).output(),
+    )
+    .await
+    .expect("the start stops")
+    .expect("run the server");
+    assert!(!out.status.success());
+    // `output()` collects standard error itself.
+    let text = format!(
+        "{}{}",
+        std::fs::read_to_string(&log).unwrap_or_default(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains("ERROR"))
+        .unwrap_or_else(|| panic!("no error line: {text}"));
+    let message = &line[line
+        .find("the \"postgres\" system user")
+        .unwrap_or_else(|| panic!("{line}"))..];
+    assert!(
+        message.starts_with(&format!(
+            "the \"postgres\" system user cannot reach {}",
+            data.join("postgres").display()
+        )) && message.contains("Set PERSISTENT_DATA_DIR")
+            && message.contains("Detail: initdb failed"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("embedded PostgreSQL: embedded PostgreSQL"),
+        "{message}"
+    );
+    assert!(
+        !text.contains("Data page checksums"),
+        "no initdb banner: {text}"
+    );
+}

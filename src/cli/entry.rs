@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+use crate::cli::report::{self, UsageError};
 use crate::cli::{Cli, Command};
 use crate::plugins::Plugin;
 
@@ -18,9 +19,9 @@ pub fn main_with(plugins: Vec<Arc<dyn Plugin>>) -> ExitCode {
     tune_allocator();
     let _ = dotenvy::dotenv();
     if let Err(e) = crate::telemetry::init() {
-        // No logger yet: the error goes straight to stderr.
-        eprintln!("invalid configuration: {e}");
-        return ExitCode::FAILURE;
+        let e = anyhow::Error::new(UsageError(format!("invalid configuration: {e}")));
+        report::print(&e);
+        return report::exit_code(&e);
     }
     let cli = Cli::parse();
     // tokio's own variable still counts when ours is unset (`worker_threads` overrides it).
@@ -30,8 +31,9 @@ pub fn main_with(plugins: Vec<Arc<dyn Plugin>>) -> ExitCode {
     let workers = match worker_threads(configured.as_ref().map(|(n, v)| (*n, v.as_str()))) {
         Ok(workers) => workers,
         Err(e) => {
-            tracing::error!("invalid configuration: {e}");
-            return ExitCode::FAILURE;
+            let e = anyhow::Error::new(UsageError(format!("invalid configuration: {e}")));
+            report::print(&e);
+            return report::exit_code(&e);
         }
     };
     // One worker: everything on this thread, so no task, waker or answer ever crosses
@@ -47,7 +49,7 @@ pub fn main_with(plugins: Vec<Arc<dyn Plugin>>) -> ExitCode {
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            tracing::error!("cannot start the async runtime: {e}");
+            report::print(&anyhow::Error::new(e).context("cannot start the async runtime"));
             return ExitCode::FAILURE;
         }
     };
@@ -64,8 +66,13 @@ pub fn main_with(plugins: Vec<Arc<dyn Plugin>>) -> ExitCode {
         }
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            ExitCode::FAILURE
+            // The server reports in its log (text or JSON lines); a command as commands do.
+            if serving {
+                tracing::error!("{}", report::line(&e));
+            } else {
+                report::print(&e);
+            }
+            report::exit_code(&e)
         }
     }
 }

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use anyhow::Context;
 
+use crate::cli::report::UsageError;
 use crate::cli::session::{require_setup, ToolSession};
 use crate::cli::JobsCommand;
 use crate::config::Config;
@@ -53,7 +54,7 @@ impl Request {
                 status: status
                     .map(|s| s.parse::<JobStatus>())
                     .transpose()
-                    .map_err(anyhow::Error::msg)?,
+                    .map_err(UsageError)?,
                 job_type,
                 batch_id: batch,
                 limit,
@@ -70,7 +71,8 @@ impl Request {
                 delay_ms,
             } => Request::Enqueue {
                 job_type,
-                payload: serde_json::from_str(&payload).context("the payload is not valid JSON")?,
+                payload: serde_json::from_str(&payload)
+                    .map_err(|e| UsageError(format!("the payload is not valid JSON: {e}")))?,
                 options: EnqueueOptions {
                     max_attempts,
                     priority,

@@ -7,6 +7,7 @@ pub mod database_url;
 pub mod entry;
 pub mod jobs;
 pub mod plugins;
+pub mod report;
 pub mod rotate_secret;
 pub mod session;
 pub mod settings;

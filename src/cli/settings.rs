@@ -8,6 +8,7 @@ use anyhow::Context;
 use secrecy::ExposeSecret;
 
 use crate::app::tool_cipher;
+use crate::cli::report::UsageError;
 use crate::cli::session::ToolSession;
 use crate::cli::SettingsCommand;
 use crate::config::Config;
@@ -94,11 +95,13 @@ async fn execute(settings: &GlobalSettings, access: Access) -> anyhow::Result<()
             let list = settings.list(group.as_deref()).await?;
             if let Some(group) = group.filter(|_| list.is_empty()) {
                 let known: Vec<&str> = groups::ALL.iter().map(|g| g.id).collect();
-                anyhow::bail!(
+                return Err(UsageError(format!(
                     "unknown settings group {group:?}; known groups: {}",
                     known.join(", ")
-                );
+                ))
+                .into());
             }
+            writeln!(out, "{:<45} {:<8} {:<14} value", "key", "type", "group")?;
             for info in list {
                 let value = if info.is_encrypted {
                     "<encrypted>".to_owned()
@@ -119,7 +122,7 @@ async fn execute(settings: &GlobalSettings, access: Access) -> anyhow::Result<()
             let value = settings
                 .get_secret(&key)
                 .await?
-                .with_context(|| format!("setting {key:?} not found"))?;
+                .ok_or_else(|| UsageError(format!("setting {key:?} not found")))?;
             writeln!(out, "{}", value.expose_secret())?;
         }
         Access::Set { key, value } => {

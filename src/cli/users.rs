@@ -8,6 +8,7 @@ use secrecy::SecretString;
 
 use crate::app::tool_cipher;
 use crate::auth::{Accounts, AuthError, Registration};
+use crate::cli::report::UsageError;
 use crate::cli::session::ToolSession;
 use crate::cli::UsersCommand;
 use crate::config::Config;
@@ -64,20 +65,23 @@ pub async fn run(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
 /// An account error as one line naming what to change.
 fn explain(e: AuthError) -> anyhow::Error {
     match e {
-        AuthError::Invalid(problems) => anyhow::anyhow!(
-            "{}",
+        AuthError::Invalid(problems) => UsageError(
             problems
                 .iter()
                 .map(|p| format!("{} {}", p.field, p.message))
                 .collect::<Vec<_>>()
-                .join("; ")
-        ),
+                .join("; "),
+        )
+        .into(),
+        e @ (AuthError::EmailTaken | AuthError::UsernameTaken) => UsageError(e.to_string()).into(),
         other => other.into(),
     }
 }
 
 async fn list(users: &UserService, limit: i64) -> anyhow::Result<String> {
-    anyhow::ensure!((1..=1000).contains(&limit), "--limit must be 1 to 1000");
+    if !(1..=1000).contains(&limit) {
+        return Err(UsageError("--limit must be 1 to 1000".into()).into());
+    }
     let mut out = String::new();
     writeln!(
         out,

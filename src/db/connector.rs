@@ -443,14 +443,33 @@ impl Ended {
 
 /// Runs a connection's I/O until it closes (its client dropped, or the server went away).
 /// `ended` is raised however the task stops: closed, aborted with its runtime, or panicking.
-async fn drive<S, T>(conn: tokio_postgres::Connection<S, T>, ended: Ended)
+/// PostgreSQL's notices about our own statements (`relation ... already exists, skipping`
+/// from an idempotent `CREATE ... IF NOT EXISTS`) are logged at debug level: tokio-postgres
+/// would log them at info, where they read like a problem on every start.
+async fn drive<S, T>(mut conn: tokio_postgres::Connection<S, T>, ended: Ended)
 where
     S: AsyncRead + AsyncWrite + Unpin,
     T: AsyncRead + AsyncWrite + Unpin,
 {
+    use futures_util::StreamExt;
+
     let _raise = RaiseOnDrop(ended);
-    if let Err(e) = conn.await {
-        debug!(error = %e, "database connection closed");
+    let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+    while let Some(message) = messages.next().await {
+        match message {
+            Ok(tokio_postgres::AsyncMessage::Notice(notice)) => {
+                debug!(
+                    severity = notice.severity(),
+                    "PostgreSQL: {}",
+                    notice.message()
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                debug!(error = %e, "database connection closed");
+                return;
+            }
+        }
     }
 }
 

@@ -86,12 +86,12 @@ pub fn initdb(
     }
     let result = process::run_to_completion(cmd, "initdb");
     let _ = fs::remove_file(&pwfile);
-    result.map_err(|e| match run_as {
-        Some(_) => EmbeddedError::Failed(format!(
-            "{e}\n(hint: the \"postgres\" system user must be able to reach {}; set PERSISTENT_DATA_DIR to a folder it can traverse)",
-            staging.display()
-        )),
-        None => e,
+    result.map_err(|e| match (run_as, e) {
+        (Some(_), EmbeddedError::Failed(detail)) => EmbeddedError::Unreachable {
+            folder: root.to_path_buf(),
+            detail,
+        },
+        (_, e) => e,
     })?;
     write_private(password_file, password.as_bytes(), 0o600)?;
     fs::rename(&staging, data).map_err(EmbeddedError::io(format!(

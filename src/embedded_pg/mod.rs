@@ -88,6 +88,15 @@ pub enum EmbeddedError {
     /// `initdb` or `postgres` failed; the message carries the end of its output.
     #[error("embedded PostgreSQL: {0}")]
     Failed(String),
+    /// As root, the cluster runs as the `postgres` user, who cannot reach its folder (a
+    /// private home folder on the way).
+    #[error("the \"postgres\" system user cannot reach {}: started as root, the server runs its embedded PostgreSQL as that user, and a folder on the way (a private home folder?) does not let it in. Set PERSISTENT_DATA_DIR to a folder it can traverse (e.g. /var/lib/deploystack), or run the server as an unprivileged user. Detail: {detail}", folder.display())]
+    Unreachable {
+        /// The cluster's root folder.
+        folder: PathBuf,
+        /// What the tool said.
+        detail: String,
+    },
 }
 
 impl EmbeddedError {

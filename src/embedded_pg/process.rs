@@ -81,8 +81,23 @@ pub fn run_to_completion(mut cmd: Command, what: &str) -> Result<(), EmbeddedErr
     Err(EmbeddedError::Failed(format!(
         "{what} failed ({}): {}",
         output.status,
-        tail(&text, 2000)
+        essence(&text)
     )))
+}
+
+/// What a PostgreSQL tool's output says went wrong: its `error:`/`FATAL:` lines, or else its
+/// last 2000 bytes (never the banner it prints before failing).
+pub fn essence(text: &str) -> String {
+    let errors: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains("error:") || l.contains("FATAL:") || l.starts_with("ERROR:"))
+        .collect();
+    if errors.is_empty() {
+        tail(text, 2000).to_owned()
+    } else {
+        errors.join("; ")
+    }
 }
 
 /// The last `max` bytes of `text`, starting at a line (or, for one long line, a character)

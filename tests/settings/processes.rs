@@ -87,7 +87,10 @@ async fn operator_cli_lists_gets_and_sets_with_validation() {
     let (ok, out, _) = cli(&env, dir.path(), &["list", "--group", "smtp"]).await;
     assert!(ok);
     assert!(
-        out.lines().count() == 8 && out.contains("smtp.port") && out.contains("<encrypted>"),
+        out.lines().count() == 9
+            && out.starts_with("key ")
+            && out.contains("smtp.port")
+            && out.contains("<encrypted>"),
         "{out}"
     );
     assert!(!out.contains("from-cli"));
@@ -232,5 +235,59 @@ async fn operator_cli_reads_values_from_stdin_and_names_the_known_groups() {
     assert!(
         log.contains("nosuchgroup") && groups::ALL.iter().all(|g| log.contains(g.id)),
         "{log}"
+    );
+}
+
+/// Errors of command-line use read as a command's (`error: ...`, no timestamp, no colour off
+/// a terminal); a value the command cannot take exits 2, a failure to do the work exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_errors_read_as_errors_and_exit_2_for_usage_and_1_for_failures() {
+    let db = TestDb::new().await;
+    let _ = initialized(&db).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let env = cli_env(&db, dir.path());
+    let run = |vars: Vec<(&'static str, String)>, args: &'static [&'static str]| {
+        let log = dir.path().join("err.log");
+        async move {
+            let out = crate::common::process::command(&vars, &log)
+                .args(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .output()
+                .await
+                .expect("run");
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+    let (code, stderr) = run(env.clone(), &["settings", "set", "smtp.port", "many"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "error: invalid value for smtp.port: \"many\" is not a number"
+    );
+    let (code, stderr) = run(env.clone(), &["settings", "list", "--group", "nope"]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: unknown settings group \"nope\""),
+        "{stderr}"
+    );
+    let (code, _) = run(env.clone(), &["settings", "frobnicate"]).await;
+    assert_eq!(code, Some(2), "clap's usage errors");
+    // PostgreSQL refuses the login: a failure, exit 1.
+    let mut wrong = env.clone();
+    for (name, value) in wrong.iter_mut() {
+        if *name == "POSTGRES_PASSWORD" {
+            *value = "not-the-password".into();
+        }
+    }
+    let (code, stderr) = run(wrong, &["settings", "get", "smtp.port"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ") && !last.contains('\u{1b}'),
+        "{stderr}"
     );
 }
