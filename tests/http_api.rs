@@ -25,9 +25,18 @@ async fn status_reports_configured_then_initialized_after_setup() {
 
     let (code, body) = server.get("/api/db/status").await;
     assert_eq!(code, 200);
+    let target = format!(
+        "{}:{}/{}",
+        db.connection.host, db.connection.port, db.connection.database
+    );
     assert_eq!(
         body,
-        json!({"configured": true, "initialized": false, "dialect": "postgresql", "state": "setup_required"})
+        json!({"configured": true, "initialized": false, "dialect": "postgresql", "state": "setup_required",
+               "database": {"kind": "external", "target": target}})
+    );
+    assert!(
+        !body.to_string().contains(&db.connection.user),
+        "no credentials"
     );
     assert!(
         !db.exists().await,
@@ -49,7 +58,8 @@ async fn status_reports_configured_then_initialized_after_setup() {
     assert_eq!(code, 200);
     assert_eq!(
         body,
-        json!({"configured": true, "initialized": true, "dialect": "postgresql", "state": "ready"})
+        json!({"configured": true, "initialized": true, "dialect": "postgresql", "state": "ready",
+               "database": {"kind": "external", "target": target}})
     );
 
     // The selection file is upstream's format.

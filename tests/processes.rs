@@ -42,8 +42,16 @@ async fn embedded_mode_starts_sets_up_and_restarts() {
     let env = vec![("PERSISTENT_DATA_DIR", data.display().to_string())];
 
     let first = BackendProcess::start(&env, &dir.path().join("first.log")).await;
-    let (code, body) = get(&first.url, "/api/db/status").await;
+    let (code, mut body) = get(&first.url, "/api/db/status").await;
     assert_eq!(code, 200);
+    assert_eq!(body["database"]["kind"], "embedded");
+    assert!(
+        body["database"]["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("127.0.0.1:") && t.ends_with("/deploystack")),
+        "{body}"
+    );
+    body.as_object_mut().map(|o| o.remove("database"));
     assert_eq!(
         body,
         json!({"configured": true, "initialized": false, "dialect": "postgresql", "state": "setup_required"})

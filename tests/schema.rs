@@ -22,12 +22,19 @@ async fn schema_rs_is_what_diesel_print_schema_generates() {
     let db = TestDb::new().await;
     migrated(&db).await;
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = std::process::Command::new("diesel")
+    // scripts/test.sh installs it under target/tools; one on the PATH does as well.
+    let local = manifest.join("target/tools/diesel/bin/diesel");
+    let diesel = if local.is_file() {
+        local
+    } else {
+        "diesel".into()
+    };
+    let output = std::process::Command::new(&diesel)
         .args(["print-schema", "--database-url", &db.url()])
         .current_dir(manifest)
         .output()
         .unwrap_or_else(|e| {
-            panic!("diesel CLI is required ({e}): cargo install diesel_cli --no-default-features --features postgres")
+            panic!("diesel CLI is required ({e}): run ./scripts/test.sh, which installs it under target/tools/diesel")
         });
     assert!(
         output.status.success(),

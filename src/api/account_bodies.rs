@@ -152,6 +152,9 @@ pub struct AccountsStatus {
     pub login_enabled: bool,
     /// `global.enable_email_registration`.
     pub registration_enabled: bool,
+    /// The frontend's address (`global.page_url`), once an operator set it; `null` while it
+    /// is the default.
+    pub frontend_url: Option<String>,
 }
 
 /// The signed-in user.

@@ -341,6 +341,7 @@ impl AuthApi {
                 administrator_exists: s.administrator_exists,
                 login_enabled: s.login_enabled,
                 registration_enabled: s.registration_enabled,
+                frontend_url: s.frontend_url,
             })),
             Err(e) => match Answer::from(e) {
                 Answer::Unavailable(f) => StatusResponse::Unavailable(Json(f)),

@@ -59,6 +59,20 @@ pub struct DbStatus {
     /// The loaded plugins and how PostgreSQL keeps them apart; absent without plugins.
     #[oai(skip_serializing_if_is_none)]
     pub plugins: Option<PluginsStatus>,
+    /// Which database this server uses (never its credentials); absent while the
+    /// credentials are incomplete.
+    #[oai(skip_serializing_if_is_none)]
+    pub database: Option<DatabaseInUse>,
+}
+
+/// The database a server uses, for the setup wizard.
+#[derive(Debug, Object)]
+pub struct DatabaseInUse {
+    /// `embedded` (a PostgreSQL this server started itself, for trying DeployStack out) or
+    /// `external` (the `POSTGRES_*` server).
+    pub kind: String,
+    /// `host:port/database`.
+    pub target: String,
 }
 
 /// The plugins a server loaded.
@@ -242,6 +256,15 @@ impl DbApi {
                     .key_rotated()
                     .then(|| ROTATED_NOTICE.to_owned())
             }),
+            database: state.setup.connector().map(|c| DatabaseInUse {
+                kind: if state.embedded_database {
+                    "embedded"
+                } else {
+                    "external"
+                }
+                .into(),
+                target: c.target(),
+            }),
             plugins: (!state.plugins.is_empty()).then(|| PluginsStatus {
                 isolation: state
                     .plugins
@@ -284,6 +307,10 @@ impl poem_openapi::types::Example for DbStatus {
             state: SetupState::SetupRequired,
             reason: None,
             plugins: None,
+            database: Some(DatabaseInUse {
+                kind: "external".into(),
+                target: "db.internal:5432/deploystack".into(),
+            }),
         }
     }
 }

@@ -23,13 +23,14 @@ pub struct Banner {
     pub version: String,
 }
 
-/// The banner, or for a browser while setup is pending, the way to the wizard.
+/// The banner, or for a browser, the way to the wizard.
 #[derive(ApiResponse)]
 pub enum BannerResponse {
     /// The banner.
     #[oai(status = 200)]
     Banner(Json<Banner>),
-    /// A browser (`Accept: text/html`) before setup: go to the setup wizard.
+    /// A browser (`Accept: text/html`): go to the setup wizard, which says what to do next
+    /// (set up the database, create the administrator, open the frontend).
     #[oai(status = 303)]
     ToSetup(#[oai(header = "Location")] String),
 }
@@ -42,7 +43,8 @@ impl RootApi {
     /// Service banner
     ///
     /// Reports that the backend runs and whether its database is connected. A browser that
-    /// asks for HTML while setup is pending is sent to the setup wizard at `/setup`.
+    /// asks for HTML is sent to the setup wizard at `/setup`, which always shows the next
+    /// step (before setup, the setup; after it, the administrator account or the frontend).
     #[oai(
         path = "/",
         method = "get",
@@ -55,7 +57,7 @@ impl RootApi {
             .get(poem::http::header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|accept| accept.contains("text/html"));
-        if wants_html && !state.database.is_ready() {
+        if wants_html {
             return BannerResponse::ToSetup("/setup".into());
         }
         let status = if state.database.is_ready() {

@@ -178,6 +178,7 @@ impl App {
                 settings,
                 jobs,
                 plugins,
+                embedded_database: embedded.is_some(),
                 metrics: config
                     .metrics
                     .enabled()

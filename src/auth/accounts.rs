@@ -24,6 +24,8 @@ use crate::settings::GlobalSettings;
 const ENABLE_LOGIN: &str = "global.enable_login";
 /// Setting that turns email sign-ups off.
 const ENABLE_REGISTRATION: &str = "global.enable_email_registration";
+/// Setting holding the frontend's address.
+const PAGE_URL: &str = "global.page_url";
 
 /// What a sign-up provides. `Debug` is not derived: it holds the password.
 pub struct Registration {
@@ -51,7 +53,7 @@ pub struct Registered {
 }
 
 /// What the setup wizard and a frontend need before anyone signs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountStatus {
     /// Whether a global administrator exists.
     pub administrator_exists: bool,
@@ -59,6 +61,9 @@ pub struct AccountStatus {
     pub login_enabled: bool,
     /// `global.enable_email_registration`.
     pub registration_enabled: bool,
+    /// `global.page_url` when set to something other than its default: where people go
+    /// next.
+    pub frontend_url: Option<String>,
 }
 
 /// Accounts and sessions of one process.
@@ -194,10 +199,21 @@ impl Accounts {
 
     /// Whether an administrator exists, and the sign-in settings.
     pub async fn status(&self) -> Result<AccountStatus, AuthError> {
+        let frontend_url = self
+            .settings
+            .get_string(PAGE_URL)
+            .await?
+            .filter(|url| url.as_str() != crate::settings::groups::global::DEFAULT_PAGE_URL)
+            // Shown as a link to anyone: only a web address, never `javascript:` and the like.
+            .filter(|url| {
+                let lower = url.to_ascii_lowercase();
+                lower.starts_with("https://") || lower.starts_with("http://")
+            });
         Ok(AccountStatus {
             administrator_exists: self.users.administrator_exists().await?,
             login_enabled: self.enabled(ENABLE_LOGIN).await?,
             registration_enabled: self.enabled(ENABLE_REGISTRATION).await?,
+            frontend_url,
         })
     }
 

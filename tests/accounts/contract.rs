@@ -15,7 +15,8 @@ async fn the_first_account_becomes_the_signed_in_administrator_with_a_default_te
     let status = site.get("/api/auth/status", None).await;
     assert_eq!(
         status.body,
-        json!({"administrator_exists": false, "login_enabled": true, "registration_enabled": true})
+        json!({"administrator_exists": false, "login_enabled": true, "registration_enabled": true,
+               "frontend_url": null})
     );
     let reply = site
         .post(

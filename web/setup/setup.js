@@ -74,6 +74,7 @@
         show("unavailable", focus);
         pollLater();
       } else {
+        describeDatabase(status.database);
         show("ready", focus);
       }
     } catch (error) {
@@ -117,6 +118,28 @@
     }
   }
 
+  // The card says which database is in use, and for the embedded one what production needs.
+  function describeDatabase(database) {
+    if (!database) return;
+    const embedded = database.kind === "embedded";
+    $("pg-title").textContent = embedded ? "Embedded PostgreSQL" : "PostgreSQL at " + database.target;
+    $("pg-desc").textContent = embedded
+      ? "This server runs its own PostgreSQL (" + database.target + ", under PERSISTENT_DATA_DIR/postgres): right for trying DeployStack out."
+      : "The server named by the POSTGRES_* environment variables: right for production.";
+    $("pg-production").hidden = !embedded;
+    $("pg-badge").textContent = embedded ? "For trying out" : "Production";
+  }
+
+  function showFrontend(url) {
+    if (!/^https?:\/\//i.test(url || "")) url = null;
+    $("next-frontend").hidden = !url;
+    $("no-frontend").hidden = Boolean(url);
+    if (url) {
+      $("frontend-link").href = url;
+      $("frontend-link").textContent = url;
+    }
+  }
+
   const adminSteps = ["admin-form-step", "admin-signed-in", "admin-exists", "accounts-unknown"];
   const adminFields = ["username", "email", "password"];
 
@@ -139,6 +162,7 @@
       const response = await fetch("/api/auth/status", { cache: "no-store", headers: { Accept: "application/json" } });
       const status = await readJson(response);
       if (!response.ok) throw new Error(status.error || "HTTP " + response.status);
+      showFrontend(status.frontend_url);
       if (!status.administrator_exists) {
         showAdmin("admin-form-step", focus ? "admin-title" : null);
         return;

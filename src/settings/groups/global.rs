@@ -2,6 +2,9 @@
 
 use crate::settings::definition::{setting, SettingType::*, SettingsGroup};
 
+/// `global.page_url` until an operator sets the frontend's real address.
+pub const DEFAULT_PAGE_URL: &str = "http://localhost:5173";
+
 /// The group.
 pub const GROUP: SettingsGroup = SettingsGroup {
     id: "global",
@@ -14,7 +17,7 @@ pub const GROUP: SettingsGroup = SettingsGroup {
             "global.page_url",
             "Frontend URL",
             String,
-            "http://localhost:5173",
+            DEFAULT_PAGE_URL,
             "Public URL of the DeployStack frontend",
         )
         .required(),

@@ -3,7 +3,7 @@
 mod deployment;
 mod github_app;
 mod github_oauth;
-mod global;
+pub mod global;
 mod smtp;
 mod team;
 mod user_display;
