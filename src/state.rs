@@ -42,6 +42,15 @@ impl AppState {
     pub fn new(services: Services) -> Self {
         Self(Arc::new(services))
     }
+
+    /// What a metrics scrape reads.
+    pub fn metric_sources(&self) -> crate::metrics::Sources {
+        crate::metrics::Sources {
+            phase: self.setup.watch_phase(),
+            database: self.database.clone(),
+            queue: self.jobs.queue().clone(),
+        }
+    }
 }
 
 impl Deref for AppState {

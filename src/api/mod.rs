@@ -207,7 +207,7 @@ fn routes(plugins: &PluginCatalog, state: AppState) -> Route {
     if let (true, Some(metrics)) = (metrics_on_api(&state), state.metrics.clone()) {
         core = core.at(
             crate::metrics::serve::PATH,
-            crate::metrics::MetricsEndpoint::new(metrics, state.clone()),
+            crate::metrics::MetricsEndpoint::new(metrics, state.metric_sources()),
         );
     }
     for (id, routes) in plugins.routes() {

@@ -107,7 +107,16 @@ impl App {
                 .as_ref()
                 .map(|cluster| cluster.superuser_connection(EMBEDDED_DATABASE))
         });
+        let metrics = config
+            .metrics
+            .enabled()
+            .then(|| Arc::new(Metrics::new(config.metrics.clone())));
+        let observed = |connector: PgConnector| match &metrics {
+            Some(m) => connector.with_query_histogram(m.query_histogram()),
+            None => connector,
+        };
         let built = PgConnector::new(&connection, &config.pool).and_then(|connector| {
+            let connector = observed(connector);
             let admin = role_admin
                 .map(|target| PgConnector::new(&target, &config.pool))
                 .transpose()?;
@@ -179,10 +188,7 @@ impl App {
                 jobs,
                 plugins,
                 embedded_database: embedded.is_some(),
-                metrics: config
-                    .metrics
-                    .enabled()
-                    .then(|| Arc::new(Metrics::new(config.metrics.clone()))),
+                metrics,
             }),
             embedded,
             on_ready,
@@ -283,7 +289,8 @@ impl App {
         for addr in acceptor.local_addr() {
             info!(address = %addr, "serving metrics");
         }
-        let endpoint = crate::metrics::serve::listener_endpoint(metrics, self.state.clone());
+        let endpoint =
+            crate::metrics::serve::listener_endpoint(metrics, self.state.metric_sources());
         Some(tokio::spawn(async move {
             let served = Server::new_with_acceptor(acceptor)
                 .run_with_graceful_shutdown(endpoint, stop.cancelled_owned(), Some(SHUTDOWN_GRACE))

@@ -24,6 +24,8 @@ pub const QUERY_TIMEOUT_MARGIN_MS: u64 = 5_000;
 pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = DEFAULT_STATEMENT_TIMEOUT_MS + QUERY_TIMEOUT_MARGIN_MS;
 /// Unacknowledged data makes the kernel drop the connection after this long by default.
 pub const DEFAULT_TCP_USER_TIMEOUT_MS: u64 = 30_000;
+/// Statements slower than this are logged by default (`POSTGRES_SLOW_QUERY_MS`).
+pub const DEFAULT_SLOW_QUERY_MS: u64 = 500;
 /// How long setup waits for a setup or migration running elsewhere by default.
 pub const DEFAULT_SETUP_LOCK_TIMEOUT_MS: u64 = 15_000;
 /// PostgreSQL's own upper bound for time settings such as `statement_timeout` (INT_MAX ms).
@@ -45,6 +47,9 @@ pub struct PoolSettings {
     pub max_lifetime: Option<Duration>,
     /// PostgreSQL `statement_timeout` for pooled sessions; zero means none.
     pub statement_timeout: Duration,
+    /// Statements slower than this are logged (text without parameters, duration, request
+    /// id); zero: none are.
+    pub slow_query: Duration,
     /// Client-side deadline for the server's answer to a query sent on a pooled connection:
     /// past it the connection is closed and the query fails, even if the server vanished
     /// without a word (half-open TCP). Zero means none.
@@ -64,6 +69,7 @@ impl Default for PoolSettings {
             idle_timeout: Some(Duration::from_millis(DEFAULT_IDLE_TIMEOUT_MS)),
             max_lifetime: Some(Duration::from_millis(DEFAULT_MAX_LIFETIME_MS)),
             statement_timeout: Duration::from_millis(DEFAULT_STATEMENT_TIMEOUT_MS),
+            slow_query: Duration::from_millis(DEFAULT_SLOW_QUERY_MS),
             query_timeout: Duration::from_millis(DEFAULT_QUERY_TIMEOUT_MS),
             tcp_user_timeout: Duration::from_millis(DEFAULT_TCP_USER_TIMEOUT_MS),
             setup_lock_timeout: Duration::from_millis(DEFAULT_SETUP_LOCK_TIMEOUT_MS),
@@ -121,6 +127,7 @@ impl PoolSettings {
                 DEFAULT_STATEMENT_TIMEOUT_MS,
             )?,
             query_timeout: Duration::ZERO,
+            slow_query: ms("POSTGRES_SLOW_QUERY_MS", 0, DEFAULT_SLOW_QUERY_MS)?,
             tcp_user_timeout: Millis {
                 name: "POSTGRES_TCP_USER_TIMEOUT_MS",
                 min: 0,

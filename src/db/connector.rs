@@ -22,6 +22,7 @@ use tracing::debug;
 
 use crate::config::{ConnectionTarget, PoolSettings};
 use crate::db::answer_deadline::{AnswerDeadline, DeadlineTls};
+use crate::db::observe::{Observation, QueryHistogram};
 use crate::db::tls;
 
 /// Why a connection could not be opened. The message never holds the password.
@@ -70,6 +71,8 @@ pub struct PgConnector {
     /// `statement_timeout` set on each session after login; zero: the server's default. Not
     /// sent as a startup `options` parameter, which PgBouncer refuses.
     statement_timeout: Duration,
+    /// What each connection records of its statements (slow ones, durations).
+    observation: Observation,
 }
 
 /// TCP keepalive: notice a dead peer of an idle connection (failover, dropped NAT entry) in
@@ -115,7 +118,17 @@ impl PgConnector {
             query_timeout: pool.query_timeout,
             tcp_user_timeout: pool.tcp_user_timeout,
             statement_timeout: pool.statement_timeout,
+            observation: Observation {
+                slow: (!pool.slow_query.is_zero()).then_some(pool.slow_query),
+                histogram: None,
+            },
         })
+    }
+
+    /// The same connector, its connections recording statement durations into `histogram`.
+    pub fn with_query_histogram(mut self, histogram: Arc<QueryHistogram>) -> Self {
+        self.observation.histogram = Some(histogram);
+        self
     }
 
     /// The same server and credentials, another database (e.g. the `postgres` maintenance one).
@@ -132,6 +145,8 @@ impl PgConnector {
         let mut other = self.clone();
         other.statement_timeout = Duration::ZERO;
         other.query_timeout = Duration::ZERO;
+        // Long statements are what these sessions are for: not worth a warning each.
+        other.observation.slow = None;
         other
     }
 
@@ -291,13 +306,17 @@ impl PgConnector {
         self.prepare_session(conn).await
     }
 
-    /// Applies the session settings (one simple-protocol round trip, when there are any).
+    /// Applies the session settings (one simple-protocol round trip, when there are any) and
+    /// the query instrumentation.
     async fn prepare_session(
         &self,
         mut conn: AsyncPgConnection,
     ) -> Result<AsyncPgConnection, ConnectError> {
-        use diesel_async::SimpleAsyncConnection;
+        use diesel_async::{AsyncConnection, SimpleAsyncConnection};
 
+        if self.observation.is_active() {
+            conn.set_instrumentation(self.observation.instrument());
+        }
         if !self.statement_timeout.is_zero() {
             conn.batch_execute(&format!(
                 "SET statement_timeout = {}",

@@ -1,53 +1,69 @@
 //! Connection recycling: each pooled connection gets a lifetime drawn between 85 % and 100 %
 //! of `POSTGRES_MAX_LIFETIME_MS`, so a pool filled at start does not reconnect all at once
-//! when that time comes. The retirement date travels with the connection in diesel's
-//! instrumentation slot (the one per-connection place a pool user can reach); a connection
-//! past it is retired when next checked out, before any query is sent on it, so recycling
-//! never fails a request.
+//! when that time comes. The retirement date travels beside the connection, in the
+//! [`PooledPg`] the pool manages; a connection past it is retired when next checked out,
+//! before any query is sent on it, so recycling never fails a request.
 
+use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use diesel::connection::{Instrumentation, InstrumentationEvent};
-use diesel_async::{
-    AnsiTransactionManager, AsyncConnection, AsyncPgConnection, TransactionManager,
-};
+use diesel_async::AsyncPgConnection;
 use rand::Rng;
 
 /// Largest share of the lifetime a connection may be retired early by.
 pub const JITTER: f64 = 0.15;
-
-/// The retirement date of one connection; records nothing.
-struct Expiry {
-    at: Instant,
-}
-
-impl Instrumentation for Expiry {
-    fn on_connection_event(&mut self, _event: InstrumentationEvent<'_>) {}
-}
 
 /// `lifetime` shortened by a random share of up to [`JITTER`].
 pub fn jittered(lifetime: Duration) -> Duration {
     lifetime.mul_f64(1.0 - rand::rng().random_range(0.0..=JITTER))
 }
 
-/// Gives a new connection its retirement date.
-pub(crate) fn stamp(conn: &mut AsyncPgConnection, lifetime: Duration) {
-    conn.set_instrumentation(Expiry {
-        at: Instant::now() + jittered(lifetime),
-    });
+/// A pooled connection with its retirement date. Derefs to the connection, so every query
+/// API takes it (and the pool's guard around it) as it takes the connection itself.
+pub struct PooledPg {
+    conn: AsyncPgConnection,
+    retire_at: Option<Instant>,
+    retired: bool,
 }
 
-/// Whether `conn` is past its retirement date (never, for an unstamped one). Call only on a
-/// connection with no query in flight, as a freshly checked-out one is.
-pub(crate) fn is_expired(conn: &mut AsyncPgConnection) -> bool {
-    conn.instrumentation()
-        .downcast_ref::<Expiry>()
-        .is_some_and(|e| Instant::now() >= e.at)
+impl PooledPg {
+    /// `conn`, to be retired after `lifetime` (shortened at random), or never.
+    pub fn new(conn: AsyncPgConnection, lifetime: Option<Duration>) -> Self {
+        Self {
+            conn,
+            retire_at: lifetime.map(|l| Instant::now() + jittered(l)),
+            retired: false,
+        }
+    }
+
+    /// Whether it is past its retirement date.
+    pub fn is_expired(&self) -> bool {
+        self.retire_at.is_some_and(|at| Instant::now() >= at)
+    }
+
+    /// Marks it so the pool closes it when it is returned instead of keeping it.
+    pub fn retire(&mut self) {
+        self.retired = true;
+    }
+
+    /// Whether it was retired.
+    pub fn is_retired(&self) -> bool {
+        self.retired
+    }
 }
 
-/// Marks `conn` so the pool closes it when it is returned instead of keeping it.
-pub(crate) fn retire(conn: &mut AsyncPgConnection) {
-    AnsiTransactionManager::transaction_manager_status_mut(conn).set_in_error();
+impl Deref for PooledPg {
+    type Target = AsyncPgConnection;
+
+    fn deref(&self) -> &AsyncPgConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for PooledPg {
+    fn deref_mut(&mut self) -> &mut AsyncPgConnection {
+        &mut self.conn
+    }
 }
 
 #[cfg(test)]

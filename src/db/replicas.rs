@@ -325,10 +325,9 @@ async fn check(replica: &Replica) -> Checked {
         };
         // Once per connection: a transaction pooler in front of the replica would mix up
         // the pool's prepared statements, as it would the primary's.
-        match crate::setup::pooler::refuse_transaction_pooling(&replica.connector, &mut conn).await
-        {
-            Ok(()) => *slot = Some(conn),
-            Err(crate::setup::SetupError::Refused(_)) => return Checked::Pooler,
+        match super::pooler::behind_transaction_pooler(&replica.connector, &mut conn).await {
+            Ok(false) => *slot = Some(conn),
+            Ok(true) => return Checked::Pooler,
             Err(_) => return Checked::Unreachable,
         }
     }

@@ -14,13 +14,29 @@ pub use http::{HttpMetrics, RequestMetrics};
 pub use serve::MetricsEndpoint;
 
 use crate::config::MetricsSettings;
-use crate::state::AppState;
+use crate::db::observe::{new_histogram, QueryHistogram};
+use crate::db::Database;
+use crate::jobs::JobQueue;
+use crate::lifecycle::Phase;
+
+/// What a scrape reads, as narrow handles: the setup phase, the pools (through the database
+/// handle) and the job queue, not the application's state (which holds the metrics).
+#[derive(Clone)]
+pub struct Sources {
+    /// The lifecycle phase, as setup publishes it.
+    pub phase: tokio::sync::watch::Receiver<Phase>,
+    /// The pools' figures and the database for the queue's.
+    pub database: Database,
+    /// The job queue.
+    pub queue: JobQueue,
+}
 
 /// The registry and the families the server records into.
 pub struct Metrics {
     settings: MetricsSettings,
     registry: Registry,
     http: HttpMetrics,
+    queries: std::sync::Arc<QueryHistogram>,
     scraped: scrape::ScrapedMetrics,
     /// One scrape at a time: scrape-time families are cleared and refilled.
     scrape: Mutex<()>,
@@ -32,10 +48,19 @@ impl Metrics {
         let mut registry = Registry::default();
         let http = HttpMetrics::register(&mut registry);
         let scraped = scrape::ScrapedMetrics::register(&mut registry);
+        let queries = std::sync::Arc::new(QueryHistogram::new_with_constructor(
+            new_histogram as fn() -> _,
+        ));
+        registry.register(
+            "deploystack_db_query_duration_seconds",
+            "Duration of database statements, by statement kind",
+            queries.as_ref().clone(),
+        );
         Self {
             settings,
             registry,
             http,
+            queries,
             scraped,
             scrape: Mutex::new(()),
         }
@@ -51,11 +76,17 @@ impl Metrics {
         self.http.clone()
     }
 
+    /// Where the database connections record their statements' durations.
+    pub fn query_histogram(&self) -> std::sync::Arc<QueryHistogram> {
+        self.queries.clone()
+    }
+
     /// The text a scrape gets: scrape-time figures read now, then every family encoded.
-    pub async fn render(&self, state: &AppState) -> String {
+    pub async fn render(&self, sources: &Sources) -> String {
         let _one_at_a_time = self.scrape.lock().await;
+        let phase = *sources.phase.borrow();
         self.scraped
-            .refresh(state.setup.phase(), &state.database, state.jobs.queue())
+            .refresh(phase, &sources.database, &sources.queue)
             .await;
         let mut text = String::with_capacity(16 * 1024);
         if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &self.registry) {

@@ -8,9 +8,8 @@ use poem::{Endpoint, Request, Response, Result};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
-use super::Metrics;
+use super::{Metrics, Sources};
 use crate::api::error::{json_response, ErrorBody};
-use crate::state::AppState;
 
 /// Path of the endpoint on either listener.
 pub const PATH: &str = "/metrics";
@@ -21,7 +20,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// `GET /metrics`: the figures, when the caller may see them.
 pub struct MetricsEndpoint {
     metrics: Arc<Metrics>,
-    state: AppState,
+    sources: Sources,
     /// SHA-256 of the token: compared digest to digest, so the comparison's timing says
     /// nothing about the token.
     token_digest: Option<[u8; 32]>,
@@ -29,11 +28,11 @@ pub struct MetricsEndpoint {
 
 impl MetricsEndpoint {
     /// The endpoint; with `METRICS_TOKEN` set every scrape must present it.
-    pub fn new(metrics: Arc<Metrics>, state: AppState) -> Self {
+    pub fn new(metrics: Arc<Metrics>, sources: Sources) -> Self {
         let token_digest = token_digest(metrics.settings().token.as_ref());
         Self {
             metrics,
-            state,
+            sources,
             token_digest,
         }
     }
@@ -87,7 +86,7 @@ impl Endpoint for MetricsEndpoint {
             );
             return Ok(resp);
         }
-        let body = self.metrics.render(&self.state).await;
+        let body = self.metrics.render(&self.sources).await;
         Ok(Response::builder()
             .content_type(CONTENT_TYPE)
             .header(header::CACHE_CONTROL, "no-store")
@@ -96,10 +95,10 @@ impl Endpoint for MetricsEndpoint {
 }
 
 /// The whole `METRICS_ADDR` listener: `/metrics`, and a JSON 404 for anything else.
-pub fn listener_endpoint(metrics: Arc<Metrics>, state: AppState) -> impl Endpoint {
+pub fn listener_endpoint(metrics: Arc<Metrics>, sources: Sources) -> impl Endpoint {
     use poem::EndpointExt;
 
     poem::Route::new()
-        .at(PATH, MetricsEndpoint::new(metrics, state))
+        .at(PATH, MetricsEndpoint::new(metrics, sources))
         .catch_all_error(|e| async move { crate::api::error::to_json_response(e) })
 }

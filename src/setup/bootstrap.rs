@@ -81,7 +81,20 @@ pub async fn bootstrap(
     let mut conn =
         provision::connect_creating_database(&connector.without_statement_timeout()).await?;
     // Before any lock: a transaction pooler would lose it between statements.
-    super::pooler::refuse_transaction_pooling(connector, &mut conn).await?;
+    match crate::db::pooler::behind_transaction_pooler(connector, &mut conn).await {
+        Ok(false) => {}
+        Ok(true) => {
+            return Err(SetupError::Refused(
+                crate::db::pooler::TRANSACTION_POOLER.into(),
+            ))
+        }
+        Err(crate::db::DbError::Query(e)) => {
+            return Err(SetupError::Initialization(format!(
+                "cannot check the connection pooler: {e}"
+            )))
+        }
+        Err(e) => return Err(SetupError::Unreachable(e.to_string())),
+    }
     if !advisory::lock_until(&mut conn, SETUP_LOCK_KEY, lock_deadline)
         .await
         .map_err(init_error)?

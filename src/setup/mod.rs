@@ -3,7 +3,6 @@
 
 mod bootstrap;
 pub mod error;
-pub(crate) mod pooler;
 pub mod selection_file;
 mod service;
 

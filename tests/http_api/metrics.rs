@@ -159,6 +159,14 @@ async fn a_loopback_listener_serves_what_the_server_is_doing() {
     .expect("created");
     assert!(created >= open, "{created} < {open}");
     assert!(text.contains("# TYPE deploystack_db_pool_connections_created counter"));
+    // Every statement's duration, by kind (the queue's figures ran selects just now).
+    assert!(text.contains("# TYPE deploystack_db_query_duration_seconds histogram"));
+    let selects = sample(
+        &text,
+        r#"deploystack_db_query_duration_seconds_count{kind="select"}"#,
+    )
+    .expect("selects counted");
+    assert!(selects >= 1.0, "{selects}");
     assert_eq!(sample(&text, "deploystack_jobs_figures_up"), Some(1.0));
     assert_eq!(
         sample(

@@ -13,8 +13,15 @@ use diesel::sql_types::Integer;
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-use super::error::SetupError;
-use crate::db::PgConnector;
+use super::error::DbError;
+use super::PgConnector;
+
+/// What to tell an operator whose connection goes through a transaction pooler.
+pub const TRANSACTION_POOLER: &str = "The database connection goes through a pooler in \
+     transaction mode (such as PgBouncer with pool_mode = transaction): two connections of \
+     this server were served by the same PostgreSQL session. The backend needs its own \
+     sessions (prepared statements, advisory locks, LISTEN): point POSTGRES_HOST/PORT at \
+     PostgreSQL itself or at a pool in session mode (pool_mode = session).";
 
 /// Rounds of the probe.
 const ROUNDS: usize = 3;
@@ -32,34 +39,40 @@ enum Seen {
     StatementMixUp,
 }
 
-async fn backend_pid(conn: &mut AsyncPgConnection) -> Result<Seen, SetupError> {
+/// SQLSTATEs of a prepared statement a transaction pooler lost (26000,
+/// `invalid_sql_statement_name`) or handed to another client (42P05,
+/// `duplicate_prepared_statement`).
+const STATEMENT_MIX_UP: [&str; 2] = ["26000", "42P05"];
+
+async fn backend_pid(conn: &mut AsyncPgConnection) -> Result<Seen, DbError> {
     match diesel::sql_query("SELECT pg_backend_pid() AS pid")
         .get_result::<Backend>(conn)
         .await
     {
         Ok(row) => Ok(Seen::Pid(row.pid)),
         Err(diesel::result::Error::DatabaseError(_, info))
-            if info.message().contains("prepared statement") =>
+            if info
+                .sqlstate()
+                .is_some_and(|code| STATEMENT_MIX_UP.contains(&code.as_str())) =>
         {
             Ok(Seen::StatementMixUp)
         }
-        Err(e) => Err(SetupError::Initialization(format!(
-            "cannot check the connection pooler: {e}"
-        ))),
+        Err(e) => Err(DbError::Query(e)),
     }
 }
 
-/// [`SetupError::Refused`] when `first` (open) and a second connection from `connector`
-/// are served by a transaction pooler.
-pub(crate) async fn refuse_transaction_pooling(
+/// Whether `first` (open) and a second connection from `connector` are served by a
+/// transaction pooler. A connection is a property of the server it reaches: setup refuses
+/// such a primary, the replica checks such a replica.
+pub async fn behind_transaction_pooler(
     connector: &PgConnector,
     first: &mut AsyncPgConnection,
-) -> Result<(), SetupError> {
+) -> Result<bool, DbError> {
     let mut second = connector
         .without_statement_timeout()
         .connect_plain()
         .await
-        .map_err(|e| SetupError::Unreachable(e.to_string()))?;
+        .map_err(|e| DbError::Unavailable(e.to_string()))?;
     for _ in 0..ROUNDS {
         let a = backend_pid(first).await?;
         let b = backend_pid(&mut second).await?;
@@ -68,15 +81,8 @@ pub(crate) async fn refuse_transaction_pooling(
             _ => true,
         };
         if shared {
-            return Err(SetupError::Refused(
-                "The database connection goes through a pooler in transaction mode (such as \
-                 PgBouncer with pool_mode = transaction): two connections of this server were \
-                 served by the same PostgreSQL session. The backend needs its own sessions \
-                 (prepared statements, advisory locks, LISTEN): point POSTGRES_HOST/PORT at \
-                 PostgreSQL itself or at a pool in session mode (pool_mode = session)."
-                    .into(),
-            ));
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(false)
 }
