@@ -368,7 +368,7 @@ fn embedded_migration_count() -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn browsers_are_sent_to_the_wizard_until_setup_is_done() {
+async fn browsers_are_sent_to_the_wizard_which_shows_the_next_step() {
     let db = TestDb::new().await;
     let (server, _dir) = server_for(&db).await;
     let no_redirect = reqwest::Client::builder()
@@ -422,8 +422,12 @@ async fn browsers_are_sent_to_the_wizard_until_setup_is_done() {
         );
     }
 
+    // After setup too: the wizard shows the next step (the administrator, the frontend);
+    // API clients still get the banner.
     assert_eq!(server.setup().await.0, 200);
     let resp = browser_get().await.expect("GET /");
-    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(resp.headers()["location"], "/setup");
+    assert_eq!(server.get("/").await.0, 200);
     server.stop().await;
 }
