@@ -273,8 +273,9 @@ async fn wizard_shows_why_the_backend_refuses_instead_of_offering_setup() {
     )
     .await;
     // Another process rotates the encryption secret: this server's key is stale.
+    // (as a rotation leaves it: the key check belongs to another secret, and the notice)
     db.execute(&format!(
-        "SELECT pg_notify('{}', '{}')",
+        "UPDATE encryption_key_check SET check_value = 'another secret'; SELECT pg_notify('{}', '{}')",
         deploystack_backend::settings::notify::CHANNEL,
         deploystack_backend::settings::notify::KEY_ROTATED
     ))

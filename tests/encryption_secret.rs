@@ -173,8 +173,46 @@ async fn a_running_server_learns_of_a_rotation_and_stops_serving_encrypted_value
         .get_secret("smtp.password")
         .await
         .is_ok());
+    // Cached now: only the listener's invalidation can make it change.
+    assert_eq!(
+        server
+            .state
+            .settings
+            .get_number("smtp.port")
+            .await
+            .ok()
+            .flatten(),
+        Some(587.0)
+    );
+    // A notice alone (anyone connected may send one, a plugin's SQL included) changes nothing:
+    // the database does not confirm it. Notices are handled in order, so once the next one
+    // (a changed setting) is seen, the forged one was judged.
     db.execute(&format!(
-        "SELECT pg_notify('{}', '{}')",
+        "SELECT pg_notify('{channel}', '{rotated}'); \
+         UPDATE global_settings SET value = '2525' WHERE key = 'smtp.port'; \
+         SELECT pg_notify('{channel}', 'smtp.port')",
+        channel = deploystack_backend::settings::notify::CHANNEL,
+        rotated = deploystack_backend::settings::notify::KEY_ROTATED
+    ))
+    .await;
+    common::wait_until("the later notice", Duration::from_secs(10), || async {
+        server
+            .state
+            .settings
+            .get_number("smtp.port")
+            .await
+            .ok()
+            .flatten()
+            == Some(2525.0)
+    })
+    .await;
+    assert!(
+        !server.state.settings.key_rotated(),
+        "a forged notice was believed"
+    );
+    // (as a rotation leaves it: the key check belongs to another secret, and the notice)
+    db.execute(&format!(
+        "UPDATE encryption_key_check SET check_value = 'another secret'; SELECT pg_notify('{}', '{}')",
         deploystack_backend::settings::notify::CHANNEL,
         deploystack_backend::settings::notify::KEY_ROTATED
     ))

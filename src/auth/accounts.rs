@@ -166,8 +166,9 @@ impl Accounts {
         if !self.enabled(ENABLE_LOGIN).await? {
             return Err(AuthError::LoginDisabled);
         }
-        self.limiter
-            .check(login, address)
+        let attempt = self
+            .limiter
+            .begin(login, address)
             .map_err(AuthError::TooManyFailures)?;
         let user = self.users.find_for_login(login).await?;
         let stored = user.as_ref().and_then(|u| u.hashed_password.clone());
@@ -175,12 +176,12 @@ impl Accounts {
         let matched = self.passwords.verify(password, stored).await?;
         match user.filter(|_| matched) {
             Some(user) => {
-                self.limiter.succeeded(login);
+                attempt.succeeded();
                 let session = self.sessions.create(&user.id).await?;
                 Ok((user, session))
             }
             None => {
-                self.limiter.failed(login, address);
+                attempt.failed();
                 warn!(address = ?address, "failed sign-in");
                 Err(AuthError::BadCredentials)
             }

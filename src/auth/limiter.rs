@@ -5,8 +5,9 @@
 //!
 //! The address is the TCP peer's: behind a reverse proxy it is the proxy's, shared by every
 //! client, hence the higher per-address limit. Counts are per process (each replica keeps its
-//! own). Hand-written rather than a rate-limiting crate: only failures count, and a check must
-//! not consume anything, which token buckets such as `governor` do not offer.
+//! own). Hand-written rather than a rate-limiting crate: only failures count (an attempt counts
+//! while its password is checked, and is taken back when it succeeds), which token buckets
+//! such as `governor` do not offer.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -64,36 +65,33 @@ impl FailureLimiter {
         }
     }
 
-    /// `Err(wait)` when `account` (as typed, case-insensitively) or `address` is over its
-    /// limit; consumes nothing.
-    pub fn check(&self, account: &str, address: Option<IpAddr>) -> Result<(), Duration> {
-        let windows = self.lock();
-        let now = Instant::now();
-        let mut wait = Duration::ZERO;
-        for (key, limit) in self.keys(account, address) {
-            if let Some(w) = windows.get(&key) {
-                let elapsed = now.duration_since(w.started);
-                if elapsed < self.window && w.failures >= limit {
-                    wait = wait.max(self.window - elapsed);
-                }
-            }
-        }
-        if wait.is_zero() {
-            Ok(())
-        } else {
-            Err(wait)
-        }
-    }
-
-    /// Counts a failed sign-in.
-    pub fn failed(&self, account: &str, address: Option<IpAddr>) {
+    /// Starts a sign-in attempt: `Err(wait)` when `account` (as typed, case-insensitively)
+    /// or `address` is over its limit, otherwise the attempt, counted as a failure from now
+    /// on. Counting before the password is checked keeps a burst of concurrent guesses to the
+    /// limit: each one sees the others. The attempt is taken back when it succeeds or ends
+    /// without an answer (a database error, a dropped request).
+    pub fn begin(&self, account: &str, address: Option<IpAddr>) -> Result<Attempt<'_>, Duration> {
         let mut windows = self.lock();
         let now = Instant::now();
         if windows.len() > SWEEP_ABOVE {
             windows.retain(|_, w| now.duration_since(w.started) < self.window);
         }
-        for (key, _) in self.keys(account, address) {
-            let w = windows.entry(key).or_insert(Window {
+        let keys = self.keys(account, address);
+        let mut wait = Duration::ZERO;
+        for (key, limit) in &keys {
+            if let Some(w) = windows.get(key) {
+                let elapsed = now.duration_since(w.started);
+                if elapsed < self.window && w.failures >= *limit {
+                    wait = wait.max(self.window - elapsed);
+                }
+            }
+        }
+        if !wait.is_zero() {
+            return Err(wait);
+        }
+        let mut counted = Vec::with_capacity(keys.len());
+        for (key, _) in keys {
+            let w = windows.entry(key.clone()).or_insert(Window {
                 started: now,
                 failures: 0,
             });
@@ -104,12 +102,23 @@ impl FailureLimiter {
                 };
             }
             w.failures = w.failures.saturating_add(1);
+            counted.push((key, w.started));
         }
+        Ok(Attempt {
+            limiter: self,
+            counted,
+            settled: false,
+        })
     }
 
-    /// A successful sign-in clears the account's failures (not the address's).
-    pub fn succeeded(&self, account: &str) {
-        self.lock().remove(&Key::Account(account.to_lowercase()));
+    /// Takes back one failure of `key` counted in the window that started at `started`
+    /// (a window begun since has not counted it).
+    fn take_back(&self, windows: &mut HashMap<Key, Window>, key: &Key, started: Instant) {
+        if let Some(w) = windows.get_mut(key) {
+            if w.started == started {
+                w.failures = w.failures.saturating_sub(1);
+            }
+        }
     }
 
     fn keys(&self, account: &str, address: Option<IpAddr>) -> Vec<(Key, u32)> {
@@ -128,6 +137,48 @@ impl FailureLimiter {
     }
 }
 
+/// A sign-in attempt in progress, counted as a failure until it is settled otherwise.
+#[must_use = "an attempt dropped unsettled is taken back"]
+pub struct Attempt<'a> {
+    limiter: &'a FailureLimiter,
+    counted: Vec<(Key, Instant)>,
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    /// The password was wrong (or the account unknown): the failure stays counted.
+    pub fn failed(mut self) {
+        self.settled = true;
+    }
+
+    /// The password matched: the account's failures are cleared, and this attempt is taken
+    /// back from the address's (one person's success says nothing of the others').
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        let mut windows = self.limiter.lock();
+        for (key, started) in &self.counted {
+            match key {
+                Key::Account(_) => {
+                    windows.remove(key);
+                }
+                Key::Address(_) => self.limiter.take_back(&mut windows, key, *started),
+            }
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let mut windows = self.limiter.lock();
+        for (key, started) in &self.counted {
+            self.limiter.take_back(&mut windows, key, *started);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,28 +188,65 @@ mod tests {
         let limiter = FailureLimiter::new(3, 5, Duration::from_millis(200));
         let here: IpAddr = [10, 0, 0, 1].into();
         for _ in 0..3 {
-            assert!(limiter.check("Ann", Some(here)).is_ok());
-            limiter.failed("Ann", Some(here));
+            limiter.begin("Ann", Some(here)).expect("below").failed();
         }
         let wait = limiter
-            .check("ann", None)
-            .expect_err("account over its limit");
+            .begin("ann", None)
+            .err()
+            .expect("account over its limit");
         assert!(wait <= Duration::from_millis(200));
+        limiter
+            .begin("bob", Some(here))
+            .expect("address below")
+            .failed();
+        limiter
+            .begin("carl", Some(here))
+            .expect("address below")
+            .failed();
         assert!(
-            limiter.check("bob", Some(here)).is_ok(),
-            "address below its limit"
-        );
-        limiter.failed("bob", Some(here));
-        limiter.failed("carl", Some(here));
-        assert!(
-            limiter.check("dora", Some(here)).is_err(),
+            limiter.begin("dora", Some(here)).is_err(),
             "address over its limit"
         );
-        assert!(limiter.check("dora", None).is_ok());
+        assert!(limiter.begin("dora", None).is_ok());
         std::thread::sleep(Duration::from_millis(250));
-        assert!(limiter.check("ann", Some(here)).is_ok(), "a new window");
-        limiter.failed("bob", None);
-        limiter.succeeded("BOB");
-        assert!(limiter.check("bob", None).is_ok());
+        assert!(limiter.begin("ann", Some(here)).is_ok(), "a new window");
+        limiter.begin("bob", None).expect("new window").failed();
+        limiter.begin("BOB", None).expect("one failure").succeeded();
+        for _ in 0..3 {
+            limiter.begin("bob", None).expect("cleared").failed();
+        }
+    }
+
+    #[test]
+    fn attempts_in_flight_count_against_the_limit() {
+        let limiter = FailureLimiter::new(3, 100, Duration::from_secs(60));
+        let burst: Vec<_> = (0..3)
+            .map(|_| limiter.begin("ann", None).expect("below"))
+            .collect();
+        assert!(
+            limiter.begin("ann", None).is_err(),
+            "a fourth guess while three are checked"
+        );
+        drop(burst);
+        assert!(
+            limiter.begin("ann", None).is_ok(),
+            "attempts ended without an answer are taken back"
+        );
+    }
+
+    #[test]
+    fn a_success_takes_its_attempt_back_from_the_address_only() {
+        let limiter = FailureLimiter::new(10, 2, Duration::from_secs(60));
+        let here: IpAddr = [10, 0, 0, 2].into();
+        limiter.begin("ann", Some(here)).expect("first").failed();
+        limiter
+            .begin("bob", Some(here))
+            .expect("second")
+            .succeeded();
+        limiter
+            .begin("carl", Some(here))
+            .expect("the success was taken back")
+            .failed();
+        assert!(limiter.begin("dora", Some(here)).is_err(), "two failures");
     }
 }

@@ -76,6 +76,9 @@ pub fn registration(
     for (field, value) in [("first_name", first_name), ("last_name", last_name)] {
         if value.is_some_and(|v| v.chars().count() > 100) {
             problems.push(FieldProblem::new(field, "must be at most 100 characters"));
+        } else if value.is_some_and(|v| v.contains('\0')) {
+            // PostgreSQL's text cannot hold one.
+            problems.push(FieldProblem::new(field, "cannot hold a NUL character"));
         }
     }
     problems
@@ -84,7 +87,8 @@ pub fn registration(
 /// Problems of a sign-in body.
 pub fn login(login: &str, password: &str) -> Vec<FieldProblem> {
     let mut problems = Vec::new();
-    if login.is_empty() || login.chars().count() > 255 {
+    // No email address or username holds a NUL character (nor could PostgreSQL store one).
+    if login.is_empty() || login.chars().count() > 255 || login.contains('\0') {
         problems.push(FieldProblem::new(
             "login",
             "must be your email address or username",
@@ -136,6 +140,15 @@ mod tests {
             1
         );
         assert!(registration("abc", "a@b.co", &"é".repeat(128), None, None).is_empty());
+        let nul = registration("abc", "a@b.co", "12345678", None, Some("a\0b"));
+        assert_eq!(
+            nul,
+            [FieldProblem::new(
+                "last_name",
+                "cannot hold a NUL character"
+            )]
+        );
+        assert_eq!(login("ann\0", "12345678").len(), 1);
         assert_eq!(
             registration("abc", "a@b.co", &"é".repeat(129), None, None).len(),
             1

@@ -16,7 +16,7 @@ use diesel_async::RunQueryDsl;
 
 use super::error::{QueueError, QueueResult};
 use super::model::{JobRecord, JobStatus};
-use super::queue::JobQueue;
+use super::queue::{refuse_nul, JobQueue};
 use super::stats::{self, StatusCount};
 
 /// Rows counted for a page's total; past it the total is a lower bound.
@@ -168,6 +168,10 @@ impl JobQueue {
                 "Offset must be at most {MAX_OFFSET}; page further with `before` (the last id of a page)"
             )));
         }
+        refuse_nul("type", query.job_type.as_deref())?;
+        refuse_nul("id", query.id_contains.as_deref())?;
+        refuse_nul("batch_id", query.batch_id.as_deref())?;
+        refuse_nul("before", query.before.as_deref())?;
         let mut conn = self.db().conn().await?;
         let page = Conditions::of(query, true);
         let sql = format!(

@@ -138,6 +138,10 @@ impl JobQueue {
 
     /// One job.
     pub async fn job(&self, id: &str) -> QueueResult<JobRecord> {
+        if id.contains('\0') {
+            // No id holds one (PostgreSQL's text cannot).
+            return Err(QueueError::JobNotFound(id.to_owned()));
+        }
         let mut conn = self.db.conn().await?;
         queue_jobs::table
             .find(id)
@@ -150,6 +154,10 @@ impl JobQueue {
 
     /// One batch with its counters.
     pub async fn batch(&self, id: &str) -> QueueResult<BatchRecord> {
+        if id.contains('\0') {
+            // No id holds one (PostgreSQL's text cannot).
+            return Err(QueueError::BatchNotFound(id.to_owned()));
+        }
         let mut conn = self.db.conn().await?;
         batches::find(&mut conn, id).await
     }
@@ -162,6 +170,8 @@ impl JobQueue {
                 "limit must be between 1 and {MAX_LIST_LIMIT}"
             )));
         }
+        refuse_nul("type", filter.job_type.as_deref())?;
+        refuse_nul("batch_id", filter.batch_id.as_deref())?;
         let mut conn = self.db.conn().await?;
         let mut query = queue_jobs::table
             .select(JobRecord::as_select())
@@ -183,12 +193,20 @@ impl JobQueue {
     /// Fails the batch's pending jobs with upstream's `Cancelled by administrator`; returns
     /// how many. Jobs already running finish and count as they end.
     pub async fn cancel_batch(&self, id: &str) -> QueueResult<usize> {
+        if id.contains('\0') {
+            // No id holds one (PostgreSQL's text cannot).
+            return Err(QueueError::BatchNotFound(id.to_owned()));
+        }
         let mut conn = self.db.conn().await?;
         batches::cancel(&mut conn, id).await
     }
 
     /// Puts the batch's failed jobs back to pending with their attempts reset; returns how many.
     pub async fn retry_batch(&self, id: &str) -> QueueResult<usize> {
+        if id.contains('\0') {
+            // No id holds one (PostgreSQL's text cannot).
+            return Err(QueueError::BatchNotFound(id.to_owned()));
+        }
         let mut conn = self.db.conn().await?;
         batches::retry(&mut conn, id).await
     }
@@ -206,6 +224,16 @@ impl JobQueue {
         let mut conn = self.db.read().await?;
         Ok(stats::depth(&mut conn).await?)
     }
+}
+
+/// PostgreSQL's text cannot hold a NUL character: a filter holding one is bad input, named.
+pub(crate) fn refuse_nul(field: &str, text: Option<&str>) -> QueueResult<()> {
+    if text.is_some_and(|t| t.contains('\0')) {
+        return Err(QueueError::Invalid(format!(
+            "{field} cannot hold a NUL character"
+        )));
+    }
+    Ok(())
 }
 
 /// The payload of a `J` job as stored.

@@ -143,11 +143,15 @@ fn enter_sql(mode: IsolationMode, schema: &str) -> String {
     debug_assert!(schema
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+    // Qualified: a plugin's own session may have put its schema before `pg_catalog`.
     let rest = format!(
-        "set_config('search_path', '\"{schema}\"', true), set_config('deploystack.user_id', '', true)"
+        "pg_catalog.set_config('search_path', '\"{schema}\"', true), \
+         pg_catalog.set_config('deploystack.user_id', '', true)"
     );
     match mode {
-        IsolationMode::Roles => format!("SELECT set_config('role', '{schema}', true), {rest}"),
+        IsolationMode::Roles => {
+            format!("SELECT pg_catalog.set_config('role', '{schema}', true), {rest}")
+        }
         IsolationMode::Convention => format!("SELECT {rest}"),
     }
 }

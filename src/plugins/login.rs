@@ -5,12 +5,14 @@
 //! superuser's session would not do: PostgreSQL lets a session whose login is a superuser
 //! switch back.)
 //!
-//! The password is random, set afresh (as a SCRAM verifier, so the password itself never
-//! reaches the server or its log) by whoever provisions roles right before the login, and
-//! cleared again once the plugin's migrations ran: the role can log in only while this process
-//! holds the migration lock, and the password never leaves the process. Roles are shared by
-//! every database of a server, so another database's backend may reset the password between
-//! our reset and our login: the login is simply tried again with a new one.
+//! The role may log in only while its migrations run: `LOGIN` with a random password, set
+//! afresh (as a SCRAM verifier, so the password itself never reaches the server or its log)
+//! by whoever provisions roles right before the login; `NOLOGIN` without a password again
+//! right after, and every other session of the role ended. A plugin's SQL may change its own
+//! role's password (PostgreSQL lets any role do that) and open a session of its own while
+//! its migrations run; that session is ended with them, and no later login is possible.
+//! Roles are shared by every database of a server, so another database's backend may reset
+//! the role between our reset and our login: the login is simply tried again.
 
 use std::time::Duration;
 
@@ -82,7 +84,7 @@ impl<'a> Logins<'a> {
                 tokio::time::sleep(backoff(attempt)).await;
             }
             let password = generate_password();
-            set_password(self.authority(core), &role, Some(&password))
+            set_login(self.authority(core), &role, Some(&password))
                 .await
                 .map_err(|e| password_error(id, &role, e))?;
             let connector = self
@@ -110,8 +112,8 @@ impl<'a> Logins<'a> {
         })
     }
 
-    /// Closes the session and clears the role's password, so the role cannot log in again
-    /// until the next migration run sets a new one.
+    /// Closes the session, takes the role's login away (`NOLOGIN`, no password) and ends
+    /// every other session of the role, so nothing the migrations did outlives them.
     pub async fn close(
         &mut self,
         core: &mut AsyncPgConnection,
@@ -119,20 +121,12 @@ impl<'a> Logins<'a> {
     ) -> Result<(), PluginError> {
         let PluginSession { conn, role, .. } = session;
         drop(conn);
-        // The migrations are done: a password left behind (random, never out of this
-        // process) is replaced at the next start, and is no reason to fail this one.
-        if let Err(e) = set_password(self.authority(core), &role, None).await {
-            if is_transport_failure(&e) {
-                return Err(e.into());
-            }
-            warn!(role, error = %e, "cannot clear a plugin role's password; it is replaced at the next start");
-        }
-        Ok(())
+        self.lock_out(core, &role).await
     }
 
     /// Ends the session's server process from outside: for a statement that outlived its
     /// timeout (a plugin's SQL can lift `statement_timeout`, or catch the cancellation in
-    /// PL/pgSQL; termination it cannot catch).
+    /// PL/pgSQL; termination it cannot catch). Then as [`Logins::close`].
     pub async fn terminate(&mut self, core: &mut AsyncPgConnection, session: PluginSession) {
         let PluginSession { conn, pid, role } = session;
         let ended = diesel::sql_query("SELECT pg_terminate_backend($1)")
@@ -143,9 +137,30 @@ impl<'a> Logins<'a> {
             warn!(role, pid, error = %e, "cannot end a plugin session that outlived its statement timeout");
         }
         drop(conn);
-        if let Err(e) = set_password(self.authority(core), &role, None).await {
-            warn!(role, error = %e, "cannot clear a plugin role's password");
+        if let Err(e) = self.lock_out(core, &role).await {
+            warn!(role, error = %e, "cannot take a plugin role's login away");
         }
+    }
+
+    /// `NOLOGIN` and no password for `role`, then every session of it in this database ended
+    /// (one opened by the plugin's own SQL while its migrations ran, with a password it set
+    /// itself). Sessions in other databases are left alone: there the same plugin may be
+    /// migrating another deployment right now, and the role holds nothing here from there.
+    async fn lock_out(
+        &mut self,
+        core: &mut AsyncPgConnection,
+        role: &str,
+    ) -> Result<(), PluginError> {
+        set_login(self.authority(core), role, None).await?;
+        diesel::sql_query(
+            "SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity \
+             WHERE usename = $1 AND datname = pg_catalog.current_database() \
+             AND pid <> pg_catalog.pg_backend_pid()",
+        )
+        .bind::<diesel::sql_types::Text, _>(role)
+        .execute(self.authority(core))
+        .await?;
+        Ok(())
     }
 
     async fn prepare(
@@ -172,24 +187,24 @@ impl<'a> Logins<'a> {
     }
 }
 
-/// Sets (or with `None` clears) `role`'s password, sending only its SCRAM verifier. Roles
-/// are server-wide: another database's backend changing the same role at the same moment
-/// makes PostgreSQL refuse one of the two ("tuple concurrently updated"), so a refusal is
-/// tried again a few times before it counts.
-async fn set_password(
+/// Lets `role` log in with `password` (sending only its SCRAM verifier), or with `None`
+/// takes its login and password away. Roles are server-wide: another database's backend
+/// changing the same role at the same moment makes PostgreSQL refuse one of the two ("tuple
+/// concurrently updated"), so a refusal is tried again a few times before it counts.
+async fn set_login(
     conn: &mut AsyncPgConnection,
     role: &str,
     password: Option<&SecretString>,
 ) -> diesel::QueryResult<()> {
-    let value = match password {
+    let login = match password {
         Some(p) => format!(
-            "'{}'",
+            "LOGIN PASSWORD '{}'",
             postgres_protocol::password::scram_sha_256(p.expose_secret().as_bytes())
                 .replace('\'', "''")
         ),
-        None => "NULL".to_owned(),
+        None => "NOLOGIN PASSWORD NULL".to_owned(),
     };
-    let statement = format!("ALTER ROLE {} PASSWORD {value}", quote_identifier(role));
+    let statement = format!("ALTER ROLE {} WITH {login}", quote_identifier(role));
     let mut attempt = 0;
     loop {
         match conn.batch_execute(&statement).await {

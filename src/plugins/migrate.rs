@@ -238,10 +238,19 @@ async fn run_one(
         Record::Own => IsolationMode::Roles,
         Record::Core => IsolationMode::Convention,
     };
+    // Our own statements on the plugin's session get the same deadline as its statements: a
+    // deferred trigger of the plugin's runs inside COMMIT, and the plugin's SQL may have
+    // changed the session (its search path, its timeouts).
+    let overran = |statement: usize| PluginError::Overran {
+        plugin: plugin.id.to_string(),
+        migration: label.clone(),
+        statement,
+        limit_ms: limit.map_or(0, |l| l.as_millis()),
+    };
     conn.batch_execute("BEGIN").await?;
     let outcome = async {
-        enter(conn, mode, &schema).await?;
-        let xact = current_xact(conn).await?;
+        bounded(limit, enter(conn, mode, &schema), || overran(0)).await??;
+        let xact = bounded(limit, current_xact(conn), || overran(0)).await??;
         for statement in &checked.statements {
             if let Some(reason) = &statement.unreadable {
                 debug!(plugin = %plugin.id, migration = %label, statement = statement.position, reason, "statement left to PostgreSQL");
@@ -249,20 +258,7 @@ async fn run_one(
             // The extended protocol runs exactly one command: what the check split is
             // what PostgreSQL runs.
             let run = diesel::sql_query(statement.text.as_str()).execute(conn);
-            let ran = match limit {
-                Some(limit) => match tokio::time::timeout(limit + GRACE, run).await {
-                    Ok(ran) => ran,
-                    Err(_) => {
-                        return Err(PluginError::Overran {
-                            plugin: plugin.id.to_string(),
-                            migration: label.clone(),
-                            statement: statement.position,
-                            limit_ms: limit.as_millis(),
-                        })
-                    }
-                },
-                None => run.await,
-            };
+            let ran = bounded(limit, run, || overran(statement.position)).await?;
             ran.map_err(|e| {
                 if is_transport_failure(&e) {
                     PluginError::Query(e)
@@ -276,7 +272,8 @@ async fn run_one(
                 }
             })?;
             // `COMMIT` or `ROLLBACK` inside the migration: the rest would not be atomic.
-            if current_xact(conn).await? != xact {
+            let now = bounded(limit, current_xact(conn), || overran(statement.position)).await??;
+            if now != xact {
                 return Err(PluginError::LeftTransaction {
                     plugin: plugin.id.to_string(),
                     migration: label.clone(),
@@ -287,7 +284,8 @@ async fn run_one(
         if record == Record::Core {
             conn.batch_execute(RESET).await?;
         }
-        diesel::sql_query(
+        let last = checked.statements.len();
+        let insert = diesel::sql_query(
             "INSERT INTO public.__plugin_migrations (plugin_id, version, name, checksum) \
              VALUES ($1, $2, $3, $4)",
         )
@@ -295,9 +293,9 @@ async fn run_one(
         .bind::<BigInt, _>(checked.migration.version)
         .bind::<Text, _>(&checked.migration.name)
         .bind::<Text, _>(checked.migration.checksum())
-        .execute(conn)
-        .await?;
-        conn.batch_execute("COMMIT").await?;
+        .execute(conn);
+        bounded(limit, insert, || overran(last)).await??;
+        bounded(limit, conn.batch_execute("COMMIT"), || overran(last)).await??;
         Ok(())
     }
     .await;
@@ -318,10 +316,26 @@ async fn run_one(
 }
 
 /// The current transaction's id (assigning one): it changes when a statement ends the
-/// transaction and starts another.
+/// transaction and starts another. Qualified: the plugin's SQL may have put its own schema
+/// before `pg_catalog` on the search path.
 async fn current_xact(conn: &mut AsyncPgConnection) -> Result<String, PluginError> {
-    let Xact { id } = diesel::sql_query("SELECT pg_current_xact_id()::text AS id")
+    let Xact { id } = diesel::sql_query("SELECT pg_catalog.pg_current_xact_id()::text AS id")
         .get_result(conn)
         .await?;
     Ok(id)
+}
+
+/// `work`, or `overran()` once it runs past `limit` plus [`GRACE`] (without a limit: as it
+/// comes). The connection is not touched again after an overrun: the caller ends it.
+async fn bounded<T, E>(
+    limit: Option<Duration>,
+    work: impl std::future::Future<Output = Result<T, E>>,
+    overran: impl FnOnce() -> PluginError,
+) -> Result<Result<T, E>, PluginError> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit + GRACE, work)
+            .await
+            .map_err(|_| overran()),
+        None => Ok(work.await),
+    }
 }

@@ -1,7 +1,7 @@
 //! Creates what plugins live in: for each plugin a role and a schema owned by it, with read
-//! access to the `plugin_api` views. The role may log in (`LOGIN`, no other attribute, a
-//! small connection limit) because a plugin's migrations run on a session logged in as it
-//! (see [`super::login`]): PostgreSQL then decides every `SET ROLE` or `SET SESSION
+//! access to the `plugin_api` views. The role has no attribute and a small connection limit;
+//! it may log in only while its migrations run, on a session logged in as it (see
+//! [`super::login`]): PostgreSQL then decides every `SET ROLE` or `SET SESSION
 //! AUTHORIZATION` by that login, which has nothing to go back to. The application's role is
 //! a member of each plugin role so compiled plugins' handles can act as it, and so it can end
 //! a plugin session that outlives its statement timeout.
@@ -170,7 +170,7 @@ struct RoleRow {
     set_option: bool,
 }
 
-/// Creates `role` when missing (a login role with no other attribute, marked as ours), makes
+/// Creates `role` when missing (no attribute, marked as ours, `NOLOGIN` between runs), makes
 /// `member` a member of it and gives it its session limits. A role of that name with
 /// administrative attributes or memberships of its own, or a login role we did not mark, was
 /// not made by us: refused. A `NOLOGIN` role of an older build is brought to this form.
@@ -223,7 +223,7 @@ async fn ensure_role(
                 can_login: false,
                 ..
             }) => format!(
-                "ALTER ROLE {name} WITH LOGIN CONNECTION LIMIT {CONNECTION_LIMIT} PASSWORD NULL; \
+                "ALTER ROLE {name} WITH NOLOGIN CONNECTION LIMIT {CONNECTION_LIMIT} PASSWORD NULL; \
                  COMMENT ON ROLE {name} IS '{mark}'"
             ),
             Some(RoleRow {
@@ -240,8 +240,9 @@ async fn ensure_role(
                 }
             ),
             Some(_) => {
+                // Between migration runs the role cannot log in at all (see `login`).
                 let limits = format!(
-                    "ALTER ROLE {name} WITH LOGIN CONNECTION LIMIT {CONNECTION_LIMIT}; \
+                    "ALTER ROLE {name} WITH NOLOGIN CONNECTION LIMIT {CONNECTION_LIMIT} PASSWORD NULL; \
                      ALTER ROLE {name} SET statement_timeout = {}; \
                      ALTER ROLE {name} SET lock_timeout = {}; \
                      ALTER ROLE {name} SET idle_in_transaction_session_timeout = {}",
@@ -260,7 +261,7 @@ async fn ensure_role(
                 }
             }
             None => format!(
-                "CREATE ROLE {name} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
+                "CREATE ROLE {name} WITH NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION \
                    NOBYPASSRLS CONNECTION LIMIT {CONNECTION_LIMIT} PASSWORD NULL; \
                  COMMENT ON ROLE {name} IS '{mark}'"
             ),

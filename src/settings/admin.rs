@@ -142,6 +142,12 @@ impl GlobalSettings {
                 global_settings::key.asc(),
             ))
             .into_boxed();
+        if let RowFilter::KeyContains(text) | RowFilter::Group(text) = filter {
+            // No key or group id holds a NUL character (PostgreSQL's text cannot).
+            if text.contains('\0') {
+                return Ok(Vec::new());
+            }
+        }
         match filter {
             RowFilter::All => {}
             RowFilter::KeyContains(text) => {
@@ -160,6 +166,9 @@ impl GlobalSettings {
 
     /// One row (one statement, on a shared connection: no wait for a pooled one).
     pub async fn row(&self, key: &str) -> SettingsResult<Option<SettingRow>> {
+        if !is_valid_key(key) {
+            return Ok(None);
+        }
         let conn = self.db.shared().await?;
         Ok(global_settings::table
             .find(key)
@@ -193,6 +202,9 @@ impl GlobalSettings {
         if !is_valid_key(&new.key) {
             return Err(SettingsError::InvalidKey(new.key));
         }
+        refuse_nul(&new.key, "value", Some(new.value.expose_secret()))?;
+        refuse_nul(&new.key, "description", new.description.as_deref())?;
+        refuse_nul(&new.key, "group_id", new.group_id.as_deref())?;
         let declared = self.find(&new.key).map(|(_, def)| def);
         if let Some(def) = declared.filter(|def| def.kind != new.kind) {
             return Err(SettingsError::Declared {
@@ -234,6 +246,13 @@ impl GlobalSettings {
     /// Applies `change` to the setting `key` (row locked). Without `encrypted`, an encrypted
     /// setting stays encrypted whatever the new value (upstream stored it in plaintext).
     pub async fn update(&self, key: &str, change: SettingChange) -> SettingsResult<SettingRow> {
+        if !is_valid_key(key) {
+            return Err(SettingsError::NotFound(key.to_owned()));
+        }
+        let value = change.value.as_ref().map(|v| v.expose_secret());
+        refuse_nul(key, "value", value)?;
+        refuse_nul(key, "description", change.description.as_deref())?;
+        refuse_nul(key, "group_id", change.group_id.as_deref())?;
         let declared = self.find(key).map(|(_, def)| def);
         let mut conn = self.db.conn().await?;
         let row = conn
@@ -392,6 +411,18 @@ fn escape_like(text: &str) -> String {
         out.push(c);
     }
     out
+}
+
+/// PostgreSQL's text cannot hold a NUL character: refused as bad input naming the field,
+/// rather than failing in the database.
+fn refuse_nul(key: &str, field: &str, text: Option<&str>) -> SettingsResult<()> {
+    if text.is_some_and(|t| t.contains('\0')) {
+        return Err(SettingsError::InvalidValue {
+            key: key.to_owned(),
+            reason: format!("{field} cannot hold a NUL character"),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

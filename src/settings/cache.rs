@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tracing::{debug, error, warn};
 
+use super::crypto::SettingsCipher;
 use super::notify::{CHANNEL, KEY_ROTATED};
 use crate::db::PgConnector;
 use crate::lifecycle::Backoff;
@@ -102,7 +103,15 @@ impl SettingsCache {
 
     /// Keeps a dedicated connection that LISTENs for changes; reconnects with backoff and
     /// switches the cache off while disconnected. Ends when the cache is dropped.
-    pub fn spawn_listener(self: &Arc<Self>, connector: PgConnector) -> tokio::task::JoinHandle<()> {
+    ///
+    /// A notice that the encryption secret was rotated is believed only once the database
+    /// confirms it (the key check no longer matches `cipher`): anyone who can connect may
+    /// send a notification, a plugin's SQL included.
+    pub fn spawn_listener(
+        self: &Arc<Self>,
+        connector: PgConnector,
+        cipher: Arc<SettingsCipher>,
+    ) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
@@ -122,7 +131,11 @@ impl SettingsCache {
                             let Some(cache) = weak.upgrade() else { return };
                             match message {
                                 Ok(n) if n.payload == KEY_ROTATED => {
-                                    cache.mark_key_rotated();
+                                    if rotation_confirmed(&connector, &cipher).await {
+                                        cache.mark_key_rotated();
+                                    } else {
+                                        warn!("ignored a notice of a secret rotation that the database does not confirm");
+                                    }
                                 }
                                 Ok(n) => cache.invalidate(&n.payload),
                                 Err(e) => {
@@ -140,5 +153,17 @@ impl SettingsCache {
                 tokio::time::sleep(backoff.next_delay()).await;
             }
         })
+    }
+}
+
+/// Whether the database's key check no longer belongs to `cipher` (asked on a session of its
+/// own); `false` when it cannot be asked.
+async fn rotation_confirmed(connector: &PgConnector, cipher: &SettingsCipher) -> bool {
+    match connector.connect().await {
+        Ok(mut conn) => matches!(
+            super::key_check::belongs_to(&mut conn, cipher).await,
+            Ok(false)
+        ),
+        Err(_) => false,
     }
 }

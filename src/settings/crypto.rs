@@ -128,11 +128,6 @@ impl SettingsCipher {
     }
 }
 
-/// Whether `value` has the shape of an encrypted value (upstream's `isEncrypted`).
-pub fn looks_encrypted(value: &str) -> bool {
-    split(value).is_ok()
-}
-
 /// The decoded parts of a stored value.
 struct Parts {
     iv: Vec<u8>,
@@ -153,4 +148,70 @@ fn split(stored: &str) -> Result<Parts, CryptoError> {
         return Err(CryptoError::Format);
     }
     Ok(Parts { iv, tag, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cipher(secret: &str) -> SettingsCipher {
+        SettingsCipher::derive(&SecretString::from(secret.to_owned())).expect("derive")
+    }
+
+    /// A stored value with one part of the wrong length is a format error, never a panic in
+    /// `from_slice`, whichever part it is.
+    #[test]
+    fn parts_of_the_wrong_length_are_refused() {
+        let c = cipher("k");
+        let good = c.encrypt("v");
+        let parts: Vec<&str> = good.split(':').collect();
+        let (iv, tag, data) = (parts[0], parts[1], parts[2]);
+        for stored in [
+            format!("{}:{tag}:{data}", &iv[2..]),
+            format!("{iv}00:{tag}:{data}"),
+            format!("{iv}:{}:{data}", &tag[2..]),
+            format!("{iv}:{tag}00:{data}"),
+            format!("{iv}:{tag}"),
+            format!("{iv}:{tag}:{data}:00"),
+            format!("{iv}:zz{}:{data}", &tag[2..]),
+        ] {
+            assert!(
+                matches!(c.decrypt(&stored), Err(CryptoError::Format)),
+                "{stored}"
+            );
+        }
+        assert_eq!(c.decrypt(&good).expect("good").expose_secret(), "v");
+    }
+
+    #[test]
+    fn debug_shows_no_key_material() {
+        assert_eq!(format!("{:?}", cipher("k")), "SettingsCipher");
+    }
+
+    /// After `adopt`, the cipher encrypts and decrypts with the other's key only.
+    #[test]
+    fn an_adopted_key_replaces_the_own_one() {
+        let mine = cipher("mine");
+        let theirs = cipher("theirs");
+        let before = mine.encrypt("old");
+        mine.adopt(&theirs);
+        let after = mine.encrypt("new");
+        assert_eq!(
+            theirs.decrypt(&after).expect("theirs").expose_secret(),
+            "new"
+        );
+        assert!(matches!(
+            mine.decrypt(&before),
+            Err(CryptoError::Authentication)
+        ));
+        let tampered = {
+            let mut parts: Vec<String> = after.split(':').map(str::to_owned).collect();
+            parts[2] = format!("{}00", parts[2]);
+            parts.join(":")
+        };
+        assert!(matches!(
+            mine.decrypt(&tampered),
+            Err(CryptoError::Authentication)
+        ));
+    }
 }

@@ -76,7 +76,7 @@ impl GlobalSettings {
 
     /// Starts listening for changes from other processes, which turns the cache on.
     pub fn listen(&self, connector: PgConnector) -> tokio::task::JoinHandle<()> {
-        self.cache.spawn_listener(connector)
+        self.cache.spawn_listener(connector, self.cipher.clone())
     }
 
     /// Whether another process rotated the encryption secret since this one started: it
@@ -288,6 +288,9 @@ impl GlobalSettings {
     /// Deletes a setting; `false` when it did not exist. Declared settings come back with
     /// their default at the next start.
     pub async fn delete(&self, key: &str) -> SettingsResult<bool> {
+        if !is_valid_key(key) {
+            return Ok(false);
+        }
         let mut conn = self.db.conn().await?;
         let deleted = conn
             .transaction::<_, SettingsError, _>(async |conn| {

@@ -46,3 +46,19 @@ async fn thirty_failures_from_one_address_lock_that_address() {
     assert_eq!(reply.status, 429, "{}", reply.body);
     site.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_concurrent_guesses_gets_no_more_than_the_limit_checked() {
+    let site = Site::new().await;
+    site.register("ann").await;
+    // All sent at once: each guess is counted before its password is checked, so those in
+    // flight see each other.
+    let guesses = (0..25).map(|_| site.login("ann", "wrong-password"));
+    let replies = futures_util::future::join_all(guesses).await;
+    let checked = replies.iter().filter(|r| r.status == 400).count();
+    let refused = replies.iter().filter(|r| r.status == 429).count();
+    assert_eq!(checked + refused, 25, "only 400 and 429");
+    assert!(checked <= 10, "{checked} guesses checked");
+    assert_eq!(site.login("ann", "password-ann").await.status, 429);
+    site.server.stop().await;
+}

@@ -180,3 +180,165 @@ async fn bad_bodies_are_refused_with_json_never_500() {
     assert_eq!(reply.status, 400, "{}", reply.body);
     admin.site.server.stop().await;
 }
+
+/// PostgreSQL's text cannot hold a NUL character: each field that reaches it refuses one as
+/// bad input, naming the field, instead of failing in the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nul_characters_are_bad_input_everywhere() {
+    let admin = Admin::new().await;
+    let site = &admin.site;
+    let session = Some(admin.admin.as_str());
+    let created = site
+        .post(
+            "/api/settings",
+            json!({"key": "probe.plain", "value": "v", "type": "string"}),
+            session,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    // Each field that reaches PostgreSQL, with the status it must get.
+    let bodies: Vec<(&str, &str, Value, u16)> = vec![
+        (
+            "POST",
+            "/api/settings",
+            json!({"key": "probe.a", "value": "v\u{0}", "type": "string"}),
+            400,
+        ),
+        (
+            "POST",
+            "/api/settings",
+            json!({"key": "probe.b", "value": "v", "type": "string", "description": "d\u{0}"}),
+            400,
+        ),
+        (
+            "POST",
+            "/api/settings",
+            json!({"key": "probe.c", "value": "v", "type": "string", "group_id": "g\u{0}"}),
+            400,
+        ),
+        (
+            "POST",
+            "/api/settings",
+            json!({"key": "probe.d\u{0}", "value": "v", "type": "string"}),
+            400,
+        ),
+        (
+            "POST",
+            "/api/settings",
+            json!({"key": "probe.s", "value": "v\u{0}", "type": "string", "encrypted": true}),
+            400,
+        ),
+        (
+            "PUT",
+            "/api/settings/probe.plain",
+            json!({"value": "v\u{0}"}),
+            400,
+        ),
+        (
+            "PUT",
+            "/api/settings/probe.plain",
+            json!({"description": "d\u{0}"}),
+            400,
+        ),
+        (
+            "PUT",
+            "/api/settings/probe.plain",
+            json!({"group_id": "g\u{0}"}),
+            400,
+        ),
+        ("PUT", "/api/settings/probe%00", json!({"value": "v"}), 404),
+        (
+            "POST",
+            "/api/settings/search",
+            json!({"pattern": "a\u{0}"}),
+            200,
+        ),
+        (
+            "POST",
+            "/api/settings/bulk",
+            json!({"settings": [{"key": "probe.e", "value": "v\u{0}", "type": "string"}]}),
+            400,
+        ),
+        (
+            "POST",
+            "/api/auth/email/register",
+            json!({"username": "nul", "email": "nul@example.com", "password": "password-nul", "first_name": "a\u{0}"}),
+            400,
+        ),
+        (
+            "POST",
+            "/api/auth/email/register",
+            json!({"username": "nul", "email": "nul\u{0}@example.com", "password": "password-nul"}),
+            400,
+        ),
+        (
+            "POST",
+            "/api/auth/email/login",
+            json!({"login": "nul\u{0}", "password": "password-nul"}),
+            400,
+        ),
+    ];
+    for (method, path, body, expected) in bodies {
+        let request = match method {
+            "POST" => site.server.http.post(site.url(path)),
+            _ => site.server.http.put(site.url(path)),
+        };
+        let reply = site.send(request.json(&body), session).await;
+        assert_eq!(
+            reply.status, expected,
+            "{method} {path} {body}: {}",
+            reply.body
+        );
+        assert_eq!(
+            reply.body["success"],
+            expected == 200,
+            "{path}: {}",
+            reply.body
+        );
+        if expected == 400 && path.starts_with("/api/settings") {
+            let said = reply.body.to_string();
+            assert!(
+                said.contains("NUL") || said.contains("invalid setting key"),
+                "{said}"
+            );
+        }
+    }
+    for (path, expected) in [
+        ("/api/settings/probe%00", 404),
+        ("/api/settings/groups/g%00", 404),
+        ("/api/admin/jobs?type=a%00", 400),
+        ("/api/admin/jobs?before=a%00", 400),
+        ("/api/admin/jobs/search?id=a%00", 400),
+        ("/api/admin/jobs/search?type=a%00", 400),
+        ("/api/admin/jobs/a%00", 404),
+        ("/api/admin/jobs/batches/a%00", 404),
+    ] {
+        let reply = site.get(path, session).await;
+        assert_eq!(reply.status, expected, "GET {path}: {}", reply.body);
+        assert_eq!(reply.body["success"], false, "{path}: {}", reply.body);
+    }
+    let reply = site
+        .send(
+            site.server.http.delete(site.url("/api/settings/probe%00")),
+            session,
+        )
+        .await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    for path in [
+        "/api/admin/jobs/batches/a%00/cancel",
+        "/api/admin/jobs/batches/a%00/retry",
+    ] {
+        let reply = site.post(path, json!({}), session).await;
+        assert_eq!(reply.status, 404, "POST {path}: {}", reply.body);
+    }
+    // Nothing was stored, and the plain setting is as it was.
+    let stored = site
+        .rows("SELECT count(*) FROM global_settings WHERE key LIKE 'probe.%'")
+        .await;
+    assert_eq!(stored[0].get::<_, i64>(0), 1);
+    let registered = site
+        .rows("SELECT count(*) FROM users WHERE username = 'nul'")
+        .await;
+    assert_eq!(registered[0].get::<_, i64>(0), 0);
+    admin.site.server.stop().await;
+}

@@ -141,6 +141,9 @@ fn attempts() -> Vec<Attempt> {
         a("a loop that catches its own cancellation",
           "DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(600); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$;",
           1, Postgres(&["still running after"]), false),
+        a("sets its own role's password, to log in later",
+          "ALTER ROLE CURRENT_USER PASSWORD 'known-to-the-plugin';",
+          1, Check("ALTER ROLE statements are not allowed"), true),
         a("plugin_api made to act for a user the plugin names",
           "CREATE TABLE loot (v text);\nINSERT INTO loot SELECT set_config('deploystack.user_id', 'u-0001', false);\nINSERT INTO loot SELECT username FROM plugin_api.current_user_profile;",
           0, Harmless, false),
@@ -296,15 +299,70 @@ async fn try_one(
         attempt.name
     );
     assert_no_core_rows(db, &schema, attempt.name).await;
-    let password = superuser_rows(
+    let login = superuser_rows(
         db,
-        &format!("SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = '{schema}'"),
+        &format!(
+            "SELECT rolpassword IS NULL AND NOT rolcanlogin FROM pg_authid WHERE rolname = '{schema}'"
+        ),
     )
     .await;
     assert!(
-        password[0].get::<_, bool>(0),
+        login[0].get::<_, bool>(0),
         "{}: the role can still log in",
         attempt.name
+    );
+}
+
+/// A plugin's SQL may set its own role's password (PostgreSQL lets any role) and open a
+/// session of its own while its migrations run; that session ends with them, and the
+/// password logs in nowhere afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_the_plugin_sets_itself_dies_with_its_migrations() {
+    let db = TestDb::new().await;
+    let data = tempfile::tempdir().expect("data dir");
+    let mut cfg = config(db.connection.clone(), data.path());
+    cfg.plugins.role_admin = Some(db.superuser.clone());
+    let server = TestServer::start(&cfg).await;
+    assert_eq!(server.setup().await.0, 200);
+    server.stop().await;
+    let id = "hostile-password";
+    let app = PgConnector::new(&db.connection, &cfg.pool).expect("connector");
+    let admin = PgConnector::new(&db.superuser, &cfg.pool).expect("admin connector");
+    let (mut core, admin_session) = provisioned(&cfg, &app, Some(&admin), id).await;
+    let plugin = PluginId::parse(id).expect("id");
+    let role = plugin.schema();
+    let mut logins = Logins::new(admin_session, &app, limits(&cfg));
+    let mut session = logins.open(&mut core, &plugin).await.expect("plugin login");
+    session
+        .conn
+        .batch_execute("ALTER ROLE CURRENT_USER PASSWORD 'known-to-the-plugin'")
+        .await
+        .expect("a role may set its own password");
+    let mut own = db.connection.clone();
+    own.user = role.clone();
+    own.password = Some("known-to-the-plugin".to_owned().into());
+    let (outside, driver) = tokio_postgres::connect(&url_of(&own), tokio_postgres::NoTls)
+        .await
+        .expect("the plugin's own login works while its migrations run");
+    let driven = tokio::spawn(driver);
+    outside
+        .simple_query("SELECT 1")
+        .await
+        .expect("outside session");
+    logins.close(&mut core, session).await.expect("close");
+    assert!(
+        outside.simple_query("SELECT 1").await.is_err(),
+        "the plugin's own session outlived its migrations"
+    );
+    let _ = driven.await;
+    let again = tokio_postgres::connect(&url_of(&own), tokio_postgres::NoTls).await;
+    let refused = again
+        .err()
+        .and_then(|e| e.as_db_error().map(|d| d.message().to_owned()))
+        .unwrap_or_default();
+    assert!(
+        refused.contains("not permitted to log in") || refused.contains("authentication failed"),
+        "the plugin's password still logs in: {refused:?}"
     );
 }
 

@@ -1,6 +1,6 @@
 //! Typed reads, validated and encrypted writes, decryption failures.
 
-use deploystack_backend::settings::crypto::{looks_encrypted, CryptoError};
+use deploystack_backend::settings::crypto::CryptoError;
 use deploystack_backend::settings::{groups, GlobalSettings, SettingsError};
 use secrecy::ExposeSecret;
 
@@ -106,7 +106,7 @@ async fn typed_getters_and_validated_writes() {
         .query("SELECT value, is_encrypted FROM global_settings WHERE key = 'smtp.password'")
         .await;
     let stored: &str = raw[0].get(0);
-    assert!(raw[0].get::<_, bool>(1) && looks_encrypted(stored) && !stored.contains("s3cr3t"));
+    assert!(raw[0].get::<_, bool>(1) && crate::decrypts(stored) && !stored.contains("s3cr3t"));
     assert_eq!(
         settings
             .get_secret("smtp.password")

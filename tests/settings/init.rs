@@ -1,6 +1,5 @@
 //! Initialization: empty database, idempotence, metadata refresh, concurrency.
 
-use deploystack_backend::settings::crypto::looks_encrypted;
 use deploystack_backend::settings::groups;
 use deploystack_backend::settings::init::initialize;
 
@@ -33,7 +32,7 @@ async fn init_fills_an_empty_database_then_changes_nothing() {
     let rows = db
         .query("SELECT value, is_encrypted, type, group_id, sort_order FROM global_settings WHERE key IN ('smtp.port', 'smtp.password') ORDER BY key")
         .await;
-    assert!(looks_encrypted(rows[0].get::<_, &str>(0)) && rows[0].get::<_, bool>(1));
+    assert!(crate::decrypts(rows[0].get::<_, &str>(0)) && rows[0].get::<_, bool>(1));
     assert_eq!(rows[1].get::<_, &str>(0), "587");
     assert_eq!(rows[1].get::<_, &str>(2), "number");
     assert_eq!(rows[1].get::<_, &str>(3), "smtp");
@@ -131,7 +130,7 @@ async fn init_never_overwrites_values_and_refreshes_code_owned_metadata() {
     let raw = &db
         .query("SELECT value FROM global_settings WHERE key = 'github.oauth.client_secret'")
         .await[0];
-    assert!(looks_encrypted(raw.get::<_, &str>(0)));
+    assert!(crate::decrypts(raw.get::<_, &str>(0)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -27,6 +27,11 @@ use secrecy::SecretString;
 
 pub(crate) const SECRET: &str = "test-encryption-secret";
 
+/// Whether `stored` is a value encrypted with the tests' secret.
+pub(crate) fn decrypts(stored: &str) -> bool {
+    cipher(SECRET).decrypt(stored).is_ok()
+}
+
 pub(crate) fn cipher(secret: &str) -> Arc<SettingsCipher> {
     Arc::new(SettingsCipher::derive(&SecretString::from(secret.to_owned())).expect("derive"))
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Mutation testing of the security core with cargo-mutants: each file's mutants (an operator
+# flipped, a function returning a default, ...) built and run against the test binaries that
+# cover that file; a mutant no test notices is a gap in the tests. Not part of CI: every
+# mutant is a rebuild, minutes each on two cores.
+#
+#   scripts/mutants.sh                 # the security core (DEFAULT below)
+#   scripts/mutants.sh src/auth/sessions.rs src/settings/crypto.rs
+#
+# cargo-mutants is installed once under target/tools/cargo-mutants; results go to
+# target/mutants/<file>/mutants.out; the summary (caught, missed, timeout, unviable per file)
+# is printed at the end and written to target/mutants/summary.txt. Mutants that cannot change
+# behaviour are listed in mutants.toml (exclude_re) with the reason.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEFAULT=(
+    src/settings/crypto.rs src/settings/secret.rs src/settings/key_check.rs src/settings/rotation.rs
+    src/jobs/settle.rs src/jobs/lease.rs src/jobs/claim.rs
+    src/plugins/provision.rs
+    src/auth/sessions.rs src/auth/password.rs src/auth/limiter.rs src/auth/cookie.rs
+)
+files=("$@")
+[ ${#files[@]} -gt 0 ] || files=("${DEFAULT[@]}")
+
+tool=target/tools/cargo-mutants/bin/cargo-mutants
+if [ ! -x "$tool" ]; then
+    cargo install --locked cargo-mutants --version '^27' --root target/tools/cargo-mutants
+fi
+export NODE_PATH="$PWD/target/tools/node/node_modules"
+
+# The test binaries that exercise a file (the library's own unit tests always).
+tests_for() {
+    case "$1" in
+        src/settings/*) echo "--lib --test settings --test encryption_secret" ;;
+        src/jobs/*) echo "--lib --test jobs" ;;
+        src/plugins/*) echo "--lib --test plugins" ;;
+        src/auth/*) echo "--lib --test accounts --test admin" ;;
+        *) echo "--lib" ;;
+    esac
+}
+
+summary=target/mutants/summary.txt
+mkdir -p target/mutants
+printf '%-28s %7s %7s %8s %9s\n' file caught missed timeout unviable | tee "$summary"
+for file in "${files[@]}"; do
+    name=$(echo "$file" | tr '/.' '__')
+    out=target/mutants/$name
+    # shellcheck disable=SC2046
+    "$tool" mutants --no-shuffle --file "$file" --output "$out" -- $(tests_for "$file") \
+        >"$out.log" 2>&1 || true
+    outcomes=$out/mutants.out/outcomes.json
+    if [ ! -f "$outcomes" ]; then
+        printf '%-28s (no outcomes: see %s)\n' "$file" "$out.log" | tee -a "$summary"
+        continue
+    fi
+    python3 - "$outcomes" "$file" <<'PY' | tee -a "$summary"
+import json, sys
+data = json.load(open(sys.argv[1]))
+counts = {"CaughtMutant": 0, "MissedMutant": 0, "Timeout": 0, "Unviable": 0}
+for o in data.get("outcomes", []):
+    summary = o.get("summary")
+    if summary in counts:
+        counts[summary] += 1
+print(f"{sys.argv[2]:<28} {counts['CaughtMutant']:>7} {counts['MissedMutant']:>7} {counts['Timeout']:>8} {counts['Unviable']:>9}")
+PY
+    missed=$out/mutants.out/missed.txt
+    if [ -s "$missed" ]; then
+        sed 's/^/    missed: /' "$missed" | tee -a "$summary"
+    fi
+done
