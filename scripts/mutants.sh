@@ -7,10 +7,15 @@
 #   scripts/mutants.sh                 # the security core (DEFAULT below)
 #   scripts/mutants.sh src/auth/sessions.rs src/settings/crypto.rs
 #
-# cargo-mutants is installed once under target/tools/cargo-mutants; results go to
-# target/mutants/<file>/mutants.out; the summary (caught, missed, timeout, unviable per file)
-# is printed at the end and written to target/mutants/summary.txt. Mutants that cannot change
-# behaviour are listed in mutants.toml (exclude_re) with the reason.
+# cargo-mutants is installed once under target/tools/cargo-mutants. It mutates the working
+# tree in place (each file restored after its mutant) and builds in this tree's target
+# folder, so nothing is rebuilt from scratch: leave the tree alone while it runs. Results go
+# to target/mutation/<file>/mutants.out; the summary (caught, missed, timeout, unviable per
+# file) is printed at the end and written to target/mutation/summary.txt. Mutants that cannot
+# change behaviour are listed in mutants.toml (exclude_re) with the reason.
+#
+# MUTANTS_BASELINE=skip skips the unmutated run of each file's tests (when the suite is known
+# to pass); MUTANTS_TIMEOUT (seconds, default 600) bounds a mutant's test run then.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,14 +45,24 @@ tests_for() {
     esac
 }
 
-summary=target/mutants/summary.txt
-mkdir -p target/mutants
+if [ -n "$(git status --porcelain -- src)" ]; then
+    echo "error: src/ has uncommitted changes; mutants are made in place, commit or stash first" >&2
+    exit 2
+fi
+baseline=()
+if [ "${MUTANTS_BASELINE:-run}" = skip ]; then
+    baseline=(--baseline=skip --timeout "${MUTANTS_TIMEOUT:-600}")
+fi
+
+summary=target/mutation/summary.txt
+mkdir -p target/mutation
 printf '%-28s %7s %7s %8s %9s\n' file caught missed timeout unviable | tee "$summary"
 for file in "${files[@]}"; do
     name=$(echo "$file" | tr '/.' '__')
-    out=target/mutants/$name
+    out=target/mutation/$name
     # shellcheck disable=SC2046
-    "$tool" mutants --no-shuffle --file "$file" --output "$out" -- $(tests_for "$file") \
+    "$tool" mutants --in-place --no-shuffle "${baseline[@]}" --file "$file" --output "$out" \
+        -- $(tests_for "$file") \
         >"$out.log" 2>&1 || true
     outcomes=$out/mutants.out/outcomes.json
     if [ ! -f "$outcomes" ]; then
