@@ -12,7 +12,7 @@
 # folder, so nothing is rebuilt from scratch: leave the tree alone while it runs. Results go
 # to target/mutation/<file>/mutants.out; the summary (caught, missed, timeout, unviable per
 # file) is printed at the end and written to target/mutation/summary.txt. Mutants that cannot
-# change behaviour are listed in mutants.toml (exclude_re) with the reason.
+# change behaviour are listed in .cargo/mutants.toml (exclude_re) with the reason.
 #
 # MUTANTS_BASELINE=skip skips the unmutated run of each file's tests (when the suite is known
 # to pass); MUTANTS_TIMEOUT (seconds, default 600) bounds a mutant's test run then.
@@ -34,13 +34,14 @@ if [ ! -x "$tool" ]; then
 fi
 export NODE_PATH="$PWD/target/tools/node/node_modules"
 
-# The test binaries that exercise a file (the library's own unit tests always).
-tests_for() {
+# The test binaries that exercise a file (the library's own unit tests always), as cargo
+# arguments for both the build and the run: only these targets are rebuilt per mutant.
+targets_for() {
     case "$1" in
-        src/settings/*) echo "--lib --test settings --test encryption_secret" ;;
-        src/jobs/*) echo "--lib --test jobs" ;;
-        src/plugins/*) echo "--lib --test plugins" ;;
-        src/auth/*) echo "--lib --test accounts --test admin" ;;
+        src/settings/*) echo "--lib --test=settings --test=encryption_secret" ;;
+        src/jobs/*) echo "--lib --test=jobs" ;;
+        src/plugins/*) echo "--lib --test=plugins" ;;
+        src/auth/*) echo "--lib --test=accounts --test=admin" ;;
         *) echo "--lib" ;;
     esac
 }
@@ -60,10 +61,10 @@ printf '%-28s %7s %7s %8s %9s\n' file caught missed timeout unviable | tee "$sum
 for file in "${files[@]}"; do
     name=$(echo "$file" | tr '/.' '__')
     out=target/mutation/$name
-    # shellcheck disable=SC2046
+    cargo_args=()
+    for arg in $(targets_for "$file"); do cargo_args+=(--cargo-arg="$arg"); done
     "$tool" mutants --in-place --no-shuffle "${baseline[@]}" --file "$file" --output "$out" \
-        -- $(tests_for "$file") \
-        >"$out.log" 2>&1 || true
+        "${cargo_args[@]}" >"$out.log" 2>&1 || true
     outcomes=$out/mutants.out/outcomes.json
     if [ ! -f "$outcomes" ]; then
         printf '%-28s (no outcomes: see %s)\n' "$file" "$out.log" | tee -a "$summary"
