@@ -41,6 +41,7 @@ targets_for() {
         src/settings/*) echo "--lib --test=settings --test=encryption_secret" ;;
         src/jobs/*) echo "--lib --test=jobs" ;;
         src/plugins/*) echo "--lib --test=plugins" ;;
+        src/auth/sessions.rs) echo "--lib --test=accounts --test=admin --test=jobs" ;;
         src/auth/*) echo "--lib --test=accounts --test=admin" ;;
         *) echo "--lib" ;;
     esac

@@ -71,8 +71,18 @@ impl FailureLimiter {
     /// limit: each one sees the others. The attempt is taken back when it succeeds or ends
     /// without an answer (a database error, a dropped request).
     pub fn begin(&self, account: &str, address: Option<IpAddr>) -> Result<Attempt<'_>, Duration> {
+        self.begin_at(account, address, Instant::now())
+    }
+
+    /// [`Self::begin`] at `now`: tests name the instant, so a window's last instant and its
+    /// end are both tried.
+    fn begin_at(
+        &self,
+        account: &str,
+        address: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<Attempt<'_>, Duration> {
         let mut windows = self.lock();
-        let now = Instant::now();
         if windows.len() > SWEEP_ABOVE {
             windows.retain(|_, w| now.duration_since(w.started) < self.window);
         }
@@ -183,43 +193,111 @@ impl Drop for Attempt<'_> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_limit_holds_per_account_and_per_address_until_the_window_ends() {
-        let limiter = FailureLimiter::new(3, 5, Duration::from_millis(200));
-        let here: IpAddr = [10, 0, 0, 1].into();
-        for _ in 0..3 {
-            limiter.begin("Ann", Some(here)).expect("below").failed();
-        }
-        let wait = limiter
-            .begin("ann", None)
-            .err()
-            .expect("account over its limit");
-        assert!(wait <= Duration::from_millis(200));
-        limiter
-            .begin("bob", Some(here))
-            .expect("address below")
-            .failed();
-        limiter
-            .begin("carl", Some(here))
-            .expect("address below")
-            .failed();
-        assert!(
-            limiter.begin("dora", Some(here)).is_err(),
-            "address over its limit"
-        );
-        assert!(limiter.begin("dora", None).is_ok());
-        std::thread::sleep(Duration::from_millis(250));
-        assert!(limiter.begin("ann", Some(here)).is_ok(), "a new window");
-        limiter.begin("bob", None).expect("new window").failed();
-        limiter.begin("BOB", None).expect("one failure").succeeded();
-        for _ in 0..3 {
-            limiter.begin("bob", None).expect("cleared").failed();
+    const MINUTE: Duration = Duration::from_secs(60);
+    const NANO: Duration = Duration::from_nanos(1);
+
+    impl FailureLimiter {
+        fn tracked(&self) -> usize {
+            self.lock().len()
         }
     }
 
     #[test]
+    fn the_limit_holds_per_account_and_per_address_until_the_window_ends() {
+        let limiter = FailureLimiter::new(3, 5, MINUTE);
+        let here: IpAddr = [10, 0, 0, 1].into();
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            limiter
+                .begin_at("Ann", Some(here), t0)
+                .expect("below")
+                .failed();
+        }
+        let wait = limiter
+            .begin_at("ann", None, t0 + Duration::from_secs(20))
+            .err()
+            .expect("account over its limit");
+        assert_eq!(wait, Duration::from_secs(40), "until the window ends");
+        for name in ["bob", "carl"] {
+            limiter
+                .begin_at(name, Some(here), t0)
+                .expect("address below")
+                .failed();
+        }
+        assert!(
+            limiter.begin_at("dora", Some(here), t0).is_err(),
+            "address over its limit"
+        );
+        assert!(limiter.begin_at("dora", None, t0).is_ok());
+        // The window's last instant still counts; its end starts a new one.
+        assert!(limiter.begin_at("ann", None, t0 + MINUTE - NANO).is_err());
+        assert!(limiter
+            .begin_at("dora", Some(here), t0 + MINUTE - NANO)
+            .is_err());
+        let t1 = t0 + MINUTE;
+        assert!(
+            limiter.begin_at("ann", Some(here), t1).is_ok(),
+            "a new window"
+        );
+        limiter
+            .begin_at("bob", None, t1)
+            .expect("new window")
+            .failed();
+        limiter
+            .begin_at("BOB", None, t1)
+            .expect("one failure")
+            .succeeded();
+        for _ in 0..3 {
+            limiter.begin_at("bob", None, t1).expect("cleared").failed();
+        }
+        assert!(limiter.begin_at("bob", None, t1).is_err());
+    }
+
+    #[test]
+    fn a_new_window_starts_counting_from_one() {
+        let limiter = FailureLimiter::new(2, 100, MINUTE);
+        let t0 = Instant::now();
+        limiter.begin_at("ann", None, t0).expect("first").failed();
+        limiter
+            .begin_at("ann", None, t0 + MINUTE)
+            .expect("new window")
+            .failed();
+        limiter
+            .begin_at("ann", None, t0 + MINUTE)
+            .expect("second failure of the new window")
+            .failed();
+        assert!(limiter.begin_at("ann", None, t0 + MINUTE).is_err());
+    }
+
+    #[test]
+    fn expired_windows_are_swept_past_the_threshold_and_live_ones_kept() {
+        let limiter = FailureLimiter::new(1, 100, MINUTE);
+        let t0 = Instant::now();
+        limiter
+            .begin_at("victim", None, t0 + NANO)
+            .expect("first")
+            .failed();
+        for i in 1..SWEEP_ABOVE {
+            limiter
+                .begin_at(&format!("user{i}"), None, t0)
+                .expect("below")
+                .failed();
+        }
+        assert_eq!(limiter.tracked(), SWEEP_ABOVE);
+        // At the threshold nothing is swept yet.
+        let t1 = t0 + MINUTE;
+        limiter.begin_at("late1", None, t1).expect("below").failed();
+        assert_eq!(limiter.tracked(), SWEEP_ABOVE + 1);
+        // Past it, windows that ended go; the victim's (a nanosecond younger) and the new
+        // ones stay, so the victim is still over its limit.
+        limiter.begin_at("late2", None, t1).expect("below").failed();
+        assert_eq!(limiter.tracked(), 3);
+        assert!(limiter.begin_at("victim", None, t1).is_err());
+    }
+
+    #[test]
     fn attempts_in_flight_count_against_the_limit() {
-        let limiter = FailureLimiter::new(3, 100, Duration::from_secs(60));
+        let limiter = FailureLimiter::new(3, 100, MINUTE);
         let burst: Vec<_> = (0..3)
             .map(|_| limiter.begin("ann", None).expect("below"))
             .collect();
@@ -236,7 +314,7 @@ mod tests {
 
     #[test]
     fn a_success_takes_its_attempt_back_from_the_address_only() {
-        let limiter = FailureLimiter::new(10, 2, Duration::from_secs(60));
+        let limiter = FailureLimiter::new(10, 2, MINUTE);
         let here: IpAddr = [10, 0, 0, 2].into();
         limiter.begin("ann", Some(here)).expect("first").failed();
         limiter

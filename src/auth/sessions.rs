@@ -47,6 +47,12 @@ impl SessionToken {
     }
 }
 
+/// Whether a session ending at `expires_at` is extended at `now`: strictly less than half of
+/// its life left (exactly half is not yet).
+fn renewal_due(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    expires_at - now < RENEW_BELOW
+}
+
 /// The row id of `token`: the hex SHA-256 of its text. `None` for anything that is not a
 /// token's shape, which is then never looked up.
 fn row_id(token: &str) -> Option<String> {
@@ -103,7 +109,7 @@ impl Sessions {
             return Ok(None);
         };
         let now = Utc::now();
-        if expires_at - now < RENEW_BELOW {
+        if renewal_due(expires_at, now) {
             diesel::update(auth_sessions::table.find(&id))
                 .set(auth_sessions::expires_at.eq(now + SESSION_LIFETIME))
                 .execute(&mut &*conn)
@@ -138,6 +144,18 @@ impl Sessions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_is_extended_only_with_less_than_half_left() {
+        let now = Utc::now();
+        assert!(!renewal_due(now + SESSION_LIFETIME, now));
+        assert!(!renewal_due(now + RENEW_BELOW, now), "exactly half left");
+        assert!(renewal_due(
+            now + RENEW_BELOW - Duration::microseconds(1),
+            now
+        ));
+        assert!(renewal_due(now, now));
+    }
 
     #[test]
     fn only_a_tokens_shape_is_looked_up_and_only_by_its_hash() {

@@ -198,3 +198,68 @@ pub fn remove_synced(path: &Path) -> Result<(), SecretError> {
         .and_then(|d| d.sync_all())
         .map_err(error)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generated(dir: &Path) -> ResolvedSecret {
+        let resolved = resolve(None, dir).expect("resolve");
+        assert_eq!(
+            resolved.source,
+            SecretSource::Generated(dir.join(SECRET_FILE))
+        );
+        resolved
+    }
+
+    #[test]
+    fn a_generated_secret_is_written_once_and_never_replaced() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mine = generated(dir.path());
+        mine.persist().expect("first write");
+        // Again by the same process (its commit failed and it tries again): nothing to do.
+        mine.persist().expect("the file already holds this secret");
+        // Another process's secret, written first: this one's would decrypt nothing.
+        let theirs = ResolvedSecret {
+            secret: SecretString::from("another secret".to_owned()),
+            source: mine.source.clone(),
+        };
+        let refused = theirs.persist().expect_err("a different secret is refused");
+        assert_eq!(refused.source.kind(), ErrorKind::AlreadyExists);
+        let stored = read_secret_file(&dir.path().join(SECRET_FILE))
+            .expect("read")
+            .expect("exists");
+        assert_eq!(stored.expose_secret(), mine.secret.expose_secret());
+        let found = resolve(None, dir.path()).expect("resolve");
+        assert_eq!(
+            found.source,
+            SecretSource::File(dir.path().join(SECRET_FILE))
+        );
+    }
+
+    #[test]
+    fn an_empty_file_is_an_error_and_a_missing_one_is_none() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join(SECRET_FILE);
+        assert!(read_secret_file(&path).expect("missing").is_none());
+        read_secret_file(dir.path()).expect_err("a folder is not a missing file");
+        fs::write(&path, " \n").expect("write");
+        let error = read_secret_file(&path).expect_err("empty");
+        assert_eq!(error.source.kind(), ErrorKind::InvalidData);
+        fs::write(&path, "  s3cret\n").expect("write");
+        let read = read_secret_file(&path).expect("read").expect("exists");
+        assert_eq!(read.expose_secret(), "s3cret");
+    }
+
+    #[test]
+    fn removing_a_next_file_tolerates_only_its_absence() {
+        let dir = tempfile::tempdir().expect("dir");
+        let next = next_path(&dir.path().join(SECRET_FILE));
+        fs::write(&next, "new").expect("write");
+        remove_synced(&next).expect("removed");
+        assert!(!next.exists());
+        remove_synced(&next).expect("already gone");
+        fs::create_dir(&next).expect("a folder in its place");
+        remove_synced(&next).expect_err("a folder is not removed");
+    }
+}
