@@ -89,11 +89,10 @@ impl FailureLimiter {
         let keys = self.keys(account, address);
         let mut wait = Duration::ZERO;
         for (key, limit) in &keys {
-            if let Some(w) = windows.get(key) {
-                let elapsed = now.duration_since(w.started);
-                if elapsed < self.window && w.failures >= *limit {
-                    wait = wait.max(self.window - elapsed);
-                }
+            // A window that has ended leaves nothing to wait.
+            if let Some(w) = windows.get(key).filter(|w| w.failures >= *limit) {
+                let left = self.window.saturating_sub(now.duration_since(w.started));
+                wait = wait.max(left);
             }
         }
         if !wait.is_zero() {
