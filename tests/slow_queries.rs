@@ -4,32 +4,19 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::log_capture::LogCapture;
 use common::pg::TestDb;
 use common::server::{config, TestServer};
 use diesel::sql_types::{Double, Text};
 use diesel_async::RunQueryDsl;
 use tracing::Instrument;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// One thread: the capturing subscriber is this thread's default, and every task runs on it.
 #[tokio::test(flavor = "current_thread")]
 async fn a_slow_statement_is_logged_once_without_its_parameters() {
-    let capture = Capture::default();
+    let capture = LogCapture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
@@ -44,7 +31,7 @@ async fn a_slow_statement_is_logged_once_without_its_parameters() {
     cfg.jobs.concurrency = 0;
     let server = TestServer::start(&cfg).await;
     assert_eq!(server.setup().await.0, 200);
-    capture.0.lock().expect("lock").clear();
+    capture.clear();
 
     let request = tracing::info_span!("request", request_id = "req-slow-42");
     async {
@@ -65,7 +52,7 @@ async fn a_slow_statement_is_logged_once_without_its_parameters() {
     .await;
     server.stop().await;
 
-    let log = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8");
+    let log = capture.text();
     let slow: Vec<&str> = log.lines().filter(|l| l.contains("slow query")).collect();
     assert_eq!(slow.len(), 1, "{log}");
     let line = slow[0];

@@ -1,7 +1,5 @@
 //! Upstream's settings routes with the defects fixed.
 
-use std::sync::{Arc, Mutex};
-
 use serde_json::json;
 
 use crate::common::server::{config, TestServer};
@@ -124,18 +122,7 @@ async fn secrets_are_masked_unless_revealed_and_stay_encrypted() {
 /// server runs on it.
 #[tokio::test(flavor = "current_thread")]
 async fn each_reveal_is_logged_with_key_and_user_never_the_value() {
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().expect("lock").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let capture = Capture::default();
+    let capture = crate::common::log_capture::LogCapture::default();
     let writer = capture.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
@@ -163,7 +150,7 @@ async fn each_reveal_is_logged_with_key_and_user_never_the_value() {
         .await;
     assert_eq!(reply.body["data"]["value"], "s3cr3t-value-xyz");
     admin.site.server.stop().await;
-    let log = String::from_utf8(capture.0.lock().expect("lock").clone()).expect("utf-8");
+    let log = capture.text();
     let line = log
         .lines()
         .find(|l| {

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod certs;
+pub mod log_capture;
 pub mod pg;
 pub mod process;
 pub mod replica;

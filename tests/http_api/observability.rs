@@ -1,7 +1,7 @@
 //! Request ids, the request log (JSON format through the real binary) and panics answered as
 //! JSON 500 by the production middleware stack.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use deploystack_backend::api;
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use tracing_subscriber::EnvFilter;
 
 use super::server_for;
+use crate::common::log_capture::LogCapture;
 use crate::common::pg::TestDb;
 use crate::common::process::{command, external_env, BackendProcess};
 use crate::common::server::json_of;
@@ -19,35 +20,19 @@ use crate::common::server::json_of;
 const PANIC_DETAIL: &str = "internal-detail-7c1e: secret state";
 
 /// Log lines of this test binary, written by the production JSON formatter.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+fn captured_logs() -> LogCapture {
+    static LOGS: OnceLock<LogCapture> = OnceLock::new();
     LOGS.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = {
-            let buffer = buffer.clone();
-            move || Capture(buffer.clone())
-        };
-        let subscriber = telemetry::subscriber(LogFormat::Json, EnvFilter::new("info"), writer);
+        let capture = LogCapture::default();
+        let writer = capture.clone();
+        let subscriber =
+            telemetry::subscriber(LogFormat::Json, EnvFilter::new("info"), move || {
+                writer.clone()
+            });
         tracing::subscriber::set_global_default(subscriber).expect("first subscriber");
-        buffer
+        capture
     })
     .clone()
-}
-
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Every JSON log line (other tests of this binary log too).
@@ -126,7 +111,7 @@ async fn panics_are_json_500_without_detail_and_the_server_keeps_serving() {
     let _ = stop.send(());
     let _ = server.await;
 
-    let text = String::from_utf8(logs.lock().expect("logs").clone()).expect("UTF-8");
+    let text = logs.text();
     let lines = json_lines(&text);
     let panic = line_of(&lines, "panic-test-0", "request handler panicked");
     assert_eq!(panic["level"], "ERROR");
