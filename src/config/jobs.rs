@@ -18,6 +18,10 @@ pub const DEFAULT_LEASE_MS: u64 = 30_000;
 pub const DEFAULT_SHUTDOWN_TIMEOUT_MS: u64 = 30_000;
 /// First retry delay; each further attempt doubles it (upstream: 2 s, then 4 s).
 pub const DEFAULT_RETRY_BASE_MS: u64 = 1_000;
+/// A run longer than this fails (and is retried while attempts remain) unless its type sets
+/// its own [`crate::jobs::Job::TIMEOUT`]: a handler that hangs must not hold its slot for
+/// good. 30 minutes; `JOB_TIMEOUT_MS=0` lets runs take as long as they like.
+pub const DEFAULT_JOB_TIMEOUT_MS: u64 = 1_800_000;
 /// Queue figures are logged this often.
 pub const DEFAULT_STATS_INTERVAL_MS: u64 = 300_000;
 
@@ -34,6 +38,9 @@ pub struct JobSettings {
     pub shutdown_timeout: Duration,
     /// Delay before the first retry; doubled at each further attempt, with jitter.
     pub retry_base: Duration,
+    /// Longest run of a job whose type sets no [`crate::jobs::Job::TIMEOUT`]; `None` (0):
+    /// no limit.
+    pub timeout: Option<Duration>,
     /// How often the queue's figures are logged; `None` (0) never.
     pub stats_interval: Option<Duration>,
     /// Whether this process enqueues the periodic jobs (every replica may: a slot is
@@ -49,6 +56,7 @@ impl Default for JobSettings {
             lease: Duration::from_millis(DEFAULT_LEASE_MS),
             shutdown_timeout: Duration::from_millis(DEFAULT_SHUTDOWN_TIMEOUT_MS),
             retry_base: Duration::from_millis(DEFAULT_RETRY_BASE_MS),
+            timeout: Some(Duration::from_millis(DEFAULT_JOB_TIMEOUT_MS)),
             stats_interval: Some(Duration::from_millis(DEFAULT_STATS_INTERVAL_MS)),
             schedules: true,
         }
@@ -78,6 +86,7 @@ impl JobSettings {
             DAY_MS,
             DEFAULT_STATS_INTERVAL_MS,
         )?;
+        let timeout = ms("JOB_TIMEOUT_MS", 0, 7 * DAY_MS, DEFAULT_JOB_TIMEOUT_MS)?;
         Ok(Self {
             concurrency,
             poll_interval: ms(
@@ -96,6 +105,7 @@ impl JobSettings {
                 DEFAULT_SHUTDOWN_TIMEOUT_MS,
             )?,
             retry_base: ms("JOB_RETRY_BASE_MS", 1, DAY_MS, DEFAULT_RETRY_BASE_MS)?,
+            timeout: (!timeout.is_zero()).then_some(timeout),
             stats_interval: (!stats.is_zero()).then_some(stats),
             schedules: env.flag("JOB_SCHEDULES")?.unwrap_or(true),
         })

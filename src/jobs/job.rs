@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
@@ -25,6 +26,10 @@ pub trait Job: Send + Sync + 'static {
     type Payload: Serialize + DeserializeOwned + Send + 'static;
     /// Stored as the job's `result` on success.
     type Output: Serialize + Send + 'static;
+    /// Longest run of this type; `None` takes `JOB_TIMEOUT_MS`. Past it the run's
+    /// [`JobContext::cancel`] is cancelled, its future dropped, and the run fails (retried
+    /// while attempts remain).
+    const TIMEOUT: Option<Duration> = None;
 
     /// Does the work. An error is retried with backoff until the attempts run out, unless
     /// it is [`JobError::fatal`].
@@ -47,6 +52,11 @@ pub struct JobContext {
     /// Cancelled when the process shuts down: a long job may stop early and return an
     /// error (it is retried), or finish within the shutdown timeout.
     pub shutdown: CancellationToken,
+    /// Cancelled when this run must stop now: its lease was taken back (the process stalled
+    /// past the lease, so another worker may be running the job) or it ran past its
+    /// timeout. Its future is dropped soon after (a third of the lease, or at once for a
+    /// timeout); work a handler started outside its future should watch this token.
+    pub cancel: CancellationToken,
 }
 
 /// Why a run failed. The message is stored in the job's `error` column, so it must not
@@ -113,6 +123,9 @@ pub(crate) trait ErasedJob: Send + Sync {
         payload: Value,
         ctx: JobContext,
     ) -> BoxFuture<'static, Result<Option<Value>, RunFailure>>;
+
+    /// The type's own [`Job::TIMEOUT`].
+    fn timeout(&self) -> Option<Duration>;
 }
 
 struct Typed<J>(Arc<J>);
@@ -140,6 +153,10 @@ impl<J: Job> ErasedJob for Typed<J> {
                 )))),
             }
         })
+    }
+
+    fn timeout(&self) -> Option<Duration> {
+        J::TIMEOUT
     }
 }
 

@@ -1,33 +1,47 @@
-//! Leases: extended while handlers run, taken back from workers that died (their jobs run
-//! again, or fail when that was their last attempt), handed back at shutdown.
+//! Leases: renewed while handlers run, taken back from workers that stopped renewing (their
+//! jobs run again, or fail when that was their last attempt), handed back at shutdown.
+//!
+//! A job taken back keeps naming its last holder until it is claimed again: if that run was
+//! alive after all and reports, its outcome is written (see [`crate::jobs::settle`]), so a
+//! job is never left failed for work that succeeded.
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Double, Nullable, Text};
+use diesel::sql_types::{Array, Double, Integer, Nullable, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use crate::jobs::batches::{self, Deltas};
 
 /// Error of a job whose worker stopped answering during its last attempt.
-pub(crate) const LEASE_EXPIRED: &str =
+pub const LEASE_EXPIRED: &str =
     "the worker running this job stopped (its lease expired): process killed or stalled";
 
-/// Pushes the lease of `ids` held by `worker` to `lease_ms` from now.
-pub(crate) async fn extend(
+/// Pushes the lease of the runs `ids` (at `attempts`) held by `worker` to `lease_ms` from
+/// now; returns the ids of those it no longer holds (taken back, or settled meanwhile).
+pub(crate) async fn renew(
     conn: &mut AsyncPgConnection,
     worker: &str,
     ids: &[String],
+    attempts: &[i32],
     lease_ms: f64,
-) -> QueryResult<usize> {
-    // `queue_extend_leases` (migration `job_queue_throughput`) keeps the primary key in its
-    // plan and skips jobs being settled right now.
-    let n = diesel::sql_query("SELECT queue_extend_leases($1, $2, $3) AS n")
-        .bind::<Text, _>(worker)
-        .bind::<Array<Text>, _>(ids)
-        .bind::<Double, _>(lease_ms)
-        .get_result::<Count>(conn)
-        .await?
-        .n;
-    Ok(usize::try_from(n).unwrap_or(0))
+) -> QueryResult<Vec<String>> {
+    // `queue_renew_leases` (migration `job_leases`) keeps the primary key in its plan and
+    // skips jobs being settled right now.
+    let lost: Vec<Lost> = diesel::sql_query(
+        "SELECT queue_renew_leases AS id FROM queue_renew_leases($1, $2, $3, $4)",
+    )
+    .bind::<Text, _>(worker)
+    .bind::<Array<Text>, _>(ids)
+    .bind::<Array<Integer>, _>(attempts)
+    .bind::<Double, _>(lease_ms)
+    .load(conn)
+    .await?;
+    Ok(lost.into_iter().map(|l| l.id).collect())
+}
+
+#[derive(QueryableByName)]
+struct Lost {
+    #[diesel(sql_type = Text)]
+    id: String,
 }
 
 #[derive(QueryableByName)]
@@ -45,7 +59,8 @@ struct Reaped {
 }
 
 /// Takes back up to 1000 jobs whose lease expired, from any worker: pending again and due
-/// now, or failed when their attempts are used up. Returns (requeued, failed).
+/// now, or failed when their attempts are used up; either way still naming their holder,
+/// whose late outcome is then written. Returns (requeued, failed).
 pub(crate) async fn reap(conn: &mut AsyncPgConnection) -> QueryResult<(usize, usize)> {
     conn.transaction(async |conn| {
         // SKIP LOCKED: a worker settling one of these right now wins; the reaper never
@@ -60,7 +75,7 @@ pub(crate) async fn reap(conn: &mut AsyncPgConnection) -> QueryResult<(usize, us
                status = CASE WHEN j.attempts >= j.max_attempts THEN 'failed' ELSE 'pending' END, \
                error = $1, \
                completed_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END, \
-               scheduled_for = now(), locked_by = NULL, locked_until = NULL, updated_at = now() \
+               scheduled_for = now(), locked_until = NULL, updated_at = now() \
              FROM expired WHERE j.id = expired.id \
              RETURNING j.batch_id, j.status",
         )

@@ -1,16 +1,18 @@
-//! The lease keeper of the worker runtime: every third of the lease it extends the leases
-//! of the jobs running in this process, and takes back expired ones from any worker.
+//! The lease keeper of the worker runtime: every third of the lease it renews the leases of
+//! the runs listed in this process (on a reserved connection), cancels the runs whose lease
+//! was taken back anyway, and takes back expired leases from any worker.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::jobs::lease;
-use crate::jobs::runtime::{locked, Shared};
+use crate::jobs::runtime::Shared;
 
-/// Every third of the lease: extends the leases of jobs running here, and takes back
-/// expired ones from any worker.
+/// Every third of the lease: renews the leases of runs listed here, cancels the runs that
+/// lost theirs, and takes back expired ones from any worker.
 pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
     let lease_ms = shared.settings.lease.as_secs_f64() * 1000.0;
     let mut tick = tokio::time::interval(shared.settings.lease / 3);
@@ -20,18 +22,34 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
             _ = tick.tick() => {}
             () = stop.cancelled() => return,
         }
-        let ids: Vec<String> = locked(&shared.running).keys().cloned().collect();
-        let mut conn = match shared.db.conn().await {
+        let (ids, attempts) = shared.held();
+        let mut conn = match shared.upkeep_conn().await {
             Ok(conn) => conn,
             Err(e) => {
                 // Three missed ticks and the leases of this worker's running jobs expire.
-                warn!(error = %e, "cannot extend job leases: no connection");
+                warn!(error = %e, "cannot renew job leases: no connection");
                 continue;
             }
         };
         if !ids.is_empty() {
-            if let Err(e) = lease::extend(&mut conn, &shared.worker, &ids, lease_ms).await {
-                warn!(error = %e, "cannot extend job leases");
+            match lease::renew(&mut conn, &shared.worker, &ids, &attempts, lease_ms).await {
+                Ok(lost) if !lost.is_empty() => {
+                    let asked: HashMap<&str, i32> = ids
+                        .iter()
+                        .map(String::as_str)
+                        .zip(attempts.iter().copied())
+                        .collect();
+                    let cancelled = shared.cancel_lost(&lost, &asked);
+                    if cancelled > 0 {
+                        warn!(
+                            runs = cancelled,
+                            "job leases were taken back while their runs went on (this process \
+                             stalled past the lease): runs cancelled"
+                        );
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => warn!(error = %e, "cannot renew job leases"),
             }
         }
         match lease::reap(&mut conn).await {

@@ -28,6 +28,7 @@ mod wakeup;
 
 pub use error::QueueError;
 pub use job::{Job, JobContext, JobError, Registry};
+pub use lease::LEASE_EXPIRED;
 pub use model::{BatchRecord, EnqueueOptions, JobRecord, JobStatus, NewJob};
 pub use queue::JobQueue;
 pub use runtime::Workers;

@@ -79,8 +79,10 @@ pub struct EnqueueOptions {
     pub priority: i32,
     /// An existing batch the job joins (its `total_jobs` grows by one).
     pub batch_id: Option<String>,
-    /// A unique key: a second job with the same key is not enqueued (the periodic jobs use
-    /// one per schedule and slot).
+    /// A unique key: while the job holding it is pending, processing or completed, enqueueing
+    /// the key again adds nothing and answers that job's id (the periodic jobs use one per
+    /// schedule and slot). A failed job gives its key back: enqueueing the key again runs
+    /// that job again (same id; the new payload and options; attempts from zero).
     pub key: Option<String>,
 }
 

@@ -22,7 +22,7 @@ const MAX_SETTLE: usize = 1000;
 const FINAL_FLUSH_LIMIT: Duration = Duration::from_secs(10);
 
 /// Statements writing outcomes at once: one is written while the next one gathers.
-const WRITERS: usize = 2;
+pub(super) const WRITERS: usize = 2;
 
 pub(super) async fn flush_loop(
     shared: Arc<Shared>,
@@ -86,7 +86,7 @@ async fn write_outcomes(shared: &Shared, outcomes: Vec<Outcome>, stop: &Cancella
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     let mut warned = false;
     loop {
-        let result = match shared.db.conn().await {
+        let result = match shared.upkeep_conn().await {
             Ok(mut conn) => settle(&mut conn, &shared.worker, &outcomes)
                 .await
                 .map_err(|e| e.to_string()),
@@ -95,6 +95,10 @@ async fn write_outcomes(shared: &Shared, outcomes: Vec<Outcome>, stop: &Cancella
         match result {
             Ok(settled) => {
                 shared.count_written(&outcomes, settled);
+                // Written: the runs no longer need their lease.
+                for outcome in &outcomes {
+                    shared.unlist(&outcome.id, outcome.attempt);
+                }
                 return true;
             }
             Err(e) => {

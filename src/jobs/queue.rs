@@ -296,7 +296,9 @@ async fn insert_new(
     .await
 }
 
-/// Inserts one job, or finds the job already holding its key.
+/// Inserts one job, or answers the job already holding its key: one statement, so the
+/// holder cannot vanish (cleanup) between finding the key taken and reading its id. A failed
+/// holder is enqueued again instead (see [`EnqueueOptions::key`]).
 pub(crate) async fn insert_job(
     conn: &mut AsyncPgConnection,
     id: &str,
@@ -308,12 +310,14 @@ pub(crate) async fn insert_job(
     const INSERT: &str = "INSERT INTO queue_jobs \
            (id, type, payload, scheduled_for, max_attempts, priority, batch_id, key) \
          SELECT $1, $2, $3, COALESCE($4, now()), $5, $6, $7, $8";
-    const ON_CONFLICT: &str = "ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING RETURNING id";
     let sql = match notice {
-        Notice::Trigger => format!("{INSERT} {ON_CONFLICT}"),
+        Notice::Trigger => format!("{INSERT} {}", &*ON_KEY_TAKEN),
         // The trigger is off for this statement's transaction (a single statement here).
         Notice::AfterCommit => {
-            format!("WITH quiet AS ({SUPPRESS_TRIGGER}) {INSERT} FROM quiet {ON_CONFLICT}")
+            format!(
+                "WITH quiet AS ({SUPPRESS_TRIGGER}) {INSERT} FROM quiet {}",
+                &*ON_KEY_TAKEN
+            )
         }
     };
     let inserted = diesel::sql_query(sql)
@@ -327,18 +331,42 @@ pub(crate) async fn insert_job(
         .bind::<Nullable<Text>, _>(options.key.as_deref())
         .get_result::<Inserted>(conn)
         .await
-        .optional()
         .map_err(|e| missing_batch(e, options.batch_id.as_deref()))?;
-    match inserted {
-        Some(inserted) => Ok(inserted.id),
-        // The key is taken: the job it names is the answer (idempotent enqueue).
-        None => Ok(queue_jobs::table
-            .filter(queue_jobs::key.eq(options.key.as_deref().unwrap_or_default()))
-            .select(queue_jobs::id)
-            .first::<String>(conn)
-            .await?),
-    }
+    Ok(inserted.id)
 }
+
+/// The conflict clause of a keyed insert. `DO UPDATE` (not `DO NOTHING`) so the statement
+/// returns the holder's id whatever committed meanwhile; the holder is changed only when it
+/// failed (and belongs to no batch, whose counters would then be wrong): it becomes the new
+/// job. Otherwise every column keeps its value.
+static ON_KEY_TAKEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    const REVIVE: &str = "queue_jobs.status = 'failed' AND queue_jobs.batch_id IS NULL";
+    let columns = [
+        ("type", "EXCLUDED.type"),
+        ("payload", "EXCLUDED.payload"),
+        ("scheduled_for", "EXCLUDED.scheduled_for"),
+        ("max_attempts", "EXCLUDED.max_attempts"),
+        ("priority", "EXCLUDED.priority"),
+        ("attempts", "0"),
+        ("result", "NULL"),
+        ("error", "NULL"),
+        ("completed_at", "NULL"),
+        ("started_at", "NULL"),
+        ("locked_by", "NULL"),
+        ("updated_at", "now()"),
+        ("status", "'pending'"),
+    ];
+    let set: Vec<String> = columns
+        .iter()
+        .map(|(column, new)| {
+            format!("{column} = CASE WHEN {REVIVE} THEN {new} ELSE queue_jobs.{column} END")
+        })
+        .collect();
+    format!(
+        "ON CONFLICT (key) WHERE key IS NOT NULL DO UPDATE SET {} RETURNING id",
+        set.join(", ")
+    )
+});
 
 /// [`JobQueue::enqueue_batch`] on `conn` (a caller's transaction works as for `enqueue_in`).
 pub async fn enqueue_batch_in(

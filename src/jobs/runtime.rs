@@ -1,7 +1,14 @@
 //! The worker runtime of one process: claimers that take due jobs in batches (woken by
 //! notifications, polling as a fallback), one task per running job, a flusher that writes
-//! outcomes many at a time, and a lease keeper that extends this worker's leases and takes
+//! outcomes many at a time, and a lease keeper that renews this worker's leases and takes
 //! back those of dead workers.
+//!
+//! Renewals and outcomes go through connections reserved for the queue (see
+//! [`Shared::upkeep_conn`]), never the request pool: HTTP load or slow handlers holding every
+//! pooled connection cannot make a lease expire under a live run. A run stays listed (and
+//! its lease renewed) until its outcome is written. A run whose lease was taken back anyway
+//! (the process stalled past it) is cancelled through its [`JobContext::cancel`] token and
+//! dropped after a third of the lease; a run past its timeout is cancelled and fails.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -18,8 +25,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::config::JobSettings;
-use crate::db::{Database, PgConnector};
+use crate::config::{JobSettings, PoolSettings};
+use crate::db::pool::{DbConn, LivePool};
+use crate::db::{Database, DbError, PgConnector};
 use crate::jobs::claim::{claim, ClaimedJob};
 use crate::jobs::job::{JobContext, Registry, RunFailure};
 use crate::jobs::lease;
@@ -56,6 +64,10 @@ pub struct WorkerCounters {
     pub superseded: u64,
     /// Claims made after a notification.
     pub woken: u64,
+    /// Runs cancelled because their lease had been taken back while they ran.
+    pub lost: u64,
+    /// Runs stopped for running past their timeout.
+    pub timed_out: u64,
 }
 
 #[derive(Default)]
@@ -66,6 +78,8 @@ pub(super) struct Counters {
     pub(super) failed: AtomicU64,
     pub(super) superseded: AtomicU64,
     woken: AtomicU64,
+    lost: AtomicU64,
+    timed_out: AtomicU64,
 }
 
 pub(super) struct Running {
@@ -73,10 +87,17 @@ pub(super) struct Running {
     /// claimed again (a later attempt) before the first run ends.
     attempt: i32,
     abort: Option<AbortHandle>,
+    /// Cancelled by the lease keeper when this run's lease was taken back.
+    lost: CancellationToken,
+    /// The handler ended and its outcome waits to be written: the lease is renewed until
+    /// it is, so the job cannot be taken back and run again meanwhile.
+    finished: bool,
 }
 
 pub(super) struct Shared {
     pub(super) db: Database,
+    /// Connections for renewals, outcomes and hand-backs only (none without a connector).
+    reserved: Option<LivePool>,
     registry: Registry,
     pub(super) settings: JobSettings,
     pub(super) worker: String,
@@ -100,8 +121,10 @@ pub struct Workers {
     shared: Arc<Shared>,
     /// Stops claiming (and the listener).
     stop_claiming: CancellationToken,
-    /// Stops the lease keeper and the flusher, after the handlers.
-    stop_rest: CancellationToken,
+    /// Stops the flusher, after the handlers.
+    stop_flush: CancellationToken,
+    /// Stops the lease keeper, after the flusher wrote the last outcomes.
+    stop_keeper: CancellationToken,
     handlers: TaskTracker,
     claimers: Vec<JoinHandle<()>>,
     flusher: JoinHandle<()>,
@@ -120,8 +143,12 @@ impl Workers {
     ) -> Self {
         let concurrency = settings.concurrency.max(1) as usize;
         let (tx, rx) = mpsc::unbounded_channel();
+        let reserved = connector
+            .as_ref()
+            .map(|connector| LivePool::new(connector, &reserved_settings()));
         let shared = Arc::new(Shared {
             db,
+            reserved,
             registry,
             worker: worker_name(),
             wake: Arc::new(Notify::new()),
@@ -134,7 +161,8 @@ impl Workers {
             settings,
         });
         let stop_claiming = CancellationToken::new();
-        let stop_rest = CancellationToken::new();
+        let stop_flush = CancellationToken::new();
+        let stop_keeper = CancellationToken::new();
         let handlers = TaskTracker::new();
         let listener = connector.map(|connector| {
             tokio::spawn(super::wakeup::listen(
@@ -162,12 +190,16 @@ impl Workers {
             flusher: tokio::spawn(super::outcomes::flush_loop(
                 shared.clone(),
                 rx,
-                stop_rest.clone(),
+                stop_flush.clone(),
             )),
-            keeper: tokio::spawn(super::lease_keeper::run(shared.clone(), stop_rest.clone())),
+            keeper: tokio::spawn(super::lease_keeper::run(
+                shared.clone(),
+                stop_keeper.clone(),
+            )),
             shared,
             stop_claiming,
-            stop_rest,
+            stop_flush,
+            stop_keeper,
             handlers,
             listener,
         }
@@ -193,12 +225,17 @@ impl Workers {
             failed: c.failed.load(Ordering::Relaxed),
             superseded: c.superseded.load(Ordering::Relaxed),
             woken: c.woken.load(Ordering::Relaxed),
+            lost: c.lost.load(Ordering::Relaxed),
+            timed_out: c.timed_out.load(Ordering::Relaxed),
         }
     }
 
-    /// Jobs running now.
+    /// Jobs running now (not those that ended and wait for their outcome to be written).
     pub fn running(&self) -> usize {
-        locked(&self.shared.running).len()
+        locked(&self.shared.running)
+            .values()
+            .filter(|r| !r.finished)
+            .count()
     }
 
     /// Stops claiming, gives running handlers the shutdown timeout to finish, hands the jobs
@@ -219,10 +256,18 @@ impl Workers {
             .await
             .is_err()
         {
-            let unfinished: Vec<(String, Option<AbortHandle>)> = locked(&self.shared.running)
-                .drain()
-                .map(|(id, r)| (id, r.abort))
-                .collect();
+            // Runs that ended keep their entry: their outcome is on its way to the flusher.
+            let unfinished: Vec<(String, Option<AbortHandle>)> = {
+                let mut running = locked(&self.shared.running);
+                let ids: Vec<String> = running
+                    .iter()
+                    .filter(|(_, r)| !r.finished)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                ids.into_iter()
+                    .filter_map(|id| running.remove(&id).map(|r| (id, r.abort)))
+                    .collect()
+            };
             for (_, abort) in &unfinished {
                 if let Some(abort) = abort {
                     abort.abort();
@@ -242,7 +287,7 @@ impl Workers {
                 timeout_ms = timeout.as_millis() as u64,
                 "job handlers did not finish in time; handing their jobs back"
             );
-            match self.shared.db.conn().await {
+            match self.shared.upkeep_conn().await {
                 Ok(mut conn) => {
                     if let Err(e) = lease::release(&mut conn, &self.shared.worker, &ids).await {
                         warn!(error = %e, "cannot hand jobs back; they run again when their lease expires");
@@ -253,8 +298,10 @@ impl Workers {
                 }
             }
         }
-        self.stop_rest.cancel();
+        // The keeper renews the leases of written-out runs until the flusher is done.
+        self.stop_flush.cancel();
         let _ = self.flusher.await;
+        self.stop_keeper.cancel();
         let _ = self.keeper.await;
         info!(worker = %self.shared.worker, "job workers stopped");
     }
@@ -398,21 +445,30 @@ fn spawn_job(
         max_attempts,
         batch_id,
     } = job;
+    let lost = CancellationToken::new();
     // Listed before the task starts, so a fast job cannot finish (and unlist itself) first.
     locked(&shared.running).insert(
         id.clone(),
         Running {
             attempt,
             abort: None,
+            lost: lost.clone(),
+            finished: false,
         },
     );
+    let cancel = lost.child_token();
     let ctx = JobContext {
         id: id.clone(),
         attempt,
         max_attempts,
         shutdown: shared.handler_stop.clone(),
+        cancel: cancel.clone(),
     };
     let handler = shared.registry.get(&job_type).cloned();
+    let timeout = handler
+        .as_ref()
+        .and_then(|h| h.timeout())
+        .or(shared.settings.timeout);
     let task_shared = shared.clone();
     let task_id = id.clone();
     let handle = handlers.spawn(async move {
@@ -421,10 +477,34 @@ fn spawn_job(
             None => End::Failed(no_worker_message(&job_type)),
             // Each run is a unit of work: after it wrote, its reads see what it wrote.
             Some(handler) => {
-                match AssertUnwindSafe(crate::db::routing::unit_of_work(handler.run(payload, ctx)))
-                    .catch_unwind()
-                    .await
-                {
+                let run =
+                    AssertUnwindSafe(crate::db::routing::unit_of_work(handler.run(payload, ctx)))
+                        .catch_unwind();
+                let abandoned = async {
+                    lost.cancelled().await;
+                    tokio::time::sleep(shared.settings.lease / 3).await;
+                };
+                let ran = tokio::select! {
+                    biased;
+                    ran = run => ran,
+                    () = past(timeout) => {
+                        cancel.cancel();
+                        shared.counters.timed_out.fetch_add(1, Ordering::Relaxed);
+                        let ms = timeout.map_or(0, |t| t.as_millis());
+                        warn!(job = %task_id, job_type = %job_type, timeout_ms = ms as u64, "job ran past its timeout; stopped");
+                        Ok(Err(RunFailure::Failed(crate::jobs::JobError::retry(format!(
+                            "the job ran longer than its timeout ({ms} ms) and was stopped"
+                        )))))
+                    }
+                    () = abandoned => {
+                        // Taken back and still running: another worker may run it now. No
+                        // outcome: the job is where the reaper left it.
+                        shared.unlist(&task_id, attempt);
+                        drop(permit);
+                        return;
+                    }
+                };
+                match ran {
                     Ok(Ok(result)) => End::Completed(result),
                     Ok(Err(RunFailure::BadPayload(message))) => End::Failed(message),
                     Ok(Err(RunFailure::Failed(e))) => shared.retry_or_fail(
@@ -444,10 +524,14 @@ fn spawn_job(
         };
         // Only the run that still holds its entry reports: an entry taken by shutdown means
         // the job is being handed back, one of a later attempt means this run was superseded.
+        // The entry stays (finished) until the flusher wrote the outcome: its lease with it.
         let listed = {
             let mut running = locked(&shared.running);
-            match running.get(&task_id) {
-                Some(entry) if entry.attempt == attempt => running.remove(&task_id).is_some(),
+            match running.get_mut(&task_id) {
+                Some(entry) if entry.attempt == attempt => {
+                    entry.finished = true;
+                    true
+                }
                 _ => false,
             }
         };
@@ -468,7 +552,77 @@ fn spawn_job(
     }
 }
 
+/// Resolves once `limit` has passed; never without one.
+async fn past(limit: Option<Duration>) {
+    match limit {
+        Some(limit) => tokio::time::sleep(limit).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The reserved connections: one for the lease keeper, one per outcome writer, kept open.
+fn reserved_settings() -> PoolSettings {
+    let size = 1 + super::outcomes::WRITERS as u32;
+    PoolSettings {
+        max_size: size,
+        min_idle: size,
+        idle_timeout: None,
+        ..PoolSettings::default()
+    }
+}
+
 impl Shared {
+    /// A connection for the queue's own upkeep (renewals, outcomes, hand-backs): one of the
+    /// connections reserved for it, so a request pool held by HTTP load or slow handlers
+    /// cannot delay a renewal past the lease; the request pool when none are reserved.
+    pub(super) async fn upkeep_conn(&self) -> Result<DbConn, DbError> {
+        match &self.reserved {
+            Some(pool) => pool.get().await,
+            None => self.db.conn().await,
+        }
+    }
+
+    /// Forgets the run `id` at `attempt` (a later attempt's entry stays).
+    pub(super) fn unlist(&self, id: &str, attempt: i32) {
+        let mut running = locked(&self.running);
+        if running.get(id).is_some_and(|r| r.attempt == attempt) {
+            running.remove(id);
+        }
+    }
+
+    /// The runs to renew: every listed one whose lease was not taken back.
+    pub(super) fn held(&self) -> (Vec<String>, Vec<i32>) {
+        locked(&self.running)
+            .iter()
+            .filter(|(_, r)| !r.lost.is_cancelled())
+            .map(|(id, r)| (id.clone(), r.attempt))
+            .unzip()
+    }
+
+    /// Cancels the runs of `lost` (ids the renewal at `asked` attempts no longer held) that
+    /// are still going; returns how many.
+    pub(super) fn cancel_lost(&self, lost: &[String], asked: &HashMap<&str, i32>) -> usize {
+        let running = locked(&self.running);
+        let mut cancelled = 0;
+        for id in lost {
+            let Some(entry) = running.get(id) else {
+                continue;
+            };
+            if asked.get(id.as_str()) == Some(&entry.attempt)
+                && !entry.finished
+                && !entry.lost.is_cancelled()
+            {
+                entry.lost.cancel();
+                cancelled += 1;
+            }
+        }
+        drop(running);
+        self.counters
+            .lost
+            .fetch_add(cancelled as u64, Ordering::Relaxed);
+        cancelled
+    }
+
     /// Another attempt after `retry_base · 2^attempt` (±20 %), or failed for good.
     fn retry_or_fail(
         &self,

@@ -12,6 +12,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 
 use crate::jobs::batches::{self, Deltas};
+use crate::jobs::lease::LEASE_EXPIRED;
 
 /// How one run ended.
 #[derive(Debug)]
@@ -52,57 +53,133 @@ struct Settled {
     status: String,
 }
 
-/// Writes `outcomes` of `worker`'s runs; returns how many jobs were still held (the others
-/// were taken over after their lease expired, and their outcome is dropped).
+/// Writes `outcomes` of `worker`'s runs; returns how many were written. A run whose lease
+/// was taken back is written too when nobody ran its job since (the job still names it,
+/// pending or failed as the reaper left it); the others were taken over, and their outcome
+/// is dropped.
 pub(crate) async fn settle(
     conn: &mut AsyncPgConnection,
     worker: &str,
     outcomes: &[Outcome],
 ) -> QueryResult<usize> {
-    let n = outcomes.len();
-    let mut ids = Vec::with_capacity(n);
-    let mut attempts = Vec::with_capacity(n);
-    let mut statuses = Vec::with_capacity(n);
-    let mut results: Vec<Option<&Value>> = Vec::with_capacity(n);
-    let mut errors: Vec<Option<std::borrow::Cow<'_, str>>> = Vec::with_capacity(n);
-    let mut delays = Vec::with_capacity(n);
-    for outcome in outcomes {
-        ids.push(outcome.id.as_str());
-        attempts.push(outcome.attempt);
-        let (status, result, error, delay) = match &outcome.end {
-            End::Completed(result) => ("completed", result.as_ref(), None, 0.0),
-            End::Retry { error, delay_ms } => ("pending", None, Some(storable(error)), *delay_ms),
-            End::Failed(error) => ("failed", None, Some(storable(error)), 0.0),
-        };
-        statuses.push(status);
-        results.push(result);
-        errors.push(error);
-        delays.push(delay);
-    }
-    // `queue_settle` (migration `job_queue_throughput`) keeps the primary key in its plan.
+    let columns = Columns::new(outcomes);
+    // `queue_settle` (migration `job_leases`) keeps the primary key in its plan.
     let statement = diesel::sql_query(
         "SELECT settled_batch_id AS batch_id, settled_status AS status \
          FROM queue_settle($7, $1, $2, $3, $4, $5, $6)",
     )
-    .bind::<Array<Text>, _>(ids)
-    .bind::<Array<Integer>, _>(attempts)
-    .bind::<Array<Text>, _>(statuses)
-    .bind::<Array<Nullable<Jsonb>>, _>(results)
-    .bind::<Array<Nullable<Text>>, _>(&errors)
-    .bind::<Array<Double>, _>(delays)
+    .bind::<Array<Text>, _>(&columns.ids)
+    .bind::<Array<Integer>, _>(&columns.attempts)
+    .bind::<Array<Text>, _>(&columns.statuses)
+    .bind::<Array<Nullable<Jsonb>>, _>(&columns.results)
+    .bind::<Array<Nullable<Text>>, _>(&columns.errors)
+    .bind::<Array<Double>, _>(&columns.delays)
     .bind::<Text, _>(worker);
-    if !outcomes.iter().any(|o| o.batch) {
+    let settled = if !outcomes.iter().any(|o| o.batch) {
         // One statement is atomic on its own.
-        return Ok(statement.load::<Settled>(conn).await?.len());
+        statement.load::<Settled>(conn).await?.len()
+    } else {
+        conn.transaction(async |conn| {
+            let settled = statement.load::<Settled>(conn).await?;
+            let mut deltas = Deltas::new();
+            for row in &settled {
+                batches::count(&mut deltas, row.batch_id.clone(), &row.status);
+            }
+            batches::apply(conn, &deltas).await?;
+            Ok::<_, diesel::result::Error>(settled.len())
+        })
+        .await?
+    };
+    if settled == outcomes.len() {
+        return Ok(settled);
     }
+    Ok(settled + settle_late(conn, worker, &columns).await?)
+}
+
+/// The outcomes of one settle, as the columns PostgreSQL takes them.
+struct Columns<'a> {
+    ids: Vec<&'a str>,
+    attempts: Vec<i32>,
+    statuses: Vec<&'static str>,
+    results: Vec<Option<&'a Value>>,
+    errors: Vec<Option<std::borrow::Cow<'a, str>>>,
+    delays: Vec<f64>,
+}
+
+impl<'a> Columns<'a> {
+    fn new(outcomes: &'a [Outcome]) -> Self {
+        let n = outcomes.len();
+        let mut columns = Self {
+            ids: Vec::with_capacity(n),
+            attempts: Vec::with_capacity(n),
+            statuses: Vec::with_capacity(n),
+            results: Vec::with_capacity(n),
+            errors: Vec::with_capacity(n),
+            delays: Vec::with_capacity(n),
+        };
+        for outcome in outcomes {
+            columns.ids.push(outcome.id.as_str());
+            columns.attempts.push(outcome.attempt);
+            let (status, result, error, delay) = match &outcome.end {
+                End::Completed(result) => ("completed", result.as_ref(), None, 0.0),
+                End::Retry { error, delay_ms } => {
+                    ("pending", None, Some(storable(error)), *delay_ms)
+                }
+                End::Failed(error) => ("failed", None, Some(storable(error)), 0.0),
+            };
+            columns.statuses.push(status);
+            columns.results.push(result);
+            columns.errors.push(error);
+            columns.delays.push(delay);
+        }
+        columns
+    }
+}
+
+#[derive(QueryableByName)]
+struct SettledLate {
+    #[diesel(sql_type = Nullable<Text>)]
+    batch_id: Option<String>,
+    #[diesel(sql_type = Text)]
+    previous: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+}
+
+/// Writes the outcomes of runs whose lease was taken back while nobody ran their job since,
+/// moving the batch counters from what the reaper recorded; returns how many.
+async fn settle_late(
+    conn: &mut AsyncPgConnection,
+    worker: &str,
+    columns: &Columns<'_>,
+) -> QueryResult<usize> {
     conn.transaction(async |conn| {
-        let settled = statement.load::<Settled>(conn).await?;
+        let late: Vec<SettledLate> = diesel::sql_query(
+            "SELECT settled_batch_id AS batch_id, previous_status AS previous, \
+               settled_status AS status \
+             FROM queue_settle_late($7, $1, $2, $3, $4, $5, $6, $8)",
+        )
+        .bind::<Array<Text>, _>(&columns.ids)
+        .bind::<Array<Integer>, _>(&columns.attempts)
+        .bind::<Array<Text>, _>(&columns.statuses)
+        .bind::<Array<Nullable<Jsonb>>, _>(&columns.results)
+        .bind::<Array<Nullable<Text>>, _>(&columns.errors)
+        .bind::<Array<Double>, _>(&columns.delays)
+        .bind::<Text, _>(worker)
+        .bind::<Text, _>(LEASE_EXPIRED)
+        .load(conn)
+        .await?;
         let mut deltas = Deltas::new();
-        for row in &settled {
+        for row in &late {
+            if row.previous == "failed" {
+                if let Some(batch_id) = &row.batch_id {
+                    deltas.entry(batch_id.clone()).or_default().1 -= 1;
+                }
+            }
             batches::count(&mut deltas, row.batch_id.clone(), &row.status);
         }
         batches::apply(conn, &deltas).await?;
-        Ok(settled.len())
+        Ok(late.len())
     })
     .await
 }

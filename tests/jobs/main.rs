@@ -7,8 +7,10 @@
 mod common;
 
 mod batches;
+mod claims;
 mod cli;
 mod handlers;
+mod leases;
 mod partitions;
 mod periodic;
 mod processes;

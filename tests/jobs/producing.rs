@@ -189,6 +189,64 @@ async fn a_key_enqueues_once_and_names_the_same_job() {
 }
 
 #[tokio::test]
+async fn a_failed_job_gives_its_key_back_and_the_others_keep_it() {
+    let q = QueueDb::new().await;
+    let q = &q;
+    let keyed = |payload: serde_json::Value, priority: i32| async move {
+        q.queue
+            .enqueue(
+                "test_behave",
+                payload,
+                EnqueueOptions {
+                    key: Some("work".into()),
+                    priority,
+                    ..EnqueueOptions::default()
+                },
+            )
+            .await
+            .expect("enqueue")
+    };
+    let id = keyed(json!({"run": 1}), 0).await;
+    // Pending, processing and completed holders keep the key: nothing changes.
+    for status in ["pending", "processing", "completed"] {
+        let lease = if status == "processing" {
+            "locked_by = 'w:1:1', locked_until = now() + interval '1 hour'"
+        } else {
+            "locked_by = NULL, locked_until = NULL"
+        };
+        q.db.execute(&format!(
+            "UPDATE queue_jobs SET status = '{status}', {lease} WHERE id = '{id}'"
+        ))
+        .await;
+        assert_eq!(keyed(json!({"run": 2}), 5).await, id);
+        let job = q.queue.job(&id).await.expect("job");
+        assert_eq!(
+            (job.status.as_str(), job.payload.clone(), job.priority),
+            (status, json!({"run": 1}), 0)
+        );
+    }
+    // A failed holder is enqueued again: same id, the new payload and options, from zero.
+    q.db.execute(&format!(
+        "UPDATE queue_jobs SET status = 'failed', attempts = 3, error = 'gave up', \
+           completed_at = now(), started_at = now() WHERE id = '{id}'"
+    ))
+    .await;
+    assert_eq!(keyed(json!({"run": 3}), 5).await, id);
+    let job = q.queue.job(&id).await.expect("job");
+    assert_eq!(
+        (
+            job.status.as_str(),
+            job.payload.clone(),
+            job.priority,
+            job.attempts
+        ),
+        ("pending", json!({"run": 3}), 5, 0)
+    );
+    assert!(job.error.is_none() && job.completed_at.is_none() && job.started_at.is_none());
+    assert_eq!(q.count("pending").await, 1);
+}
+
+#[tokio::test]
 async fn joining_an_existing_batch_counts_the_job() {
     let q = QueueDb::new().await;
     let batch_id = q.batch_of(1).await;

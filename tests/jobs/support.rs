@@ -88,6 +88,7 @@ pub fn fast(concurrency: u32) -> JobSettings {
         lease: Duration::from_millis(1_500),
         shutdown_timeout: Duration::from_secs(5),
         retry_base: Duration::from_millis(20),
+        timeout: None,
         stats_interval: None,
         schedules: false,
     }
