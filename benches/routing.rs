@@ -195,15 +195,12 @@ async fn main() -> Result<(), BoxError> {
         },
     )?);
     db.install_replicas(replicas.clone());
-    replicas.check_all(&db).await;
+    replicas.check_all().await;
     let state = db.replica_reports().first().map(|r| r.state);
     if state != Some(ReplicaState::Usable) {
         return Err(format!("the replica is not usable: {state:?}").into());
     }
-    let checker = tokio::spawn(deploystack_backend::db::replicas::watch(
-        replicas,
-        db.clone(),
-    ));
+    let checker = tokio::spawn(deploystack_backend::db::replicas::watch(replicas));
 
     let paths = [
         Path::Primary,

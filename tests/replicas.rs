@@ -204,3 +204,277 @@ async fn reads_use_a_healthy_replica_and_fall_back_when_it_lags_or_stops() {
     );
     server.stop().await;
 }
+
+/// Serves, like the application (with the WAL position header), `POST /write/:v` (inserts
+/// `v` and enqueues a `test_read_back` job for it) and `GET /read/:v` (whether `v` is there,
+/// and where the read ran). Returns its base URL.
+async fn serve_positions(database: Database) -> String {
+    use deploystack_backend::jobs::{EnqueueOptions, JobQueue};
+    use poem::web::{Json, Path};
+    use poem::{get, handler, post, EndpointExt, Route, Server};
+
+    #[handler]
+    async fn write(db: poem::web::Data<&Database>, Path(v): Path<i32>) -> Json<Value> {
+        let mut conn = db.write().await.expect("primary");
+        diesel::sql_query(format!("INSERT INTO lsn_probe VALUES ({v})"))
+            .execute(&mut conn)
+            .await
+            .expect("write");
+        drop(conn);
+        let job = JobQueue::new(db.clone())
+            .enqueue(
+                "test_read_back",
+                serde_json::json!({ "v": v }),
+                EnqueueOptions::default(),
+            )
+            .await
+            .expect("enqueue");
+        Json(serde_json::json!({ "job": job }))
+    }
+
+    #[handler]
+    async fn read(db: poem::web::Data<&Database>, Path(v): Path<i32>) -> Json<Value> {
+        let (found, on_replica) = read_back(&db, v).await;
+        Json(serde_json::json!({"found": found, "on_replica": on_replica}))
+    }
+
+    let app = deploystack_backend::api::harden_serving(
+        Route::new()
+            .at("/write/:v", post(write))
+            .at("/read/:v", get(read))
+            .data(database.clone()),
+        database,
+    );
+    let (acceptor, port) = common::server::loopback_acceptor().await;
+    tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+    format!("http://127.0.0.1:{port}")
+}
+
+#[derive(QueryableByName)]
+struct ReadBack {
+    #[diesel(sql_type = Bool)]
+    found: bool,
+    #[diesel(sql_type = Bool)]
+    standby: bool,
+}
+
+/// Whether row `v` is visible to a read through `db`, and whether that read ran on the replica.
+async fn read_back(db: &Database, v: i32) -> (bool, bool) {
+    let mut conn = db.read().await.expect("a connection for reading");
+    let row = diesel::sql_query(format!(
+        "SELECT EXISTS (SELECT 1 FROM lsn_probe WHERE v = {v}) AS found, \
+           pg_is_in_recovery() AS standby"
+    ))
+    .get_result::<ReadBack>(&mut conn)
+    .await
+    .expect("query");
+    (row.found, row.standby)
+}
+
+/// Reads back the row its enqueuer wrote: the job's result says whether it saw it.
+struct ReadBackJob(Database);
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ReadBackPayload {
+    v: i32,
+}
+
+impl deploystack_backend::jobs::Job for ReadBackJob {
+    const TYPE: &'static str = "test_read_back";
+    type Payload = ReadBackPayload;
+    type Output = Value;
+
+    async fn run(
+        &self,
+        payload: ReadBackPayload,
+        _: deploystack_backend::jobs::JobContext,
+    ) -> Result<Value, deploystack_backend::jobs::JobError> {
+        let (found, on_replica) = read_back(&self.0, payload.v).await;
+        Ok(serde_json::json!({"found": found, "on_replica": on_replica}))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_is_read_back_on_the_next_request_and_by_its_job_while_replay_is_paused() {
+    use deploystack_backend::api::LSN_HEADER;
+    use deploystack_backend::jobs::{JobQueue, Registry, Workers};
+
+    let db = TestDb::new().await;
+    let cluster = shared().await;
+    let primary_superuser = cluster.running.superuser_connection("postgres");
+    let replica = StreamingReplica::start(&primary_superuser, Path::new(TEST_ROOT)).await;
+    let replica_superuser = replica.superuser(&primary_superuser);
+
+    let dir = tempfile::tempdir().expect("dir");
+    let mut cfg = config(db.connection.clone(), dir.path());
+    cfg.replicas = ReplicaSettings {
+        hosts: vec![ReplicaHost {
+            host: "127.0.0.1".into(),
+            port: replica.port,
+        }],
+        // Far more than this test lasts: the paused replica stays usable, so only the
+        // clients' positions keep their reads off it.
+        max_lag: Duration::from_secs(600),
+        check_interval: Duration::from_millis(100),
+    };
+    cfg.jobs.concurrency = 0;
+    let server = TestServer::start(&cfg).await;
+    assert_eq!(server.setup().await.0, 200);
+    let database = server.state.database.clone();
+    let mut conn = database.write().await.expect("primary");
+    diesel::sql_query("CREATE TABLE lsn_probe (v int)")
+        .execute(&mut conn)
+        .await
+        .expect("create");
+    drop(conn);
+    common::wait_until(
+        "the replica to have the table",
+        Duration::from_secs(30),
+        || async {
+            replica_state(&server).await.1["state"] == "usable"
+                && replica::connect(&replica_superuser).await.is_some()
+                && read_on_replica(&database).await
+                && {
+                    let mut conn = database.read().await.expect("read");
+                    diesel::sql_query("SELECT true AS standby FROM lsn_probe LIMIT 0")
+                        .execute(&mut conn)
+                        .await
+                        .is_ok()
+                }
+        },
+    )
+    .await;
+    let base = serve_positions(database.clone()).await;
+    let mut registry = Registry::new();
+    registry.register(ReadBackJob(database.clone()));
+    let workers = Workers::start(
+        database.clone(),
+        Some(
+            deploystack_backend::db::PgConnector::new(
+                &db.connection,
+                &deploystack_backend::config::PoolSettings::default(),
+            )
+            .expect("connector"),
+        ),
+        registry,
+        deploystack_backend::config::JobSettings {
+            concurrency: 2,
+            poll_interval: Duration::from_millis(100),
+            schedules: false,
+            stats_interval: None,
+            ..deploystack_backend::config::JobSettings::default()
+        },
+    );
+    let queue = JobQueue::new(database.clone());
+    let http = reqwest::Client::new();
+
+    superuser_execute(&replica_superuser, "SELECT pg_wal_replay_pause()").await;
+    for v in 0..10 {
+        let written = http
+            .post(format!("{base}/write/{v}"))
+            .send()
+            .await
+            .expect("write");
+        assert_eq!(written.status(), 200);
+        let position = written
+            .headers()
+            .get(LSN_HEADER)
+            .expect("a write's response carries the primary's position")
+            .to_str()
+            .expect("text")
+            .to_owned();
+        let job: Value = written.json().await.expect("JSON");
+        // The next request, presenting the position, sees the write.
+        let read: Value = http
+            .get(format!("{base}/read/{v}"))
+            .header(LSN_HEADER, &position)
+            .send()
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(
+            read,
+            serde_json::json!({"found": true, "on_replica": false}),
+            "write {v}, read with {position}"
+        );
+        // Without it, the replica (replay paused, still usable) answers, and has not seen it:
+        // the position is what kept the read above off it.
+        let stale: Value = http
+            .get(format!("{base}/read/{v}"))
+            .send()
+            .await
+            .expect("read")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(
+            stale,
+            serde_json::json!({"found": false, "on_replica": true})
+        );
+        // The job enqueued with the write reads it too.
+        let id = job["job"].as_str().expect("job id").to_owned();
+        common::wait_until("the job to complete", Duration::from_secs(20), || {
+            let queue = queue.clone();
+            let id = id.clone();
+            async move { queue.job(&id).await.is_ok_and(|j| j.status == "completed") }
+        })
+        .await;
+        let result = queue.job(&id).await.expect("job").result;
+        assert_eq!(
+            result,
+            Some(serde_json::json!({"found": true, "on_replica": false}))
+        );
+    }
+
+    // A position that is not one: a clear JSON error, nothing read.
+    let bad = http
+        .get(format!("{base}/read/1"))
+        .header(LSN_HEADER, "yesterday")
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.expect("JSON");
+    assert_eq!(body["error"], "Bad Request");
+    assert!(body["message"]
+        .as_str()
+        .is_some_and(|m| m.contains(LSN_HEADER)));
+
+    // Replay resumes: the same position is served by the replica once it caught up.
+    let written = http
+        .post(format!("{base}/write/100"))
+        .send()
+        .await
+        .expect("write");
+    let position = written.headers()[LSN_HEADER]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    superuser_execute(&replica_superuser, "SELECT pg_wal_replay_resume()").await;
+    common::wait_until(
+        "the replica to serve the position",
+        Duration::from_secs(30),
+        || {
+            let http = http.clone();
+            let url = format!("{base}/read/100");
+            let position = position.clone();
+            async move {
+                let read: Value = http
+                    .get(url)
+                    .header(LSN_HEADER, position)
+                    .send()
+                    .await
+                    .expect("read")
+                    .json()
+                    .await
+                    .expect("JSON");
+                read == serde_json::json!({"found": true, "on_replica": true})
+            }
+        },
+    )
+    .await;
+    workers.shutdown().await;
+    server.stop().await;
+}

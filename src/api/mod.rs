@@ -23,7 +23,7 @@ mod setup_page;
 mod spec;
 mod spec_merge;
 mod tags;
-mod unit_of_work;
+pub mod unit_of_work;
 pub mod users;
 
 use poem::endpoint::{make_sync, BoxEndpoint};
@@ -36,12 +36,14 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
+use crate::db::Database;
 use crate::plugins::PluginCatalog;
 use crate::state::AppState;
 pub use allow::AllowTable;
 pub use body_limit::MAX_BODY_BYTES;
 pub use error::ErrorBody;
 pub use request_log::REQUEST_ID_HEADER;
+pub use unit_of_work::LSN_HEADER;
 
 /// Every operation of the backend, in documentation order.
 pub type Operations = (
@@ -135,7 +137,13 @@ pub fn endpoint(state: AppState) -> impl Endpoint {
     if metrics_on_api(&state) {
         allow.add(crate::metrics::serve::PATH, Method::GET);
     }
-    harden_with(routes(&plugins, state), allow, metrics.map(|m| m.http()))
+    let db = state.database.clone();
+    harden_with(
+        routes(&plugins, state),
+        allow,
+        metrics.map(|m| m.http()),
+        Some(db),
+    )
 }
 
 /// `/metrics` joins the API only behind a token.
@@ -151,13 +159,20 @@ fn metrics_on_api(state: &AppState) -> bool {
 /// JSON, the body size limit, and `ep`'s future in a box of its own.
 /// Public so tests can serve their own handlers (one that panics) exactly as production does.
 pub fn harden<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
-    harden_with(ep, allow_table(), None)
+    harden_with(ep, allow_table(), None, None)
+}
+
+/// [`harden`] with the database whose replicas' positions responses carry (see
+/// [`unit_of_work`]), as the application is served.
+pub fn harden_serving<E: Endpoint + 'static>(ep: E, db: Database) -> impl Endpoint {
+    harden_with(ep, allow_table(), None, Some(db))
 }
 
 fn harden_with<E: Endpoint + 'static>(
     ep: E,
     allow: AllowTable,
     metrics: Option<crate::metrics::HttpMetrics>,
+    db: Option<Database>,
 ) -> impl Endpoint {
     boxed::Boxed(ep)
         .with(body_limit::BodyLimit(MAX_BODY_BYTES))
@@ -165,7 +180,7 @@ fn harden_with<E: Endpoint + 'static>(
         .with(allow::AllowHeader(allow))
         .with(panics::PanicsAsJson)
         // Each request is a unit of work: once it used the primary, its reads stay there.
-        .with(unit_of_work::UnitOfWork)
+        .with(unit_of_work::UnitOfWork(db))
         // Outside the panic catcher: a panic counts as the 500 it became.
         .with(crate::metrics::RequestMetrics(metrics))
         .with(request_log::RequestLog)

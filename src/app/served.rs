@@ -69,10 +69,7 @@ impl ReplicaPlan {
                     replicas = self.settings.hosts.len(),
                     "read replicas configured"
                 );
-                Some(tokio::spawn(crate::db::replicas::watch(
-                    set,
-                    database.clone(),
-                )))
+                Some(tokio::spawn(crate::db::replicas::watch(set)))
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot configure TLS for the read replicas; reads stay on the primary");

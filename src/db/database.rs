@@ -60,12 +60,37 @@ impl Database {
     pub async fn read(&self) -> Result<DbConn, DbError> {
         if !super::routing::used_primary() {
             if let Some(replicas) = self.replicas.load().as_ref() {
-                if let Some(conn) = replicas.connection().await {
+                if let Some(conn) = replicas.connection(super::routing::after_lsn()).await {
                     return Ok(conn);
                 }
             }
         }
         self.conn_untracked().await
+    }
+
+    /// Whether reads may go to replicas (then positions are worth handing out).
+    pub fn has_replicas(&self) -> bool {
+        self.replicas.load().is_some()
+    }
+
+    /// The primary's WAL position now: at or past every commit made before, so a unit of
+    /// work that starts after it (see [`crate::db::routing`]) sees them all. The insert
+    /// position, not the write position: with `synchronous_commit = off` (or `fsync = off`)
+    /// a commit may not be written yet, and a replica at the write position may lack it.
+    pub async fn primary_lsn(&self) -> Result<u64, DbError> {
+        use diesel_async::RunQueryDsl;
+
+        #[derive(diesel::QueryableByName)]
+        struct Lsn {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            lsn: String,
+        }
+        let conn = self.live()?.shared().await?;
+        let row = diesel::sql_query("SELECT pg_current_wal_insert_lsn()::text AS lsn")
+            .get_result::<Lsn>(&mut &*conn)
+            .await?;
+        super::routing::parse_lsn(&row.lsn)
+            .ok_or_else(|| DbError::Unavailable(format!("unexpected WAL position {}", row.lsn)))
     }
 
     /// A primary connection that does not mark the unit of work (reads falling back, checks).

@@ -1,7 +1,8 @@
 //! Read replicas: one pool per replica, a periodic check of each one's health and lag, and
 //! the choice of a usable replica for a read. A replica that is down, is not in recovery, or
 //! lags more than `POSTGRES_READ_MAX_LAG_MS` is skipped until a later check clears it; with
-//! none usable, reads go to the primary.
+//! none usable, reads go to the primary. A read that must see a WAL position (see
+//! [`crate::db::routing`]) goes to a replica only once it replayed that far.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -15,8 +16,8 @@ use tracing::{debug, info, warn};
 
 use crate::config::{ConnectionTarget, PoolSettings, ReplicaHost, ReplicaSettings};
 use crate::db::connector::PgConnector;
-use crate::db::database::Database;
 use crate::db::pool::{DbConn, LivePool, PoolFigures};
+use crate::db::routing::parse_lsn;
 
 /// What the last check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +85,8 @@ pub struct Replica {
     state: AtomicU8,
     /// Last measured lag in milliseconds (`u64::MAX` when unknown).
     lag_ms: AtomicU64,
+    /// The furthest WAL position it was seen to have replayed (0: unknown).
+    replayed: AtomicU64,
 }
 
 /// A replica as readiness and metrics show it.
@@ -127,6 +130,10 @@ pub struct ReplicaSet {
     /// The primary's WAL position at each check, oldest first: when the primary passed a
     /// position is how far behind a replica that replayed up to it is.
     samples: std::sync::Mutex<VecDeque<(u64, Instant)>>,
+    /// How the checks reach the primary: a connection of their own, so an exhausted primary
+    /// pool never leaves old verdicts standing (a lagging replica serving reads under load).
+    primary: PgConnector,
+    primary_checker: tokio::sync::Mutex<Option<AsyncPgConnection>>,
 }
 
 impl ReplicaSet {
@@ -153,6 +160,7 @@ impl ReplicaSet {
                     checker: tokio::sync::Mutex::new(None),
                     state: AtomicU8::new(ReplicaState::Unknown.as_u8()),
                     lag_ms: AtomicU64::new(u64::MAX),
+                    replayed: AtomicU64::new(0),
                 }))
             })
             .collect::<Result<Vec<_>, rustls::Error>>()?;
@@ -161,6 +169,8 @@ impl ReplicaSet {
             next: AtomicUsize::new(0),
             settings: settings.clone(),
             samples: std::sync::Mutex::new(VecDeque::new()),
+            primary: PgConnector::new(primary, pool)?,
+            primary_checker: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -173,14 +183,32 @@ impl ReplicaSet {
             .find(|r| r.state() == ReplicaState::Usable)
     }
 
-    /// A connection to a usable replica, or `None` (then the caller reads on the primary).
-    /// A replica that cannot be reached at all (its pool holds no connection) is marked
-    /// down at once; a busy one is only passed over for this read.
-    pub(crate) async fn connection(&self) -> Option<DbConn> {
+    /// A connection to a usable replica that replayed at least up to `after_lsn`, or `None`
+    /// (then the caller reads on the primary). A replica whose last check saw it behind that
+    /// position is asked again on the connection (one round trip); a busy one (every pooled
+    /// connection in use) is passed over at once, never waited for; one that cannot be
+    /// reached at all (its pool holds no connection) is marked down.
+    pub(crate) async fn connection(&self, after_lsn: u64) -> Option<DbConn> {
         for _ in 0..self.replicas.len() {
             let replica = self.pick()?;
+            let figures = replica.pool.figures();
+            if figures.idle == 0 && figures.open >= figures.max {
+                debug!(replica = %replica.host, "read replica busy; passed over");
+                continue;
+            }
             match replica.pool.get().await {
-                Ok(conn) => return Some(conn),
+                Ok(mut conn) => {
+                    if replica.replayed.load(Ordering::Relaxed) >= after_lsn {
+                        return Some(conn);
+                    }
+                    if let Some(now) = replayed_now(&mut conn).await {
+                        replica.replayed.fetch_max(now, Ordering::Relaxed);
+                        if now >= after_lsn {
+                            return Some(conn);
+                        }
+                    }
+                    debug!(replica = %replica.host, "read replica behind the client's position");
+                }
                 Err(e) if replica.pool.figures().open == 0 => {
                     warn!(replica = %replica.host, error = %e, "read replica unavailable");
                     replica.set(ReplicaState::Down, None);
@@ -208,8 +236,8 @@ impl ReplicaSet {
     }
 
     /// Checks every replica against the primary's WAL position.
-    pub async fn check_all(&self, primary: &Database) {
-        let primary_lsn = match primary_position(primary).await {
+    pub async fn check_all(&self) {
+        let primary_lsn = match self.primary_position().await {
             Some(lsn) => lsn,
             // Without the primary there is nothing to compare with; keep the verdicts.
             None => return,
@@ -245,6 +273,9 @@ impl ReplicaSet {
                     replica.set(ReplicaState::NotAReplica, None)
                 }
                 Ok(Checked::Answered(position)) => {
+                    if let Some(lsn) = position.replayed.as_deref().and_then(parse_lsn) {
+                        replica.replayed.fetch_max(lsn, Ordering::Relaxed);
+                    }
                     let lag = position.lag_ms(&samples, now);
                     match lag {
                         Some(ms) if ms <= limit => replica.set(ReplicaState::Usable, Some(ms)),
@@ -258,9 +289,9 @@ impl ReplicaSet {
 }
 
 /// Checks the replicas every `check_interval`, for as long as the task runs.
-pub async fn watch(set: Arc<ReplicaSet>, primary: Database) {
+pub async fn watch(set: Arc<ReplicaSet>) {
     loop {
-        set.check_all(&primary).await;
+        set.check_all().await;
         tokio::time::sleep(set.settings.check_interval).await;
     }
 }
@@ -297,15 +328,44 @@ impl Position {
     }
 }
 
-async fn primary_position(primary: &Database) -> Option<u64> {
+impl ReplicaSet {
+    /// The primary's WAL position, on the checks' own connection (opened again after an
+    /// error); `None` when the primary cannot be asked.
+    async fn primary_position(&self) -> Option<u64> {
+        use diesel_async::RunQueryDsl;
+
+        let mut slot = self.primary_checker.lock().await;
+        if slot.is_none() {
+            *slot = Some(self.primary.connect().await.ok()?);
+        }
+        let conn = slot.as_mut()?;
+        match diesel::sql_query("SELECT pg_current_wal_lsn()::text AS lsn")
+            .get_result::<Lsn>(conn)
+            .await
+        {
+            Ok(row) => parse_lsn(&row.lsn),
+            Err(_) => {
+                *slot = None;
+                None
+            }
+        }
+    }
+}
+
+/// What `conn`'s server has replayed now.
+async fn replayed_now(conn: &mut AsyncPgConnection) -> Option<u64> {
     use diesel_async::RunQueryDsl;
 
-    let mut conn = primary.conn_untracked().await.ok()?;
-    let row = diesel::sql_query("SELECT pg_current_wal_lsn()::text AS lsn")
-        .get_result::<Lsn>(&mut conn)
+    #[derive(QueryableByName)]
+    struct Replayed {
+        #[diesel(sql_type = Nullable<Text>)]
+        lsn: Option<String>,
+    }
+    let row = diesel::sql_query("SELECT pg_last_wal_replay_lsn()::text AS lsn")
+        .get_result::<Replayed>(conn)
         .await
         .ok()?;
-    parse_lsn(&row.lsn)
+    parse_lsn(row.lsn.as_deref()?)
 }
 
 /// What one check found.
@@ -349,21 +409,12 @@ async fn check(replica: &Replica) -> Checked {
     }
 }
 
-/// `16/B374D848` → its 64-bit position.
-fn parse_lsn(text: &str) -> Option<u64> {
-    let (hi, lo) = text.split_once('/')?;
-    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn lsns_and_lag() {
-        assert_eq!(parse_lsn("0/0"), Some(0));
-        assert_eq!(parse_lsn("16/B374D848"), Some((0x16 << 32) | 0xB374_D848));
-        assert_eq!(parse_lsn("x/1"), None);
         let now = Instant::now();
         let at = |secs_ago: u64| now - Duration::from_secs(secs_ago);
         // The primary was at 0x100 ten seconds ago, 0x200 five seconds ago, 0x300 now.

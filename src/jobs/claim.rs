@@ -44,3 +44,21 @@ pub(crate) async fn claim(
     .load(conn)
     .await
 }
+
+/// The primary's WAL position after a claim: at or past the commit of every job it claimed,
+/// so the runs' reads wait for a replica that replayed their enqueue (see
+/// [`crate::db::routing`]); the insert position, as [`crate::db::Database::primary_lsn`].
+/// `u64::MAX` (every read on the primary) when it cannot be read.
+pub(crate) async fn position_after(conn: &mut AsyncPgConnection) -> u64 {
+    #[derive(QueryableByName)]
+    struct Lsn {
+        #[diesel(sql_type = Text)]
+        lsn: String,
+    }
+    diesel::sql_query("SELECT pg_current_wal_insert_lsn()::text AS lsn")
+        .get_result::<Lsn>(conn)
+        .await
+        .ok()
+        .and_then(|row| crate::db::routing::parse_lsn(&row.lsn))
+        .unwrap_or(u64::MAX)
+}

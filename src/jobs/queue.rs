@@ -81,7 +81,10 @@ impl JobQueue {
                 payload,
                 options,
             };
-            return self.combiner.enqueue(&self.db, &self.hub, job).await;
+            let id = self.combiner.enqueue(&self.db, &self.hub, job).await?;
+            // Written on the combiner's task: the caller's reads must still see it.
+            crate::db::routing::note_primary();
+            return Ok(id);
         }
         let due = is_due(&options);
         let id = {

@@ -28,7 +28,7 @@ use tracing::{debug, info, warn};
 use crate::config::{JobSettings, PoolSettings};
 use crate::db::pool::{DbConn, LivePool};
 use crate::db::{Database, DbError, PgConnector};
-use crate::jobs::claim::{claim, ClaimedJob};
+use crate::jobs::claim::{claim, position_after, ClaimedJob};
 use crate::jobs::job::{JobContext, Registry, RunFailure};
 use crate::jobs::lease;
 use crate::jobs::settle::{End, Outcome};
@@ -363,13 +363,19 @@ async fn claim_loop(shared: Arc<Shared>, stop: CancellationToken, handlers: Task
         }
         let wanted = slots.len();
         let claimed = match shared.db.conn().await {
-            Ok(mut conn) => claim(&mut conn, &shared.worker, wanted as i32, lease_ms)
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(mut conn) => match claim(&mut conn, &shared.worker, wanted as i32, lease_ms).await {
+                // With replicas, the runs read nothing older than their enqueue.
+                Ok(jobs) if !jobs.is_empty() && shared.db.has_replicas() => {
+                    let after = position_after(&mut conn).await;
+                    Ok((jobs, after))
+                }
+                Ok(jobs) => Ok((jobs, 0)),
+                Err(e) => Err(e.to_string()),
+            },
             Err(e) => Err(e.to_string()),
         };
-        let jobs = match claimed {
-            Ok(jobs) => jobs,
+        let (jobs, after_lsn) = match claimed {
+            Ok(claimed) => claimed,
             Err(e) => {
                 drop(slots);
                 if !failing {
@@ -401,7 +407,7 @@ async fn claim_loop(shared: Arc<Shared>, stop: CancellationToken, handlers: Task
         }
         woken = false;
         for (job, permit) in jobs.into_iter().zip(slots.drain(..)) {
-            spawn_job(&shared, &handlers, job, permit);
+            spawn_job(&shared, &handlers, job, permit, after_lsn);
         }
         drop(slots);
         if full {
@@ -436,6 +442,7 @@ fn spawn_job(
     handlers: &TaskTracker,
     job: ClaimedJob,
     permit: OwnedSemaphorePermit,
+    after_lsn: u64,
 ) {
     let ClaimedJob {
         id,
@@ -475,11 +482,14 @@ fn spawn_job(
         let shared = task_shared;
         let end = match handler {
             None => End::Failed(no_worker_message(&job_type)),
-            // Each run is a unit of work: after it wrote, its reads see what it wrote.
+            // Each run is a unit of work: after it wrote, its reads see what it wrote, and
+            // from the start everything committed before its claim.
             Some(handler) => {
-                let run =
-                    AssertUnwindSafe(crate::db::routing::unit_of_work(handler.run(payload, ctx)))
-                        .catch_unwind();
+                let run = AssertUnwindSafe(crate::db::routing::unit_of_work_after(
+                    after_lsn,
+                    handler.run(payload, ctx),
+                ))
+                .catch_unwind();
                 let abandoned = async {
                     lost.cancelled().await;
                     tokio::time::sleep(shared.settings.lease / 3).await;
