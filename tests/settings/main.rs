@@ -8,6 +8,7 @@ mod common;
 mod access;
 mod crypto;
 mod init;
+mod key_check;
 #[path = "../services/locks.rs"]
 mod locks;
 mod processes;
