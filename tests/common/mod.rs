@@ -9,6 +9,7 @@ pub mod pg;
 pub mod process;
 pub mod replica;
 pub mod server;
+pub mod workers;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

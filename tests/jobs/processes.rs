@@ -1,85 +1,22 @@
 //! Workers in separate processes (the `job_worker` example): every job once across two
 //! processes, and a job whose process was killed with SIGKILL runs again and completes.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use deploystack_backend::jobs::{EnqueueOptions, NewJob};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 use crate::common;
+use crate::common::workers::{spawn_worker, terminate, RUNS_TABLES};
 use crate::support::QueueDb;
-
-fn worker_binary() -> PathBuf {
-    // target/<profile>/deps/<test> → target/<profile>/examples/job_worker
-    let exe = std::env::current_exe().expect("test binary");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("examples").join("job_worker"))
-        .expect("target folder")
-}
-
-async fn spawn_worker(q: &QueueDb, name: &str, log: &std::path::Path) -> Child {
-    let mut cmd = Command::new(worker_binary());
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .env("WORKER_NAME", name)
-        .env("JOB_CONCURRENCY", "8")
-        .env("JOB_LEASE_MS", "1500")
-        .env("JOB_POLL_INTERVAL_MS", "200")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).expect("log"))
-        .kill_on_drop(true);
-    for (key, value) in common::process::external_env(&q.db, log.parent().expect("dir")) {
-        cmd.env(key, value);
-    }
-    let mut child = cmd
-        .spawn()
-        .expect("spawn job_worker (built by cargo test as an example)");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .expect("worker ready in time")
-        .expect("read");
-    assert_eq!(
-        ready.as_deref(),
-        Some("ready"),
-        "{}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-    child
-}
-
-async fn terminate(mut child: Child) -> std::process::ExitStatus {
-    if let Some(pid) = child.id() {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-    }
-    tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .expect("worker exits after SIGTERM")
-        .expect("wait")
-}
-
-const RUNS_TABLE: &str =
-    "CREATE TABLE job_runs (job_id text NOT NULL, attempt int NOT NULL, worker text NOT NULL)";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_worker_processes_complete_every_job_exactly_once() {
     let q = QueueDb::new().await;
-    q.db.execute(RUNS_TABLE).await;
+    q.db.execute(RUNS_TABLES).await;
     let dir = tempfile::tempdir().expect("dir");
-    let a = spawn_worker(&q, "a", &dir.path().join("a.log")).await;
-    let b = spawn_worker(&q, "b", &dir.path().join("b.log")).await;
+    let a = spawn_worker(&q.db, "a", &dir.path().join("a.log")).await;
+    let b = spawn_worker(&q.db, "b", &dir.path().join("b.log")).await;
     let jobs = (0..2000)
         .map(|_| NewJob {
             job_type: "test_record".into(),
@@ -117,9 +54,9 @@ async fn two_worker_processes_complete_every_job_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_of_a_killed_process_runs_again_and_completes() {
     let q = QueueDb::new().await;
-    q.db.execute(RUNS_TABLE).await;
+    q.db.execute(RUNS_TABLES).await;
     let dir = tempfile::tempdir().expect("dir");
-    let mut doomed = spawn_worker(&q, "doomed", &dir.path().join("doomed.log")).await;
+    let mut doomed = spawn_worker(&q.db, "doomed", &dir.path().join("doomed.log")).await;
     let id = q
         .queue
         .enqueue(
@@ -145,7 +82,7 @@ async fn a_job_of_a_killed_process_runs_again_and_completes() {
         "UPDATE queue_jobs SET payload = '{{\"sleepMs\": 0}}' WHERE id = '{id}'"
     ))
     .await;
-    let survivor = spawn_worker(&q, "survivor", &dir.path().join("survivor.log")).await;
+    let survivor = spawn_worker(&q.db, "survivor", &dir.path().join("survivor.log")).await;
     let job = q
         .wait_status(&id, "completed", Duration::from_secs(30))
         .await;
