@@ -40,7 +40,7 @@ END;
 $$;
 
 DROP FUNCTION queue_renew_leases(text, text[], integer[], double precision);
-CREATE FUNCTION queue_extend_leases(p_worker text, p_ids text[], p_lease_ms double precision)
+CREATE OR REPLACE FUNCTION queue_extend_leases(p_worker text, p_ids text[], p_lease_ms double precision)
 RETURNS integer
 LANGUAGE plpgsql
 SET enable_seqscan = off

@@ -49,7 +49,7 @@ AS $$
 BEGIN
     RETURN QUERY
     WITH taken AS (
-        SELECT q.id, q.status FROM queue_jobs q
+        SELECT q.id, q.status, u.attempt FROM queue_jobs q
         JOIN unnest(p_ids, p_attempts) AS u(id, attempt) ON q.id = u.id
         WHERE q.locked_by = p_worker AND q.locked_until IS NULL AND q.attempts = u.attempt
             AND q.status IN ('pending', 'failed') AND q.error = p_expired
@@ -62,7 +62,7 @@ BEGIN
         locked_by = NULL, updated_at = now()
     FROM taken, unnest(p_ids, p_attempts, p_statuses, p_results, p_errors, p_delays_ms)
         AS o(id, attempt, status, result, error, delay_ms)
-    WHERE j.id = taken.id AND o.id = taken.id
+    WHERE j.id = taken.id AND o.id = taken.id AND o.attempt = taken.attempt
     RETURNING j.batch_id, taken.status, j.status;
 END;
 $$;
@@ -71,7 +71,6 @@ $$;
 -- taken back and claimed again here is another run) and returns the ids of `p_ids` it no
 -- longer holds, so their runs are cancelled. SKIP LOCKED: a job being settled right now
 -- needs no extension, and its last committed version still names this worker.
-DROP FUNCTION queue_extend_leases(text, text[], double precision);
 CREATE FUNCTION queue_renew_leases(
     p_worker text, p_ids text[], p_attempts integer[], p_lease_ms double precision
 )
@@ -94,6 +93,26 @@ BEGIN
         SELECT 1 FROM queue_jobs q
         WHERE q.id = u.id AND q.locked_by = p_worker AND q.locked_until IS NOT NULL
             AND q.attempts = u.attempt);
+END;
+$$;
+
+-- Kept for workers of the previous version during a rolling deploy (they renew with it
+-- until they stop): live holds only, so a taken-back row is never given a lease again.
+CREATE OR REPLACE FUNCTION queue_extend_leases(p_worker text, p_ids text[], p_lease_ms double precision)
+RETURNS integer
+LANGUAGE plpgsql
+SET enable_seqscan = off
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $$
+DECLARE
+    n integer;
+BEGIN
+    UPDATE queue_jobs SET locked_until = now() + p_lease_ms * interval '1 millisecond'
+    WHERE id IN (SELECT q.id FROM queue_jobs q WHERE q.id = ANY (p_ids) AND q.locked_by = p_worker
+                 AND q.locked_until IS NOT NULL FOR UPDATE SKIP LOCKED);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
 END;
 $$;
 

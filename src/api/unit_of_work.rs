@@ -65,13 +65,14 @@ impl<E: Endpoint> Endpoint for UnitOfWorkEndpoint<E> {
             let (result, used_primary) = work.await;
             let mut response = result?.into_response();
             if let Some(db) = db.filter(|_| used_primary) {
-                match db.primary_lsn().await {
-                    Ok(lsn) => {
-                        if let Ok(value) = HeaderValue::from_str(&format_lsn(lsn)) {
-                            response.headers_mut().insert(LSN_HEADER, value);
-                        }
-                    }
-                    Err(e) => tracing::debug!(error = %e, "no WAL position for the response"),
+                // Without the primary's position, one no replica reaches: the client's reads
+                // stay on the primary until its next write hands out a real one.
+                let lsn = db.primary_lsn().await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "no WAL position for the response; the client reads from the primary");
+                    u64::MAX
+                });
+                if let Ok(value) = HeaderValue::from_str(&format_lsn(lsn)) {
+                    response.headers_mut().insert(LSN_HEADER, value);
                 }
             }
             Ok(response)

@@ -108,6 +108,11 @@ impl Replica {
     }
 
     fn set(&self, state: ReplicaState, lag_ms: Option<u64>) {
+        if state != ReplicaState::Usable && state != ReplicaState::Lagging {
+            // Down, re-cloned or replaced: what it had replayed is known again at its next
+            // answer, never carried over.
+            self.replayed.store(0, Ordering::Relaxed);
+        }
         let before = ReplicaState::from_u8(self.state.swap(state.as_u8(), Ordering::Relaxed));
         self.lag_ms
             .store(lag_ms.unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -189,6 +194,10 @@ impl ReplicaSet {
     /// connection in use) is passed over at once, never waited for; one that cannot be
     /// reached at all (its pool holds no connection) is marked down.
     pub(crate) async fn connection(&self, after_lsn: u64) -> Option<DbConn> {
+        if after_lsn == u64::MAX {
+            // A position no replica reaches (the primary's could not be read).
+            return None;
+        }
         for _ in 0..self.replicas.len() {
             let replica = self.pick()?;
             let figures = replica.pool.figures();

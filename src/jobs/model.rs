@@ -141,7 +141,8 @@ pub struct JobRecord {
     pub completed_at: Option<DateTime<Utc>>,
     /// Higher runs first.
     pub priority: i32,
-    /// Worker holding it (while processing).
+    /// Worker holding it while processing; after its lease was taken back, the worker that
+    /// last held it (until it is claimed again), whose late outcome may still be written.
     pub locked_by: Option<String>,
     /// Lease end (while processing).
     pub locked_until: Option<DateTime<Utc>>,

@@ -341,7 +341,9 @@ pub(crate) async fn insert_job(
 /// The conflict clause of a keyed insert. `DO UPDATE` (not `DO NOTHING`) so the statement
 /// returns the holder's id whatever committed meanwhile; the holder is changed only when it
 /// failed (and belongs to no batch, whose counters would then be wrong): it becomes the new
-/// job. Otherwise every column keeps its value.
+/// job. Otherwise every column keeps its value. The holder's row stays locked until the
+/// enqueueing transaction ends: [`enqueue_in`] with a key inside a long transaction holds
+/// off the renewal of a running holder, so keep such transactions short.
 static ON_KEY_TAKEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     const REVIVE: &str = "queue_jobs.status = 'failed' AND queue_jobs.batch_id IS NULL";
     let columns = [

@@ -454,7 +454,7 @@ fn spawn_job(
     } = job;
     let lost = CancellationToken::new();
     // Listed before the task starts, so a fast job cannot finish (and unlist itself) first.
-    locked(&shared.running).insert(
+    let replaced = locked(&shared.running).insert(
         id.clone(),
         Running {
             attempt,
@@ -463,6 +463,12 @@ fn spawn_job(
             finished: false,
         },
     );
+    // Claimed again here while an earlier run of it still goes on (its lease was taken back
+    // before the keeper noticed): that run is cancelled like any run that lost its lease.
+    if let Some(earlier) = replaced.filter(|r| !r.finished && !r.lost.is_cancelled()) {
+        earlier.lost.cancel();
+        shared.counters.lost.fetch_add(1, Ordering::Relaxed);
+    }
     let cancel = lost.child_token();
     let ctx = JobContext {
         id: id.clone(),

@@ -353,3 +353,39 @@ async fn leases_hold_while_every_pooled_connection_is_taken() {
     other.shutdown().await;
     workers.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_job_this_worker_claimed_again_is_cancelled() {
+    let q = QueueDb::new().await;
+    let watcher = Watcher::default();
+    let workers = start(&q, &watcher, 2);
+    let id = enqueue_watch(
+        &q,
+        Watch {
+            stop_when_cancelled: true,
+            sleep_ms: 3_000,
+        },
+        3,
+    )
+    .await;
+    wait_run(&watcher, &id).await;
+    // Taken back by a reaper while the run goes on (this process stalled), due again: this
+    // very worker claims it before its keeper notices the lost lease.
+    q.db.execute(&format!(
+        "UPDATE queue_jobs SET status = 'pending', error = '{LEASE_EXPIRED}', \
+           locked_until = NULL, scheduled_for = now() WHERE id = '{id}'; \
+         SELECT pg_notify('deploystack_jobs', '')"
+    ))
+    .await;
+    let job = q
+        .wait_status(&id, "completed", Duration::from_secs(20))
+        .await;
+    // The first run was cancelled when the second started, and only the second reported.
+    assert_eq!(watcher.runs.of(&id), vec![1, 2]);
+    assert_eq!(job.attempts, 2);
+    assert_eq!(job.result, Some(json!({"done": "slept"})));
+    assert_eq!(watcher.cancelled.load(Ordering::SeqCst), 1);
+    let counters = workers.counters();
+    assert_eq!((counters.lost, counters.completed), (1, 1));
+    workers.shutdown().await;
+}
