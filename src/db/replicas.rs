@@ -248,8 +248,22 @@ impl ReplicaSet {
     pub async fn check_all(&self) {
         let primary_lsn = match self.primary_position().await {
             Some(lsn) => lsn,
-            // Without the primary there is nothing to compare with; keep the verdicts.
-            None => return,
+            None => {
+                // Without the primary there is nothing to compare with: the verdicts stand
+                // for as long as they could still be right, then no replica is trusted.
+                let stale = self
+                    .samples
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .back()
+                    .is_none_or(|(_, at)| at.elapsed() > self.settings.max_lag);
+                if stale {
+                    for replica in &self.replicas {
+                        replica.set(ReplicaState::Unknown, None);
+                    }
+                }
+                return;
+            }
         };
         let limit = self.settings.max_lag.as_millis() as u64;
         let now = Instant::now();
@@ -421,6 +435,52 @@ async fn check(replica: &Replica) -> Checked {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A set whose primary and replica are on a port nobody listens on.
+    fn unreachable_set(max_lag: Duration) -> ReplicaSet {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let primary = ConnectionTarget {
+            host: "127.0.0.1".into(),
+            port,
+            database: "d".into(),
+            user: "u".into(),
+            password: None,
+            tls: crate::config::TlsMode::Disabled,
+        };
+        let settings = ReplicaSettings {
+            hosts: vec![ReplicaHost {
+                host: "127.0.0.1".into(),
+                port,
+            }],
+            max_lag,
+            check_interval: Duration::from_millis(100),
+        };
+        ReplicaSet::new(&primary, &PoolSettings::default(), &settings).expect("set")
+    }
+
+    #[tokio::test]
+    async fn verdicts_outlive_the_primary_only_within_the_lag_limit() {
+        // A sample taken just now: the replica's verdict may still be right, and stands.
+        let set = unreachable_set(Duration::from_secs(60));
+        set.replicas[0].set(ReplicaState::Usable, Some(0));
+        set.samples
+            .lock()
+            .expect("samples")
+            .push_back((1, Instant::now()));
+        set.check_all().await;
+        assert_eq!(set.replicas[0].state(), ReplicaState::Usable);
+        // No sample within the limit: it could lag any amount, so it serves nothing.
+        let set = unreachable_set(Duration::from_millis(1));
+        set.replicas[0].set(ReplicaState::Usable, Some(0));
+        set.replicas[0].replayed.store(7, Ordering::Relaxed);
+        set.check_all().await;
+        assert_eq!(set.replicas[0].state(), ReplicaState::Unknown);
+        assert_eq!(set.replicas[0].replayed.load(Ordering::Relaxed), 0);
+        assert!(set.connection(0).await.is_none());
+    }
 
     #[test]
     fn lsns_and_lag() {
