@@ -389,3 +389,97 @@ async fn a_run_whose_job_this_worker_claimed_again_is_cancelled() {
     assert_eq!((counters.lost, counters.completed), (1, 1));
     workers.shutdown().await;
 }
+
+/// Workers that look at the queue only when notified (their poll is a minute away, their own
+/// lease keeper as good as asleep): a job reaches them within seconds only by a NOTIFY.
+fn notified_only(q: &QueueDb, watcher: &Watcher) -> Workers {
+    let mut settings = fast(2);
+    settings.poll_interval = Duration::from_secs(60);
+    settings.lease = Duration::from_secs(600);
+    Workers::start(
+        q.database.clone(),
+        Some(q.connector.clone()),
+        registry(watcher),
+        settings,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_handed_back_at_shutdown_wake_the_other_workers() {
+    let q = QueueDb::new().await;
+    let leaving = Watcher::default();
+    let mut settings = fast(1);
+    settings.shutdown_timeout = Duration::from_millis(200);
+    let workers = Workers::start(
+        q.database.clone(),
+        Some(q.connector.clone()),
+        registry(&leaving),
+        settings,
+    );
+    let id = enqueue_watch(
+        &q,
+        Watch {
+            stop_when_cancelled: false,
+            sleep_ms: 60_000,
+        },
+        3,
+    )
+    .await;
+    wait_run(&leaving, &id).await;
+    let waiting = Watcher::default();
+    let other = notified_only(&q, &waiting);
+    // Shut down with the run unfinished: handed back, and the notification wakes the other.
+    workers.shutdown().await;
+    wait_until(
+        "the other runtime to take the handed-back job",
+        Duration::from_secs(15),
+        || {
+            let seen = waiting.runs.of(&id);
+            async move { !seen.is_empty() }
+        },
+    )
+    .await;
+    assert_eq!(
+        waiting.runs.of(&id),
+        vec![1],
+        "the interrupted attempt did not count"
+    );
+    other.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_taken_back_from_a_dead_worker_wake_the_other_workers() {
+    let q = QueueDb::new().await;
+    // The reaper: its only slot busy with a long run, so it cannot claim what it takes back.
+    let busy = Watcher::default();
+    let reaper = start(&q, &busy, 1);
+    let long = enqueue_watch(
+        &q,
+        Watch {
+            stop_when_cancelled: false,
+            sleep_ms: 60_000,
+        },
+        3,
+    )
+    .await;
+    wait_run(&busy, &long).await;
+    let waiting = Watcher::default();
+    let other = notified_only(&q, &waiting);
+    // Let the idle runtime's first claim and first keeper tick pass.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A job held by a worker that died, its lease over.
+    q.db.execute(
+        "INSERT INTO queue_jobs (id, type, payload, status, attempts, locked_by, locked_until, \
+           started_at) VALUES ('ghost-job', 'test_watch', '{}', 'processing', 1, 'ghost:1:dead', \
+           now() - interval '1 second', now() - interval '1 minute')",
+    )
+    .await;
+    let job = q
+        .wait_status("ghost-job", "completed", Duration::from_secs(15))
+        .await;
+    assert_eq!(job.attempts, 2);
+    assert_eq!(waiting.runs.of("ghost-job"), vec![2]);
+    assert!(busy.runs.of("ghost-job").is_empty());
+    other.shutdown().await;
+    reaper.shutdown().await;
+}
