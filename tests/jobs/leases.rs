@@ -483,3 +483,42 @@ async fn jobs_taken_back_from_a_dead_worker_wake_the_other_workers() {
     other.shutdown().await;
     reaper.shutdown().await;
 }
+
+/// One thread: the capturing subscriber is this thread's default, and every task runs on it.
+#[tokio::test(flavor = "current_thread")]
+async fn the_reaper_counts_what_it_requeued_and_what_it_failed() {
+    let capture = crate::common::log_capture::LogCapture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let q = QueueDb::new().await;
+    // A dead worker's two jobs: one on its first attempt of three, one on its last.
+    q.db.execute(
+        "INSERT INTO queue_jobs (id, type, payload, status, attempts, max_attempts, locked_by, \
+           locked_until, started_at) VALUES \
+         ('first-try', 'test_watch', '{}', 'processing', 1, 3, 'ghost:1:dead', \
+           now() - interval '1 second', now() - interval '1 minute'), \
+         ('last-try', 'test_watch', '{}', 'processing', 3, 3, 'ghost:1:dead', \
+           now() - interval '1 second', now() - interval '1 minute')",
+    )
+    .await;
+    let watcher = Watcher::default();
+    let workers = start(&q, &watcher, 2);
+    q.wait_status("first-try", "completed", Duration::from_secs(15))
+        .await;
+    assert_eq!(q.queue.job("last-try").await.expect("job").status, "failed");
+    workers.shutdown().await;
+    let logs = capture.text();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("took back jobs whose worker stopped"))
+        .unwrap_or_else(|| panic!("no reaper line in {logs}"));
+    assert!(
+        line.contains("requeued=1") && line.contains("failed=1"),
+        "{line}"
+    );
+}
