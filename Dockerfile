@@ -10,7 +10,7 @@ COPY Cargo.toml Cargo.lock build.rs ./
 RUN mkdir -p src benches examples \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && for b in http settings_init rotate_secret queue routing api; do echo 'fn main() {}' > "benches/$b.rs"; done \
+    && for b in http settings_init rotate_secret queue routing api soak; do echo 'fn main() {}' > "benches/$b.rs"; done \
     && cargo build --release --locked --bin deploystack-backend \
     && rm -rf src benches examples
 COPY src src
