@@ -295,14 +295,15 @@ impl deploystack_backend::jobs::Job for ReadBackJob {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_is_read_back_on_the_next_request_and_by_its_job_while_replay_is_paused() {
+async fn writes_are_read_back_by_the_next_request_and_its_job_while_replay_is_paused_and_across_a_replica_crash(
+) {
     use deploystack_backend::api::LSN_HEADER;
     use deploystack_backend::jobs::{JobQueue, Registry, Workers};
 
     let db = TestDb::new().await;
     let cluster = shared().await;
     let primary_superuser = cluster.running.superuser_connection("postgres");
-    let replica = StreamingReplica::start(&primary_superuser, Path::new(TEST_ROOT)).await;
+    let mut replica = StreamingReplica::start(&primary_superuser, Path::new(TEST_ROOT)).await;
     let replica_superuser = replica.superuser(&primary_superuser);
 
     let dir = tempfile::tempdir().expect("dir");
@@ -475,6 +476,74 @@ async fn a_write_is_read_back_on_the_next_request_and_by_its_job_while_replay_is
         },
     )
     .await;
+
+    // The replica crashes: every read presenting a position goes to the primary and sees
+    // its write. It comes back (crash recovery, then streaming again) and serves positions
+    // once it replayed them; no read presenting a position ever misses its write.
+    replica.kill().await;
+    for v in 200..205 {
+        let (position, read) = write_then_read(&http, &base, v).await;
+        assert_eq!(
+            read,
+            serde_json::json!({"found": true, "on_replica": false}),
+            "write {v}, read with {position} while the replica is down"
+        );
+    }
+    replica.restart(&primary_superuser).await;
+    let (position, _) = write_then_read(&http, &base, 300).await;
+    let mut reads = 0;
+    common::wait_until(
+        "the restarted replica to serve the position",
+        Duration::from_secs(60),
+        || {
+            reads += 1;
+            let http = http.clone();
+            let url = format!("{base}/read/300");
+            let position = position.clone();
+            async move {
+                let read = read_with(&http, &url, &position).await;
+                assert_eq!(
+                    read["found"], true,
+                    "a read older than its position: {read}"
+                );
+                read["on_replica"] == true
+            }
+        },
+    )
+    .await;
+    eprintln!("the restarted replica served position {position} after {reads} reads");
     workers.shutdown().await;
     server.stop().await;
+}
+
+/// `POST /write/v`, then `GET /read/v` presenting the write's position: (position, answer).
+async fn write_then_read(http: &reqwest::Client, base: &str, v: i32) -> (String, Value) {
+    use deploystack_backend::api::LSN_HEADER;
+
+    let written = http
+        .post(format!("{base}/write/{v}"))
+        .send()
+        .await
+        .expect("write");
+    assert_eq!(written.status(), 200);
+    let position = written.headers()[LSN_HEADER]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    let read = read_with(http, &format!("{base}/read/{v}"), &position).await;
+    (position, read)
+}
+
+/// `GET url` presenting `position`: the JSON answer.
+async fn read_with(http: &reqwest::Client, url: &str, position: &str) -> Value {
+    use deploystack_backend::api::LSN_HEADER;
+
+    http.get(url)
+        .header(LSN_HEADER, position)
+        .send()
+        .await
+        .expect("read")
+        .json()
+        .await
+        .expect("JSON")
 }

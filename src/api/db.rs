@@ -9,6 +9,7 @@ use super::error::ErrorBody;
 use super::tags::ApiTags;
 use crate::lifecycle::Phase;
 use crate::settings::error::ROTATED_NOTICE;
+use crate::setup::error::NO_SLOTS_MESSAGE;
 use crate::setup::{SetupCompleted, SetupError};
 use crate::state::AppState;
 
@@ -217,6 +218,14 @@ impl SetupResponse {
                 Self::Unavailable(Json(ErrorBody::new(
                     "Database unavailable",
                     "PostgreSQL cannot be reached. Check that it is running and the POSTGRES_* settings; the server logs have the details. Retry when it is up.",
+                )))
+            }
+            // Says which limit, not where: the server runs, it has no room for us.
+            SetupError::NoSlots(_) => {
+                error!(error = %message, "database setup failed: no free connection slot");
+                Self::Unavailable(Json(ErrorBody::new(
+                    "Database unavailable",
+                    format!("{NO_SLOTS_MESSAGE} Nothing was recorded; retry the setup then."),
                 )))
             }
             SetupError::Initialization(_) | SetupError::Persist(_) => {

@@ -6,6 +6,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::error::ErrorBody;
 use super::tags::ApiTags;
+use crate::db::DbError;
 use crate::state::AppState;
 
 /// A healthy answer.
@@ -96,7 +97,16 @@ impl HealthApi {
     async fn ready(&self, state: Data<&AppState>) -> ReadyResponse {
         match state.database.ping().await {
             Ok(()) => ReadyResponse::Ready(HealthStatus::ready(&state)),
-            Err(e) => ReadyResponse::Unavailable(Json(ErrorBody::from_db(&e))),
+            Err(e) => {
+                // Not served although set up: say why rather than "complete the setup".
+                let body = match (&e, state.setup.unavailable_message()) {
+                    (DbError::NotInitialized, Some(why)) => {
+                        ErrorBody::new("Database unavailable", why)
+                    }
+                    _ => ErrorBody::from_db(&e),
+                };
+                ReadyResponse::Unavailable(Json(body))
+            }
         }
     }
 }

@@ -39,6 +39,20 @@ pub enum ConnectError {
         /// PostgreSQL's own message.
         detail: String,
     },
+    /// The server answered but has no connection slot left: `max_connections` (less the
+    /// slots reserved for superusers) or a role's or database's `CONNECTION LIMIT` is
+    /// reached (SQLSTATE 53300). Retrying works once other sessions end; the message says
+    /// so, because "cannot be reached" would send an operator looking for a server that runs.
+    #[error(
+        "PostgreSQL at {target} has no free connection slot (max_connections or a connection \
+         limit is reached): {detail}"
+    )]
+    NoSlots {
+        /// `host:port/database`.
+        target: String,
+        /// PostgreSQL's own message.
+        detail: String,
+    },
     /// No answer: refused, timed out, TLS failed, or the server is shutting down.
     #[error("could not connect to PostgreSQL at {target}: {detail}")]
     Unreachable {
@@ -435,6 +449,9 @@ impl PgConnector {
                 return ConnectError::DatabaseMissing(self.database.clone());
             }
             let detail = db.message().to_owned();
+            if *code == SqlState::TOO_MANY_CONNECTIONS {
+                return ConnectError::NoSlots { target, detail };
+            }
             return if code.code().starts_with("28") || *code == SqlState::INSUFFICIENT_PRIVILEGE {
                 ConnectError::Rejected { target, detail }
             } else {

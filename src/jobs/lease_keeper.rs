@@ -25,6 +25,11 @@ pub(super) async fn run(shared: Arc<Shared>, stop: CancellationToken) {
         let (ids, attempts) = shared.held();
         let mut conn = match shared.upkeep_conn().await {
             Ok(conn) => conn,
+            Err(e) if ids.is_empty() => {
+                // Only the reaping waits; the pool has said why it cannot connect.
+                debug!(error = %e, "cannot take back expired job leases: no connection");
+                continue;
+            }
             Err(e) => {
                 // Three missed ticks and the leases of this worker's running jobs expire.
                 warn!(error = %e, "cannot renew job leases: no connection");

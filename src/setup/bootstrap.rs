@@ -148,7 +148,9 @@ pub async fn bootstrap(
 /// missing database or table means "no", and nothing is created.
 pub async fn setup_recorded(connector: &PgConnector) -> Result<bool, SetupError> {
     let unreachable = |e: ConnectError| match e {
-        e @ ConnectError::Unreachable { .. } => SetupError::Unreachable(e.to_string()),
+        e @ (ConnectError::Unreachable { .. } | ConnectError::NoSlots { .. }) => {
+            SetupError::unavailable(e)
+        }
         e => SetupError::Initialization(e.to_string()),
     };
     if provision::database_exists(connector)
@@ -161,8 +163,8 @@ pub async fn setup_recorded(connector: &PgConnector) -> Result<bool, SetupError>
     let mut conn = match connector.connect().await {
         Ok(conn) => conn,
         Err(ConnectError::DatabaseMissing(_)) => return Ok(false),
-        Err(e @ ConnectError::Unreachable { .. }) => {
-            return Err(SetupError::Unreachable(e.to_string()))
+        Err(e @ (ConnectError::Unreachable { .. } | ConnectError::NoSlots { .. })) => {
+            return Err(SetupError::unavailable(e))
         }
         Err(e) => return Err(SetupError::Initialization(e.to_string())),
     };

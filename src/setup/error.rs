@@ -21,6 +21,10 @@ pub enum SetupError {
     /// PostgreSQL did not answer; retrying later can succeed.
     #[error("{0}")]
     Unreachable(String),
+    /// PostgreSQL answered without a free connection slot; retrying once other sessions
+    /// ended succeeds.
+    #[error("{0}")]
+    NoSlots(String),
     /// Connecting worked but creating the database or migrating it failed.
     #[error("{0}")]
     Initialization(String),
@@ -40,12 +44,29 @@ pub enum SetupError {
     Persist(#[from] std::io::Error),
 }
 
+/// What an unauthenticated caller learns when PostgreSQL has no free connection slot.
+pub const NO_SLOTS_MESSAGE: &str = "PostgreSQL has no free connection slot: max_connections (or a connection limit of the role or database) is reached. Close idle connections or raise the limit; the server retries by itself.";
+
+/// What an unauthenticated caller learns while a recorded setup cannot be served.
+pub const NOT_SERVED_MESSAGE: &str = "Setup is complete, but PostgreSQL cannot be used right now (down, refusing the login, or failing to migrate); the server retries by itself. The server logs have the details.";
+
+impl SetupError {
+    /// The setup error for a connection that failed in a way a retry can mend: no answer,
+    /// or no free connection slot.
+    pub(crate) fn unavailable(e: ConnectError) -> Self {
+        match e {
+            ConnectError::NoSlots { .. } => SetupError::NoSlots(e.to_string()),
+            e => SetupError::Unreachable(e.to_string()),
+        }
+    }
+}
+
 impl From<ProvisionError> for SetupError {
     fn from(e: ProvisionError) -> Self {
         match e {
-            ProvisionError::Connect(ConnectError::Unreachable { .. }) => {
-                SetupError::Unreachable(e.to_string())
-            }
+            ProvisionError::Connect(
+                e @ (ConnectError::Unreachable { .. } | ConnectError::NoSlots { .. }),
+            ) => SetupError::unavailable(e),
             other => SetupError::Initialization(other.to_string()),
         }
     }

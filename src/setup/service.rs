@@ -51,6 +51,9 @@ pub struct SetupService {
     cancel: CancellationToken,
     /// Why the start was refused, when [`Phase::Refused`].
     refusal: std::sync::Mutex<Option<String>>,
+    /// Whether the last attempt that left the database [`Phase::Unavailable`] found
+    /// PostgreSQL without a free connection slot.
+    out_of_slots: std::sync::atomic::AtomicBool,
 }
 
 /// What one start-up attempt ended with.
@@ -92,6 +95,7 @@ impl SetupService {
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
             refusal: std::sync::Mutex::new(None),
+            out_of_slots: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -114,6 +118,28 @@ impl SetupService {
     /// an operator-facing message naming what to change.
     pub fn refusal(&self) -> Option<String> {
         self.refusal.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Why a database whose setup is recorded is not served yet ([`Phase::Unavailable`]), in
+    /// words fit for an unauthenticated caller (no address, no PostgreSQL message), so a
+    /// readiness probe does not send an operator to a setup wizard that has nothing to do.
+    pub fn unavailable_message(&self) -> Option<&'static str> {
+        use std::sync::atomic::Ordering;
+        (self.phase() == Phase::Unavailable).then(|| {
+            if self.out_of_slots.load(Ordering::Relaxed) {
+                super::error::NO_SLOTS_MESSAGE
+            } else {
+                super::error::NOT_SERVED_MESSAGE
+            }
+        })
+    }
+
+    /// Enters [`Phase::Unavailable`] because of `e`.
+    fn unavailable(&self, e: &SetupError) {
+        use std::sync::atomic::Ordering;
+        self.out_of_slots
+            .store(matches!(e, SetupError::NoSlots(_)), Ordering::Relaxed);
+        self.phase.send_replace(Phase::Unavailable);
     }
 
     fn refuse(&self, reason: String) {
@@ -247,7 +273,7 @@ impl SetupService {
                     let delay = retry.next_delay();
                     let retry_in_ms = delay.as_millis() as u64;
                     match &e {
-                        SetupError::Unreachable(_) | SetupError::Busy => {
+                        SetupError::Unreachable(_) | SetupError::NoSlots(_) | SetupError::Busy => {
                             warn!(error = %e, retry_in_ms, "database not available yet");
                         }
                         _ => error!(error = %e, retry_in_ms, "database initialization failed"),
@@ -316,7 +342,7 @@ impl SetupService {
                     info!("the database records a completed setup; serving it");
                 }
                 Err(e) => {
-                    self.phase.send_replace(Phase::Unavailable);
+                    self.unavailable(&e);
                     return Attempt::Retry(e);
                 }
             }
@@ -332,7 +358,7 @@ impl SetupService {
                 Attempt::Settled
             }
             Err(e) => {
-                self.phase.send_replace(Phase::Unavailable);
+                self.unavailable(&e);
                 Attempt::Retry(e)
             }
         }

@@ -36,7 +36,7 @@ pub async fn shared() -> &'static SharedCluster {
         .get_or_init(|| async {
             sweep_stale();
             let root = unique_dir("shared");
-            let cluster = prepare(&root, None, true).await;
+            let cluster = prepare(&root, None, true, &[]).await;
             let pki = certs::generate();
             cluster
                 .install_file("server.crt", pki.server_cert_pem.as_bytes(), 0o600)
@@ -74,18 +74,24 @@ pub struct OwnCluster {
 impl OwnCluster {
     /// Prepares (initdb) a cluster that will listen on `port`.
     pub async fn prepare(port: u16) -> Self {
+        Self::prepare_with(port, &[]).await
+    }
+
+    /// [`OwnCluster::prepare`] with server `settings` replacing the test defaults (such as
+    /// `max_connections`).
+    pub async fn prepare_with(port: u16, settings: &[(&str, &str)]) -> Self {
         std::fs::create_dir_all(TEST_ROOT).expect("test root");
         let dir = tempfile::Builder::new()
             .prefix(&format!("{}-own-", std::process::id()))
             .tempdir_in(TEST_ROOT)
             .expect("temp dir");
         open_for_cluster_user(dir.path());
-        let cluster = prepare(dir.path(), Some(port), false).await;
+        let cluster = prepare(dir.path(), Some(port), false, settings).await;
         Self { cluster, dir }
     }
 }
 
-async fn prepare(root: &Path, port: Option<u16>, ssl: bool) -> Cluster {
+async fn prepare(root: &Path, port: Option<u16>, ssl: bool, overrides: &[(&str, &str)]) -> Cluster {
     let mut options = ClusterOptions::new(root.join("pg"));
     options.port = port;
     options.durable = false;
@@ -98,6 +104,10 @@ async fn prepare(root: &Path, port: Option<u16>, ssl: bool) -> Cluster {
     ];
     if ssl {
         options.settings.push(("ssl".into(), "on".into()));
+    }
+    for (name, value) in overrides {
+        options.settings.retain(|(n, _)| n != name);
+        options.settings.push(((*name).into(), (*value).into()));
     }
     tokio::task::spawn_blocking(move || Cluster::prepare(options))
         .await

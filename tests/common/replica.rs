@@ -14,6 +14,8 @@ pub struct StreamingReplica {
     /// Its port on 127.0.0.1.
     pub port: u16,
     server: tokio::process::Child,
+    bin: PathBuf,
+    data: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -89,25 +91,12 @@ impl StreamingReplica {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_port();
-        let mut server = tokio::process::Command::new(bin.join("postgres"));
-        server
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", "unix_socket_directories="])
-            .args(["-c", "hot_standby=on"])
-            // At least the primary's, or recovery refuses to start.
-            .args(["-c", "max_connections=300"])
-            .args(["-c", "wal_receiver_status_interval=1s"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        as_cluster_user(&mut server);
-        let server = server.spawn().expect("start the replica");
+        let server = spawn_server(&bin, &data, port);
         let replica = Self {
             port,
             server,
+            bin,
+            data,
             _dir: dir,
         };
         let target = replica.superuser(superuser);
@@ -134,6 +123,52 @@ impl StreamingReplica {
     pub async fn kill(&mut self) {
         let _ = self.server.kill().await;
     }
+
+    /// Starts it again after [`StreamingReplica::kill`], on the same folder and port: it
+    /// recovers from the crash and streams again. Returns once it answers as a standby.
+    pub async fn restart(&mut self, superuser: &ConnectionTarget) {
+        let target = self.superuser(superuser);
+        let started = Instant::now();
+        loop {
+            // The killed server's backends end on their own; until they have, a new server
+            // refuses the folder and exits.
+            self.server = spawn_server(&self.bin, &self.data, self.port);
+            while standby(&target).await != Some(true) {
+                if self.server.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            if standby(&target).await == Some(true) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the replica did not come back within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// The replica's server on `data`, listening on `port` of 127.0.0.1.
+fn spawn_server(bin: &Path, data: &Path, port: u16) -> tokio::process::Child {
+    let mut server = tokio::process::Command::new(bin.join("postgres"));
+    server
+        .arg("-D")
+        .arg(data)
+        .args(["-p", &port.to_string()])
+        .args(["-c", "listen_addresses=127.0.0.1"])
+        .args(["-c", "unix_socket_directories="])
+        .args(["-c", "hot_standby=on"])
+        // At least the primary's, or recovery refuses to start.
+        .args(["-c", "max_connections=300"])
+        .args(["-c", "wal_receiver_status_interval=1s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    as_cluster_user(&mut server);
+    server.spawn().expect("start the replica")
 }
 
 /// `pg_is_in_recovery()` of the server at `target`, if it answers.
