@@ -156,7 +156,6 @@ async fn a_drain_survives_killed_workers_and_a_postgresql_crash() {
 }
 
 /// The runs of `test_long`, over every runtime of this test process.
-#[derive(Default)]
 struct LongRuns {
     /// (runtime, job id, attempt) of every run started.
     started: Mutex<Vec<(&'static str, String, i32)>>,
@@ -164,9 +163,31 @@ struct LongRuns {
     live: Mutex<HashSet<String>>,
     /// Runs that started while another run of the same job was live.
     overlaps: Mutex<u32>,
+    /// Runs end once this is true.
+    release: tokio::sync::watch::Sender<bool>,
 }
 
-/// Sleeps `ms`, recording its run in [`LongRuns`].
+impl Default for LongRuns {
+    fn default() -> Self {
+        Self {
+            started: Mutex::default(),
+            live: Mutex::default(),
+            overlaps: Mutex::default(),
+            release: tokio::sync::watch::Sender::new(false),
+        }
+    }
+}
+
+/// Lists a run in [`LongRuns::live`] for as long as it lives, its future dropped or not.
+struct Live<'a>(&'a LongRuns, String);
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        self.0.live.lock().expect("live").remove(&self.1);
+    }
+}
+
+/// Runs until released (a minute at most), recording its run in [`LongRuns`].
 struct Long {
     runtime: &'static str,
     runs: Arc<LongRuns>,
@@ -177,9 +198,8 @@ impl Job for Long {
     type Payload = serde_json::Value;
     type Output = ();
 
-    async fn run(&self, payload: serde_json::Value, ctx: JobContext) -> Result<(), JobError> {
-        let ms = payload["ms"].as_u64().unwrap_or(0);
-        let runs = &self.runs;
+    async fn run(&self, _: serde_json::Value, ctx: JobContext) -> Result<(), JobError> {
+        let runs = &*self.runs;
         runs.started
             .lock()
             .expect("runs")
@@ -187,8 +207,9 @@ impl Job for Long {
         if !runs.live.lock().expect("live").insert(ctx.id.clone()) {
             *runs.overlaps.lock().expect("overlaps") += 1;
         }
-        tokio::time::sleep(Duration::from_millis(ms)).await;
-        runs.live.lock().expect("live").remove(&ctx.id);
+        let _live = Live(runs, ctx.id.clone());
+        let mut release = runs.release.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(60), release.wait_for(|r| *r)).await;
         Ok(())
     }
 }
@@ -221,9 +242,9 @@ fn long_workers(
     )
 }
 
-/// Registrations of the sign-up form wait for this advisory lock (the first-user lock of
-/// `src/services/users.rs`); a session holding it makes them slow requests.
-const REGISTRATION_LOCK: i64 = 0x0064_7375_7365_7273;
+/// Registrations of the sign-up form wait for this advisory lock; a session holding it makes
+/// them slow requests.
+const REGISTRATION_LOCK: i64 = deploystack_backend::services::users::FIRST_USER_LOCK;
 
 fn registration(n: usize) -> serde_json::Value {
     json!({"username": format!("user_{n}"), "email": format!("user{n}@example.com"),
@@ -234,7 +255,8 @@ fn registration(n: usize) -> serde_json::Value {
 async fn waiting_registrations(db: &TestDb) -> i64 {
     db.query(&format!(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
-           AND objid = ({REGISTRATION_LOCK} & x'ffffffff'::bigint)::oid"
+           AND objid = ({REGISTRATION_LOCK} & x'ffffffff'::bigint)::oid \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     ))
     .await[0]
         .get(0)
@@ -255,7 +277,7 @@ async fn slow_requests_holding_every_connection_leave_leases_alone_and_others_ge
     let database = server.state.database.clone();
     let connector = PgConnector::new(&db.connection, &cfg.pool).expect("connector");
 
-    // Two jobs of 12 s (eight leases) run in the server's process...
+    // Two long jobs run in the server's process (until released)...
     let runs = Arc::new(LongRuns::default());
     let workers = long_workers(database.clone(), &connector, "server", &runs);
     let queue = JobQueue::new(database.clone());
@@ -263,11 +285,7 @@ async fn slow_requests_holding_every_connection_leave_leases_alone_and_others_ge
     for _ in 0..2 {
         ids.push(
             queue
-                .enqueue(
-                    "test_long",
-                    json!({"ms": 12_000}),
-                    EnqueueOptions::default(),
-                )
+                .enqueue("test_long", json!({}), EnqueueOptions::default())
                 .await
                 .expect("enqueue"),
         );
@@ -339,6 +357,7 @@ async fn slow_requests_holding_every_connection_leave_leases_alone_and_others_ge
         2,
         "the jobs ran all along"
     );
+    runs.release.send_replace(true);
     drop(holder);
     // The slow requests go through once the lock is free; the 503s created nothing.
     let mut created = 0;
@@ -379,6 +398,7 @@ async fn take_every_slot(db: &TestDb) -> Vec<tokio_postgres::Client> {
     let mut target = db.connection.clone();
     target.database = "postgres".into();
     let mut held = Vec::new();
+    let mut refused = 0;
     loop {
         match tokio_postgres::connect(&url_of(&target), tokio_postgres::NoTls).await {
             Ok((client, conn)) => {
@@ -391,9 +411,17 @@ async fn take_every_slot(db: &TestDb) -> Vec<tokio_postgres::Client> {
                     Some(&tokio_postgres::error::SqlState::TOO_MANY_CONNECTIONS),
                     "{e}"
                 );
-                return held;
+                // Sessions that were ending (a stopped server's) may free slots just after:
+                // full means refused twice, a moment apart.
+                refused += 1;
+                if refused == 2 {
+                    return held;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                continue;
             }
         }
+        refused = 0;
         assert!(held.len() < 1_000, "max_connections is not enforced");
     }
 }
@@ -425,7 +453,7 @@ fn is_slot_error(message: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_connection_slots_setup_start_up_and_the_queue_say_so_and_recover() {
     let port = common::free_port();
-    let own = OwnCluster::prepare_with(port, &[("max_connections", "24")]).await;
+    let own = OwnCluster::prepare_with(port, &[("max_connections", "40")]).await;
     let running = own.cluster.start().await.expect("start");
     let db = TestDb::on(&running);
     let dir = tempfile::tempdir().expect("dir");

@@ -477,6 +477,7 @@ async fn writes_are_read_back_by_the_next_request_and_its_job_while_replay_is_pa
     )
     .await;
 
+    let before_crash = position.clone();
     // The replica crashes: every read presenting a position goes to the primary and sees
     // its write. It comes back (crash recovery, then streaming again) and serves positions
     // once it replayed them; no read presenting a position ever misses its write.
@@ -490,6 +491,9 @@ async fn writes_are_read_back_by_the_next_request_and_its_job_while_replay_is_pa
         );
     }
     replica.restart(&primary_superuser).await;
+    // A position it had replayed before the crash: served wherever, never missed.
+    let read = read_with(&http, &format!("{base}/read/100"), &before_crash).await;
+    assert_eq!(read["found"], true, "{read}");
     let (position, _) = write_then_read(&http, &base, 300).await;
     let mut reads = 0;
     common::wait_until(

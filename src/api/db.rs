@@ -225,7 +225,7 @@ impl SetupResponse {
                 error!(error = %message, "database setup failed: no free connection slot");
                 Self::Unavailable(Json(ErrorBody::new(
                     "Database unavailable",
-                    format!("{NO_SLOTS_MESSAGE} Nothing was recorded; retry the setup then."),
+                    format!("{NO_SLOTS_MESSAGE} Then retry the setup."),
                 )))
             }
             SetupError::Initialization(_) | SetupError::Persist(_) => {

@@ -11,10 +11,11 @@ pub enum Phase {
     /// Setup has not been performed: the wizard offers it (and the backend looks again now
     /// and then, read-only, in case a peer replica performs it).
     SetupRequired,
-    /// Setup was performed; the database is being migrated and initialized.
+    /// Setup was performed; the database is being migrated and initialized (the first
+    /// attempt: retries stay [`Phase::Unavailable`] until one succeeds).
     Starting,
-    /// PostgreSQL cannot be used right now (down, refusing us, or failing to migrate);
-    /// retrying in the background.
+    /// PostgreSQL cannot be used right now (down, refusing us, out of connection slots, or
+    /// failing to migrate); retrying in the background.
     Unavailable,
     /// The database is migrated and served.
     Ready,

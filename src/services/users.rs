@@ -10,8 +10,10 @@ use crate::db::models::{AuthType, GlobalRole, NewUser, RoleId, Team, User, UserC
 use crate::db::schema::users;
 use crate::db::Database;
 
-/// Serializes "is this the first user?" decisions ("dsusers" in ASCII).
-const FIRST_USER_LOCK: i64 = 0x0064_7375_7365_7273;
+/// Serializes "is this the first user?" decisions ("dsusers" in ASCII): a transaction-scoped
+/// advisory lock every registration takes. Public so an operator or a fault test can tell
+/// (or hold) what registrations wait on.
+pub const FIRST_USER_LOCK: i64 = 0x0064_7375_7365_7273;
 
 /// What a registration provides. `Debug` hides the password hash.
 #[derive(Clone)]

@@ -44,11 +44,19 @@ pub enum SetupError {
     Persist(#[from] std::io::Error),
 }
 
-/// What an unauthenticated caller learns when PostgreSQL has no free connection slot.
-pub const NO_SLOTS_MESSAGE: &str = "PostgreSQL has no free connection slot: max_connections (or a connection limit of the role or database) is reached. Close idle connections or raise the limit; the server retries by itself.";
+/// What an unauthenticated caller learns when PostgreSQL has no free connection slot (then
+/// what to do: [`RETRIES`], or retry the setup call).
+pub const NO_SLOTS_MESSAGE: &str = "PostgreSQL has no free connection slot: max_connections (or a connection limit of the role or database) is reached. Close idle connections or raise the limit.";
+
+/// Said of a start-up that is not through yet.
+pub const RETRIES: &str = "The server retries by itself.";
 
 /// What an unauthenticated caller learns while a recorded setup cannot be served.
 pub const NOT_SERVED_MESSAGE: &str = "Setup is complete, but PostgreSQL cannot be used right now (down, refusing the login, or failing to migrate); the server retries by itself. The server logs have the details.";
+
+/// What an unauthenticated caller learns while PostgreSQL cannot even say whether a setup
+/// is recorded.
+pub const UNKNOWN_MESSAGE: &str = "PostgreSQL cannot be used right now (down or refusing the login); the server retries by itself. The server logs have the details.";
 
 impl SetupError {
     /// The setup error for a connection that failed in a way a retry can mend: no answer,

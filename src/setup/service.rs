@@ -51,9 +51,20 @@ pub struct SetupService {
     cancel: CancellationToken,
     /// Why the start was refused, when [`Phase::Refused`].
     refusal: std::sync::Mutex<Option<String>>,
-    /// Whether the last attempt that left the database [`Phase::Unavailable`] found
-    /// PostgreSQL without a free connection slot.
-    out_of_slots: std::sync::atomic::AtomicBool,
+    /// Why the last attempt left the database [`Phase::Unavailable`].
+    unavailable_reason: std::sync::Mutex<Unavailability>,
+}
+
+/// What a caller may learn about why the database is not served (see
+/// [`SetupService::unavailable_message`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unavailability {
+    /// PostgreSQL answered without a free connection slot.
+    NoSlots,
+    /// A setup is recorded, but PostgreSQL could not be used.
+    NotServed,
+    /// PostgreSQL could not be asked whether a setup is recorded.
+    Unknown,
 }
 
 /// What one start-up attempt ended with.
@@ -95,7 +106,7 @@ impl SetupService {
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
             refusal: std::sync::Mutex::new(None),
-            out_of_slots: std::sync::atomic::AtomicBool::new(false),
+            unavailable_reason: std::sync::Mutex::new(Unavailability::Unknown),
         }
     }
 
@@ -123,22 +134,34 @@ impl SetupService {
     /// Why a database whose setup is recorded is not served yet ([`Phase::Unavailable`]), in
     /// words fit for an unauthenticated caller (no address, no PostgreSQL message), so a
     /// readiness probe does not send an operator to a setup wizard that has nothing to do.
-    pub fn unavailable_message(&self) -> Option<&'static str> {
-        use std::sync::atomic::Ordering;
-        (self.phase() == Phase::Unavailable).then(|| {
-            if self.out_of_slots.load(Ordering::Relaxed) {
-                super::error::NO_SLOTS_MESSAGE
-            } else {
-                super::error::NOT_SERVED_MESSAGE
-            }
+    pub fn unavailable_message(&self) -> Option<String> {
+        use super::error::{NOT_SERVED_MESSAGE, NO_SLOTS_MESSAGE, RETRIES, UNKNOWN_MESSAGE};
+        if self.phase() != Phase::Unavailable {
+            return None;
+        }
+        let reason = self
+            .unavailable_reason
+            .lock()
+            .map(|r| *r)
+            .unwrap_or(Unavailability::Unknown);
+        Some(match reason {
+            Unavailability::NoSlots => format!("{NO_SLOTS_MESSAGE} {RETRIES}"),
+            Unavailability::NotServed => NOT_SERVED_MESSAGE.to_owned(),
+            Unavailability::Unknown => UNKNOWN_MESSAGE.to_owned(),
         })
     }
 
-    /// Enters [`Phase::Unavailable`] because of `e`.
-    fn unavailable(&self, e: &SetupError) {
-        use std::sync::atomic::Ordering;
-        self.out_of_slots
-            .store(matches!(e, SetupError::NoSlots(_)), Ordering::Relaxed);
+    /// Enters [`Phase::Unavailable`] because of `e`; `recorded` says whether a setup is known
+    /// to be recorded.
+    fn unavailable(&self, e: &SetupError, recorded: bool) {
+        let reason = match e {
+            SetupError::NoSlots(_) => Unavailability::NoSlots,
+            _ if recorded => Unavailability::NotServed,
+            _ => Unavailability::Unknown,
+        };
+        if let Ok(mut slot) = self.unavailable_reason.lock() {
+            *slot = reason;
+        }
         self.phase.send_replace(Phase::Unavailable);
     }
 
@@ -342,12 +365,15 @@ impl SetupService {
                     info!("the database records a completed setup; serving it");
                 }
                 Err(e) => {
-                    self.unavailable(&e);
+                    self.unavailable(&e, false);
                     return Attempt::Retry(e);
                 }
             }
         }
-        self.phase.send_replace(Phase::Starting);
+        // A retry stays unavailable (with its reason) until it succeeds.
+        if self.phase() != Phase::Unavailable {
+            self.phase.send_replace(Phase::Starting);
+        }
         match self.serve_recorded(connector, transition).await {
             Ok(()) => {
                 info!("database ready");
@@ -358,7 +384,7 @@ impl SetupService {
                 Attempt::Settled
             }
             Err(e) => {
-                self.unavailable(&e);
+                self.unavailable(&e, true);
                 Attempt::Retry(e)
             }
         }

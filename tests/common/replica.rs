@@ -137,6 +137,10 @@ impl StreamingReplica {
                 if self.server.try_wait().ok().flatten().is_some() {
                     break;
                 }
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "the replica did not answer as a standby within 60 s"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             if standby(&target).await == Some(true) {
