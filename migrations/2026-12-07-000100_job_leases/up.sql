@@ -148,16 +148,24 @@ SET enable_bitmapscan = off
 AS $$
 DECLARE
     level integer;
+    first_at timestamptz;
+    first_id text;
     taken integer;
     wanted integer := p_limit;
 BEGIN
-    SELECT q.priority INTO level FROM queue_jobs q WHERE q.status = 'pending'
+    -- The probe returns the level's first pending job, and the claim's range starts at it:
+    -- the index entries in front of it (jobs claimed since the last vacuum) are stepped over
+    -- once per level, not twice.
+    SELECT q.priority, q.scheduled_for, q.id INTO level, first_at, first_id
+        FROM queue_jobs q WHERE q.status = 'pending'
         ORDER BY q.priority DESC, q.scheduled_for, q.id LIMIT 1;
     WHILE level IS NOT NULL AND wanted > 0 LOOP
         RETURN QUERY
         WITH next AS (
             SELECT q.id FROM queue_jobs q
-            WHERE q.status = 'pending' AND q.priority = level AND q.scheduled_for <= now()
+            WHERE q.status = 'pending' AND q.priority = level
+                AND (q.scheduled_for, q.id) >= (first_at, first_id)
+                AND q.scheduled_for <= now()
             ORDER BY q.priority DESC, q.scheduled_for, q.id
             LIMIT wanted
             FOR UPDATE SKIP LOCKED
@@ -170,8 +178,8 @@ BEGIN
         GET DIAGNOSTICS taken = ROW_COUNT;
         wanted := wanted - taken;
         EXIT WHEN wanted <= 0;
-        SELECT q.priority INTO level FROM queue_jobs q
-            WHERE q.status = 'pending' AND q.priority < level
+        SELECT q.priority, q.scheduled_for, q.id INTO level, first_at, first_id
+            FROM queue_jobs q WHERE q.status = 'pending' AND q.priority < level
             ORDER BY q.priority DESC, q.scheduled_for, q.id LIMIT 1;
     END LOOP;
 END;
