@@ -96,9 +96,7 @@ async fn write_outcomes(shared: &Shared, outcomes: Vec<Outcome>, stop: &Cancella
             Ok(settled) => {
                 shared.count_written(&outcomes, settled);
                 // Written: the runs no longer need their lease.
-                for outcome in &outcomes {
-                    shared.unlist(&outcome.id, outcome.attempt);
-                }
+                shared.unlist_all(outcomes.iter().map(|o| (o.id.as_str(), o.attempt)));
                 return true;
             }
             Err(e) => {

@@ -600,9 +600,20 @@ impl Shared {
 
     /// Forgets the run `id` at `attempt` (a later attempt's entry stays).
     pub(super) fn unlist(&self, id: &str, attempt: i32) {
+        self.unlist_all([(id, attempt)]);
+    }
+
+    /// [`Shared::unlist`] for many runs under one lock: the flusher unlists every run of a
+    /// statement, and the claimers and ending runs wait on this lock meanwhile.
+    pub(super) fn unlist_all<'a>(&self, runs: impl IntoIterator<Item = (&'a str, i32)>) {
         let mut running = locked(&self.running);
-        if running.get(id).is_some_and(|r| r.attempt == attempt) {
-            running.remove(id);
+        for (id, attempt) in runs {
+            // One lookup in the usual case; a later attempt's entry goes back.
+            if let Some(entry) = running.remove(id) {
+                if entry.attempt != attempt {
+                    running.insert(id.to_owned(), entry);
+                }
+            }
         }
     }
 
