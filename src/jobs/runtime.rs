@@ -87,8 +87,10 @@ pub(super) struct Running {
     /// claimed again (a later attempt) before the first run ends.
     attempt: i32,
     abort: Option<AbortHandle>,
-    /// Cancelled by the lease keeper when this run's lease was taken back.
-    lost: CancellationToken,
+    /// The run's [`JobContext::cancel`]: cancelled by the lease keeper when its lease was
+    /// taken back, or by the run itself past its timeout (it then ends at once, with an
+    /// outcome to write). One token for both: a run's own cancellation costs one token.
+    cancel: CancellationToken,
     /// The handler ended and its outcome waits to be written: the lease is renewed until
     /// it is, so the job cannot be taken back and run again meanwhile.
     finished: bool,
@@ -452,24 +454,23 @@ fn spawn_job(
         max_attempts,
         batch_id,
     } = job;
-    let lost = CancellationToken::new();
+    let cancel = CancellationToken::new();
     // Listed before the task starts, so a fast job cannot finish (and unlist itself) first.
     let replaced = locked(&shared.running).insert(
         id.clone(),
         Running {
             attempt,
             abort: None,
-            lost: lost.clone(),
+            cancel: cancel.clone(),
             finished: false,
         },
     );
     // Claimed again here while an earlier run of it still goes on (its lease was taken back
     // before the keeper noticed): that run is cancelled like any run that lost its lease.
-    if let Some(earlier) = replaced.filter(|r| !r.finished && !r.lost.is_cancelled()) {
-        earlier.lost.cancel();
+    if let Some(earlier) = replaced.filter(|r| !r.finished && !r.cancel.is_cancelled()) {
+        earlier.cancel.cancel();
         shared.counters.lost.fetch_add(1, Ordering::Relaxed);
     }
-    let cancel = lost.child_token();
     let ctx = JobContext {
         id: id.clone(),
         attempt,
@@ -496,8 +497,9 @@ fn spawn_job(
                     handler.run(payload, ctx),
                 ))
                 .catch_unwind();
+                // Cancelled with the timeout passed is a timeout (that branch comes first).
                 let abandoned = async {
-                    lost.cancelled().await;
+                    cancel.cancelled().await;
                     tokio::time::sleep(shared.settings.lease / 3).await;
                 };
                 let ran = tokio::select! {
@@ -617,11 +619,13 @@ impl Shared {
         }
     }
 
-    /// The runs to renew: every listed one whose lease was not taken back.
+    /// The runs to renew: every listed one whose lease was not taken back (a finished run's
+    /// outcome waits to be written, whether it ended by itself or by its timeout; renewing
+    /// a lease that was taken back changes nothing).
     pub(super) fn held(&self) -> (Vec<String>, Vec<i32>) {
         locked(&self.running)
             .iter()
-            .filter(|(_, r)| !r.lost.is_cancelled())
+            .filter(|(_, r)| r.finished || !r.cancel.is_cancelled())
             .map(|(id, r)| (id.clone(), r.attempt))
             .unzip()
     }
@@ -637,9 +641,9 @@ impl Shared {
             };
             if asked.get(id.as_str()) == Some(&entry.attempt)
                 && !entry.finished
-                && !entry.lost.is_cancelled()
+                && !entry.cancel.is_cancelled()
             {
-                entry.lost.cancel();
+                entry.cancel.cancel();
                 cancelled += 1;
             }
         }
