@@ -9,7 +9,6 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use deploystack_backend::config::JobSettings;
 use deploystack_backend::db::PgConnector;
 use deploystack_backend::jobs::{
     EnqueueOptions, Job, JobContext, JobError, JobQueue, NewJob, Registry, Workers,
@@ -19,7 +18,7 @@ use tokio::process::Child;
 
 use common::pg::{ready_database, url_of, OwnCluster, TestDb};
 use common::server::{config, TestServer};
-use common::workers::{spawn_worker, terminate, RUNS_TABLES};
+use common::workers::{fast, spawn_worker, terminate, RUNS_TABLES};
 
 const JOBS: i64 = 5_000;
 
@@ -225,21 +224,7 @@ fn long_workers(
         runtime,
         runs: runs.clone(),
     });
-    Workers::start(
-        database,
-        Some(connector.clone()),
-        registry,
-        JobSettings {
-            concurrency: 2,
-            poll_interval: Duration::from_millis(200),
-            lease: Duration::from_millis(1_500),
-            shutdown_timeout: Duration::from_secs(5),
-            retry_base: Duration::from_millis(20),
-            timeout: None,
-            stats_interval: None,
-            schedules: false,
-        },
-    )
+    Workers::start(database, Some(connector.clone()), registry, fast(2))
 }
 
 /// Registrations of the sign-up form wait for this advisory lock; a session holding it makes

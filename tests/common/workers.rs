@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use deploystack_backend::config::JobSettings;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -14,6 +15,21 @@ use super::pg::TestDb;
 pub const RUNS_TABLES: &str =
     "CREATE TABLE job_runs (job_id text NOT NULL, attempt int NOT NULL, worker text NOT NULL); \
      CREATE TABLE job_overlaps (job_id text NOT NULL, attempt int NOT NULL, worker text NOT NULL)";
+
+/// Worker settings for in-process runtimes in tests: short poll, lease and retry delays (the
+/// worker processes of [`spawn_worker`] get the same poll and lease).
+pub fn fast(concurrency: u32) -> JobSettings {
+    JobSettings {
+        concurrency,
+        poll_interval: Duration::from_millis(200),
+        lease: Duration::from_millis(1_500),
+        shutdown_timeout: Duration::from_secs(5),
+        retry_base: Duration::from_millis(20),
+        timeout: None,
+        stats_interval: None,
+        schedules: false,
+    }
+}
 
 fn worker_binary() -> PathBuf {
     // target/<profile>/deps/<test> → target/<profile>/examples/job_worker

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deploystack_backend::config::{JobSettings, PoolSettings};
+use deploystack_backend::config::PoolSettings;
 use deploystack_backend::db::{Database, PgConnector};
 use deploystack_backend::jobs::{
     EnqueueOptions, Job, JobContext, JobError, JobQueue, JobRecord, NewJob,
@@ -80,19 +80,7 @@ impl QueueDb {
     }
 }
 
-/// Worker settings for tests: short poll, lease and retry delays.
-pub fn fast(concurrency: u32) -> JobSettings {
-    JobSettings {
-        concurrency,
-        poll_interval: Duration::from_millis(200),
-        lease: Duration::from_millis(1_500),
-        shutdown_timeout: Duration::from_secs(5),
-        retry_base: Duration::from_millis(20),
-        timeout: None,
-        stats_interval: None,
-        schedules: false,
-    }
-}
+pub use crate::common::workers::fast;
 
 /// Runs of each job id, with their attempt numbers.
 #[derive(Clone, Default)]
