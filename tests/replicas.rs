@@ -40,6 +40,18 @@ async fn read_on_replica(db: &Database) -> bool {
         .standby
 }
 
+/// A read, the write `sql` on the primary, a read: whether each read ran on the replica.
+async fn read_write_read(db: &Database, sql: &str) -> (bool, bool) {
+    let before = read_on_replica(db).await;
+    let mut conn = db.write().await.expect("primary");
+    diesel::sql_query(sql)
+        .execute(&mut conn)
+        .await
+        .expect("write on the primary");
+    drop(conn);
+    (before, read_on_replica(db).await)
+}
+
 /// Serves, behind the API's middleware, `GET /probe`: a read, a write, a read; answers
 /// where each read ran. Returns its URL.
 async fn serve_probe(database: Database) -> String {
@@ -49,14 +61,7 @@ async fn serve_probe(database: Database) -> String {
     #[handler]
     async fn probe(db: poem::web::Data<&Database>) -> Json<Value> {
         let place = |on_replica: bool| if on_replica { "replica" } else { "primary" };
-        let before = read_on_replica(&db).await;
-        let mut conn = db.write().await.expect("primary");
-        diesel::sql_query("INSERT INTO replica_probe VALUES (-1)")
-            .execute(&mut conn)
-            .await
-            .expect("write");
-        drop(conn);
-        let after = read_on_replica(&db).await;
+        let (before, after) = read_write_read(&db, "INSERT INTO replica_probe VALUES (-1)").await;
         Json(serde_json::json!({"before_write": place(before), "after_write": place(after)}))
     }
 
@@ -123,14 +128,11 @@ async fn reads_use_a_healthy_replica_and_fall_back_when_it_lags_or_stops() {
         Duration::from_secs(30),
         || {
             routing::unit_of_work(async {
-                let before = read_on_replica(&database).await;
-                let mut conn = database.write().await.expect("primary");
-                diesel::sql_query("CREATE TABLE IF NOT EXISTS replica_probe (id int)")
-                    .execute(&mut conn)
-                    .await
-                    .expect("write on the primary");
-                drop(conn);
-                let after = read_on_replica(&database).await;
+                let (before, after) = read_write_read(
+                    &database,
+                    "CREATE TABLE IF NOT EXISTS replica_probe (id int)",
+                )
+                .await;
                 assert!(!after, "after a write, its reads go to the primary");
                 before
             })
