@@ -14,6 +14,8 @@
 //!
 //! Needs `wrk` and Node.js with npm (packages installed once into `target/bench-api-node`).
 
+#[path = "api/attack.rs"]
+mod attack;
 #[path = "http/measure.rs"]
 #[allow(dead_code)] // shared with the other benchmarks
 mod measure;
@@ -80,11 +82,13 @@ async fn main() -> Result<(), BoxError> {
         &[
             ("DEPLOYSTACK_ENCRYPTION_SECRET", SECRET.to_owned()),
             ("JOB_CONCURRENCY", "0".to_owned()),
+            // The sign-in under attack sends each client's address as a proxy would.
+            ("TRUSTED_PROXIES", "127.0.0.1".to_owned()),
         ],
     )?;
     let base = format!("http://127.0.0.1:{port}");
-    set_up(&base).await?;
-    let ours = prepare_accounts(&base).await?;
+    let grant = set_up(&base).await?.ok_or("the setup set no grant")?;
+    let ours = prepare_accounts(&base, &grant).await?;
     let theirs = upstream_session(&pg).await?;
     let (upstream, tuned) = start_anchors(&pg).await?;
 
@@ -213,6 +217,18 @@ async fn main() -> Result<(), BoxError> {
     let (p50, p99) = job_pages(&pg, &base, &ours, jobs).await?;
     println!("first page of GET /api/admin/jobs over {jobs} jobs: p50 {p50:.2} ms, p99 {p99:.2} ms (sequential, 300 requests; target p99 < 50 ms: {})", verdict(p99 < 50.0));
 
+    let attack = attack::signin_under_attack(&base).await?;
+    let attack_ratio = attack.attacked_p99_ms / attack.idle_p99_ms;
+    println!(
+        "sign-in with its device cookie: p99 {:.1} ms idle, {:.1} ms while 4 clients send bad passwords and sign-ups from ever new addresses ({} attacker requests: {}); ratio {attack_ratio:.2}, owner non-2xx {} (target ≤ 3 and 0: {})",
+        attack.idle_p99_ms,
+        attack.attacked_p99_ms,
+        attack.attacker_requests,
+        attack.attacker_statuses,
+        attack.owner_failures,
+        verdict(attack_ratio <= 3.0 && attack.owner_failures == 0)
+    );
+
     for mut child in [upstream.0, tuned.0] {
         let _ = child.kill();
         let _ = child.wait();
@@ -226,16 +242,20 @@ async fn main() -> Result<(), BoxError> {
             "me_ratio_tuned": round2(me_t), "setting_ratio_tuned": round2(setting_t.min(secret_t)),
             "me_cpu_ratio": round2(me_cpu), "setting_cpu_ratio": round2(setting_cpu),
             "rss_mib": round2(rss_kib as f64 / 1024.0),
+            "signin_attack_ratio": round2(attack_ratio),
+            "signin_attack_owner_failures": attack.owner_failures,
         })
     );
     Ok(())
 }
 
-/// Registers the administrator, stores an encrypted setting; our session token.
-async fn prepare_accounts(base: &str) -> Result<String, BoxError> {
+/// Registers the administrator (with the setup `grant`), stores an encrypted setting; our
+/// session token.
+async fn prepare_accounts(base: &str, grant: &str) -> Result<String, BoxError> {
     let http = reqwest::Client::new();
     let reply = http
         .post(format!("{base}/api/auth/email/register"))
+        .header("cookie", grant)
         .json(&json!({"username": "admin", "email": "admin@example.com", "password": "bench password"}))
         .send()
         .await?;

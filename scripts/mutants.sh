@@ -23,7 +23,9 @@ DEFAULT=(
     src/settings/crypto.rs src/settings/secret.rs src/settings/key_check.rs src/settings/rotation.rs
     src/jobs/settle.rs src/jobs/lease.rs src/jobs/claim.rs
     src/plugins/provision.rs
-    src/auth/sessions.rs src/auth/password.rs src/auth/limiter.rs src/auth/cookie.rs
+    src/auth/sessions.rs src/auth/password.rs src/auth/cookie.rs
+    src/auth/throttle.rs src/auth/device.rs src/auth/turns.rs src/services/first_admin.rs
+    src/net/proxies.rs src/net/client.rs src/net/connections.rs src/api/cross_site.rs
 )
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=("${DEFAULT[@]}")
@@ -42,7 +44,11 @@ targets_for() {
         src/jobs/*) echo "--lib --test=jobs" ;;
         src/plugins/*) echo "--lib --test=plugins" ;;
         src/auth/sessions.rs) echo "--lib --test=accounts --test=admin --test=jobs" ;;
+        src/auth/throttle.rs|src/auth/device.rs|src/auth/turns.rs)
+            echo "--lib --test=accounts --test=public_surface" ;;
         src/auth/*) echo "--lib --test=accounts --test=admin" ;;
+        src/services/first_admin.rs) echo "--lib --test=public_surface" ;;
+        src/net/*|src/api/cross_site.rs) echo "--lib --test=public_surface" ;;
         *) echo "--lib" ;;
     esac
 }

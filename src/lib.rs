@@ -11,6 +11,7 @@ pub mod embedded_pg;
 pub mod jobs;
 pub mod lifecycle;
 pub mod metrics;
+pub mod net;
 pub mod plugins;
 pub mod services;
 pub mod settings;

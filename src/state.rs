@@ -35,6 +35,8 @@ pub struct Services {
     pub embedded_database: bool,
     /// Prometheus metrics, when something serves them (nothing is recorded otherwise).
     pub metrics: Option<Arc<Metrics>>,
+    /// Trusted proxies, allowed origins, connection limits.
+    pub http: crate::config::HttpSettings,
 }
 
 impl AppState {

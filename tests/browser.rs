@@ -286,7 +286,11 @@ async fn wizard_shows_why_the_backend_refuses_instead_of_offering_setup() {
         || async { server.state.settings.key_rotated() },
     )
     .await;
+    // Why is for administrators: anonymous callers get upstream's three fields.
     let browser = Browser::start().await;
+    browser
+        .sign_in(&server.url, &server.admin_session().await)
+        .await;
     browser
         .client
         .goto(&format!("{}/setup", server.url))
@@ -429,6 +433,49 @@ async fn wizard_names_the_embedded_database_and_links_the_frontend() {
     let next = browser.wait_visible("#next-frontend").await;
     assert!(next.contains("https://deploystack.example.com"), "{next}");
     browser.screenshot("11-frontend-link").await;
+    browser.close().await;
+    server.stop().await;
+}
+
+/// A browser that did not run the setup (no setup grant) is asked for the setup token, and
+/// with it creates the first administrator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wizard_in_another_browser_asks_for_the_setup_token() {
+    let db = TestDb::new().await;
+    let (server, dir) = server_for(&db).await;
+    assert_eq!(server.setup().await.0, 200);
+    let token_path = dir.path().join("setup.token");
+    common::wait_until(
+        "the setup token",
+        std::time::Duration::from_secs(20),
+        || async { token_path.exists() },
+    )
+    .await;
+    let token = std::fs::read_to_string(&token_path).expect("token");
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{}/setup", server.url))
+        .await
+        .expect("goto");
+    browser.wait_visible("#admin-form-step").await;
+    assert!(!browser.is_visible("#admin-token-field").await);
+    browser.fill("#admin-username", "admin").await;
+    browser.fill("#admin-email", "admin@example.com").await;
+    browser
+        .fill("#admin-password", "a good long password")
+        .await;
+    browser.click("#admin-button").await;
+    let error = browser.wait_visible("#admin-token-error").await;
+    assert!(error.contains("setup token"), "{error}");
+    browser.screenshot("10-administrator-setup-token").await;
+    browser.fill("#admin-token", token.trim()).await;
+    browser.click("#admin-button").await;
+    let signed_in = browser.wait_visible("#admin-signed-in").await;
+    assert!(
+        signed_in.contains("admin (admin@example.com)"),
+        "{signed_in}"
+    );
     browser.close().await;
     server.stop().await;
 }

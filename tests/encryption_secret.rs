@@ -65,7 +65,7 @@ async fn a_wrong_secret_stops_the_start_with_a_clear_message() {
 
     // The right secret still starts.
     let server = TestServer::start(&with_secret(&db, dir.path(), Some(SECRET_A))).await;
-    assert_eq!(server.get("/api/db/status").await.1["state"], "ready");
+    assert_eq!(server.get("/api/db/status").await.1["initialized"], true);
     server.stop().await;
 }
 
@@ -81,7 +81,7 @@ async fn a_database_from_before_the_key_check_gains_it_from_the_secret_that_decr
     assert_eq!(checks(&db).await, 0, "nothing recorded for a wrong secret");
 
     let server = TestServer::start(&with_secret(&db, dir.path(), Some(SECRET_A))).await;
-    assert_eq!(server.get("/api/db/status").await.1["state"], "ready");
+    assert_eq!(server.get("/api/db/status").await.1["initialized"], true);
     server.stop().await;
     assert_eq!(checks(&db).await, 1, "the right secret records the check");
 }
@@ -116,7 +116,7 @@ async fn a_new_setup_without_a_secret_keeps_the_generated_one() {
     assert!(dir.path().join("encryption.secret").exists());
     assert_eq!(checks(&db).await, 1);
     let server = TestServer::start(&cfg).await;
-    assert_eq!(server.get("/api/db/status").await.1["state"], "ready");
+    assert_eq!(server.get("/api/db/status").await.1["initialized"], true);
     server.stop().await;
 }
 
@@ -132,7 +132,7 @@ async fn an_interrupted_rotation_is_undone_or_finished_at_the_next_start() {
     // Interrupted before its commit: the database still has the old key.
     std::fs::write(&next, SECRET_B).expect("next");
     let server = TestServer::start(&cfg).await;
-    assert_eq!(server.get("/api/db/status").await.1["state"], "ready");
+    assert_eq!(server.get("/api/db/status").await.1["initialized"], true);
     server.stop().await;
     assert!(!next.exists(), "the uncommitted new secret is dropped");
     assert_eq!(std::fs::read_to_string(&file).expect("secret"), old);
@@ -228,7 +228,7 @@ async fn a_running_server_learns_of_a_rotation_and_stops_serving_encrypted_value
         .await
         .expect_err("the old key is not used any more");
     assert!(err.to_string().contains("restart"), "{err}");
-    let status = server.get("/api/db/status").await.1;
+    let status = server.admin_status().await;
     assert!(
         status["reason"]
             .as_str()

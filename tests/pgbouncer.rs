@@ -169,7 +169,7 @@ async fn session_mode_serves_as_a_direct_connection_does() {
 
     // A restart through PgBouncer serves the recorded setup.
     let server = TestServer::start(&cfg).await;
-    assert_eq!(server.get("/api/db/status").await.1["state"], "ready");
+    assert_eq!(server.get("/api/db/status").await.1["initialized"], true);
     server.stop().await;
 }
 

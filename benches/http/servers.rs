@@ -109,7 +109,9 @@ pub(crate) fn stop(mut server: std::process::Child) {
 }
 
 /// Waits for the server at `base` to answer, then performs its setup.
-pub(crate) async fn set_up(base: &str) -> Result<(), BoxError> {
+/// Sets the database up; the setup grant cookie (`setup_grant=…`), which the first
+/// administrator's sign-up needs.
+pub(crate) async fn set_up(base: &str) -> Result<Option<String>, BoxError> {
     wait_for(&format!("{base}/api/health")).await?;
     let setup = reqwest::Client::new()
         .post(format!("{base}/api/db/setup"))
@@ -119,7 +121,12 @@ pub(crate) async fn set_up(base: &str) -> Result<(), BoxError> {
     if !setup.status().is_success() {
         return Err(format!("setup failed: {}", setup.text().await?).into());
     }
-    Ok(())
+    Ok(setup
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned))
 }
 
 pub(crate) async fn wait_for(url: &str) -> Result<(), BoxError> {

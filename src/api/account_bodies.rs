@@ -104,7 +104,7 @@ pub struct AccountSuccess {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// 3 to 50 characters of `a-z`, `A-Z`, `0-9`, `_` and `-`; unique.
+    /// 3 to 50 characters of `a-z`, `A-Z`, `0-9`, `_` and `-`; unique ignoring case.
     pub username: Option<String>,
     /// An email address, at most 255 characters; unique (compared in lower case).
     pub email: Option<String>,
@@ -115,6 +115,11 @@ pub struct RegisterRequest {
     pub first_name: Option<String>,
     /// Family name, at most 100 characters.
     pub last_name: Option<String>,
+    /// While no administrator exists: the one-time setup token the server wrote to its log
+    /// and to `persistent_data/setup.token` (not needed in the browser that ran the setup,
+    /// which holds the setup grant cookie).
+    #[oai(write_only)]
+    pub setup_token: Option<String>,
 }
 
 /// `POST /api/auth/email/login` (both fields required; `Option`s so a missing one is named).

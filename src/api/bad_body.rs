@@ -11,6 +11,9 @@ const MAX_QUOTE: usize = 60;
 
 /// What is wrong with a body meant to be a `P`, as one sentence ending in a period.
 pub fn describe<P: Type>(err: &poem::Error) -> String {
+    if let Some(problem) = err.downcast_ref::<super::strict_json::BodyProblem>() {
+        return problem.sentence();
+    }
     match err.downcast_ref::<ParseRequestPayloadError>() {
         Some(e) => describe_reason::<P>(&e.reason),
         None => sentence(&err.to_string()),

@@ -1,13 +1,16 @@
 //! `GET /api/db/status` and `POST /api/db/setup`, the upstream contract with its defects fixed.
 
 use poem::web::Data;
+use poem::Request;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use tracing::error;
 
 use super::error::ErrorBody;
 use super::tags::ApiTags;
+use crate::auth::over_tls;
 use crate::lifecycle::Phase;
+use crate::services::first_admin::GRANT_LIFETIME;
 use crate::settings::error::ROTATED_NOTICE;
 use crate::setup::error::NO_SLOTS_MESSAGE;
 use crate::setup::{SetupCompleted, SetupError};
@@ -51,8 +54,11 @@ pub struct DbStatus {
     pub initialized: bool,
     /// Always `postgresql`.
     pub dialect: DatabaseType,
-    /// The lifecycle state (an addition to upstream's three fields).
-    pub state: SetupState,
+    /// The lifecycle state (an addition to upstream's three fields). Once the database is
+    /// set up and served, anonymous callers get upstream's three fields only (this and the
+    /// rest go to administrators).
+    #[oai(skip_serializing_if_is_none)]
+    pub state: Option<SetupState>,
     /// With `refused`, or once another process rotated the encryption secret: what is wrong
     /// and how to fix it.
     #[oai(skip_serializing_if_is_none)]
@@ -136,9 +142,15 @@ pub struct SetupConflict {
 #[derive(ApiResponse)]
 #[oai(bad_request_handler = "invalid_setup_request")]
 pub enum SetupResponse {
-    /// The database is created, migrated and initialized; the server uses it now.
+    /// The database is created, migrated and initialized; the server uses it now. While no
+    /// administrator exists, the `setup_grant` cookie comes with it (HttpOnly,
+    /// `SameSite=Strict`, an hour): the sign-up this browser sends next becomes the first
+    /// administrator.
     #[oai(status = 200)]
-    Completed(Json<SetupSuccess>),
+    Completed(
+        Json<SetupSuccess>,
+        #[oai(header = "set-cookie")] Option<String>,
+    ),
     /// The body is not `{"type":"postgresql"}`, or credentials are incomplete.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
@@ -181,11 +193,14 @@ impl SetupResponse {
                 } else {
                     "Database setup successful. All services have been initialized and are ready to use."
                 };
-                return Self::Completed(Json(SetupSuccess {
-                    message: message.into(),
-                    restart_required: done.restart_required,
-                    database_type: DatabaseType::Postgresql,
-                }));
+                return Self::Completed(
+                    Json(SetupSuccess {
+                        message: message.into(),
+                        restart_required: done.restart_required,
+                        database_type: DatabaseType::Postgresql,
+                    }),
+                    None,
+                );
             }
             Err(e) => e,
         };
@@ -247,18 +262,33 @@ impl DbApi {
     /// Database status
     ///
     /// Tells the setup wizard whether credentials are complete and setup has been performed.
+    /// Before setup, and to a global administrator's session, it also says which database
+    /// and plugins are used and why a server refuses to serve; once set up, anonymous callers
+    /// get upstream's `configured`, `initialized` and `dialect` only.
     #[oai(
         path = "/api/db/status",
         method = "get",
         operation_id = "getDatabaseStatus"
     )]
-    async fn status(&self, state: Data<&AppState>) -> Json<DbStatus> {
+    async fn status(&self, state: Data<&AppState>, request: &Request) -> Json<DbStatus> {
         let configured = state.setup.is_configured();
+        let initialized = state.database.is_ready();
+        if initialized && !is_admin(&state, request).await {
+            return Json(DbStatus {
+                configured,
+                initialized,
+                dialect: DatabaseType::Postgresql,
+                state: None,
+                reason: None,
+                plugins: None,
+                database: None,
+            });
+        }
         Json(DbStatus {
             configured,
-            initialized: state.database.is_ready(),
+            initialized,
             dialect: DatabaseType::Postgresql,
-            state: SetupState::of(state.setup.phase(), configured),
+            state: Some(SetupState::of(state.setup.phase(), configured)),
             reason: state.setup.refusal().or_else(|| {
                 state
                     .settings
@@ -299,12 +329,42 @@ impl DbApi {
         method = "post",
         operation_id = "setupDatabase"
     )]
-    async fn setup(&self, state: Data<&AppState>, body: Json<SetupRequest>) -> SetupResponse {
-        let Json(SetupRequest { database_type: _ }) = body;
+    async fn setup(
+        &self,
+        state: Data<&AppState>,
+        request: &Request,
+        body: crate::api::StrictJson<SetupRequest>,
+    ) -> SetupResponse {
+        let crate::api::StrictJson(SetupRequest { database_type: _ }) = body;
         // The service runs setup as a tracked task: a client that goes away cannot cancel
         // it halfway (file written, commit not), the half-done state this design avoids.
-        SetupResponse::from_outcome(state.setup.setup().await)
+        let mut answer = SetupResponse::from_outcome(state.setup.setup().await);
+        if let SetupResponse::Completed(_, cookie) = &mut answer {
+            match state.accounts.setup_grant().await {
+                Ok(grant) => {
+                    *cookie = grant.map(|g| {
+                        let max_age = GRANT_LIFETIME.num_seconds().unsigned_abs();
+                        state
+                            .accounts
+                            .cookie()
+                            .grant(&g, max_age, over_tls(request))
+                    });
+                }
+                // The setup stands; the setup token (log, setup.token) still admits the first
+                // administrator.
+                Err(e) => error!(error = %e, "cannot issue the setup grant"),
+            }
+        }
+        answer
     }
+}
+
+/// Whether `request` carries the session of a global administrator.
+async fn is_admin(state: &AppState, request: &Request) -> bool {
+    let Some(token) = super::session_cookie::cookie_value(request, crate::auth::COOKIE_NAME) else {
+        return false;
+    };
+    matches!(state.accounts.user_of(token).await, Ok(Some(user)) if crate::auth::is_admin(&user))
 }
 
 impl poem_openapi::types::Example for DbStatus {
@@ -313,7 +373,7 @@ impl poem_openapi::types::Example for DbStatus {
             configured: true,
             initialized: false,
             dialect: DatabaseType::Postgresql,
-            state: SetupState::SetupRequired,
+            state: Some(SetupState::SetupRequired),
             reason: None,
             plugins: None,
             database: Some(DatabaseInUse {

@@ -10,10 +10,14 @@ pub mod auth;
 mod bad_body;
 mod body_limit;
 mod boxed;
+mod client_layer;
+mod cross_site;
 pub mod db;
+mod docs_gate;
 pub mod error;
 pub mod health;
 mod json_errors;
+mod no_store;
 mod operations;
 mod panics;
 mod request_log;
@@ -22,9 +26,12 @@ mod session_cookie;
 mod setup_page;
 mod spec;
 mod spec_merge;
+mod strict_json;
+mod strict_query;
 mod tags;
 pub mod unit_of_work;
 pub mod users;
+mod with_cookies;
 
 use poem::endpoint::{make_sync, BoxEndpoint};
 use poem::http::Method;
@@ -36,14 +43,18 @@ use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
+use crate::config::HttpSettings;
 use crate::db::Database;
 use crate::plugins::PluginCatalog;
 use crate::state::AppState;
 pub use allow::AllowTable;
 pub use body_limit::MAX_BODY_BYTES;
+pub use client_layer::client_of;
 pub use error::ErrorBody;
 pub use request_log::REQUEST_ID_HEADER;
+pub use strict_json::{BodyProblem, StrictJson};
 pub use unit_of_work::LSN_HEADER;
+pub use with_cookies::WithCookies;
 
 /// Every operation of the backend, in documentation order.
 pub type Operations = (
@@ -138,11 +149,13 @@ pub fn endpoint(state: AppState) -> impl Endpoint {
         allow.add(crate::metrics::serve::PATH, Method::GET);
     }
     let db = state.database.clone();
+    let http = state.http.clone();
     harden_with(
         routes(&plugins, state),
         allow,
         metrics.map(|m| m.http()),
         Some(db),
+        &http,
     )
 }
 
@@ -159,13 +172,13 @@ fn metrics_on_api(state: &AppState) -> bool {
 /// JSON, the body size limit, and `ep`'s future in a box of its own.
 /// Public so tests can serve their own handlers (one that panics) exactly as production does.
 pub fn harden<E: Endpoint + 'static>(ep: E) -> impl Endpoint {
-    harden_with(ep, allow_table(), None, None)
+    harden_with(ep, allow_table(), None, None, &HttpSettings::default())
 }
 
 /// [`harden`] with the database whose replicas' positions responses carry (see
 /// [`unit_of_work`]), as the application is served.
 pub fn harden_serving<E: Endpoint + 'static>(ep: E, db: Database) -> impl Endpoint {
-    harden_with(ep, allow_table(), None, Some(db))
+    harden_with(ep, allow_table(), None, Some(db), &HttpSettings::default())
 }
 
 fn harden_with<E: Endpoint + 'static>(
@@ -173,17 +186,25 @@ fn harden_with<E: Endpoint + 'static>(
     allow: AllowTable,
     metrics: Option<crate::metrics::HttpMetrics>,
     db: Option<Database>,
+    http: &HttpSettings,
 ) -> impl Endpoint {
     boxed::Boxed(ep)
         .with(body_limit::BodyLimit(MAX_BODY_BYTES))
+        .with(strict_query::StrictQuery)
+        .with(cross_site::CrossSiteCheck(Arc::new(http.origins.clone())))
         .with(json_errors::JsonErrors)
         .with(allow::AllowHeader(allow))
         .with(panics::PanicsAsJson)
+        .with(no_store::NoStore)
         // Each request is a unit of work: once it used the primary, its reads stay there.
         .with(unit_of_work::UnitOfWork(db))
         // Outside the panic catcher: a panic counts as the 500 it became.
         .with(crate::metrics::RequestMetrics(metrics))
         .with(request_log::RequestLog)
+        // First of all: every layer below sees the same client.
+        .with(client_layer::ResolveClient(Arc::new(
+            http.trusted_proxies.clone(),
+        )))
 }
 
 /// The methods of every path the application serves: the OpenAPI operations and the pages.
@@ -212,10 +233,18 @@ fn routes(plugins: &PluginCatalog, state: AppState) -> Route {
     // Checked when the plugins were loaded; the core's document is the fallback.
     let spec = spec_json_for(plugins).unwrap_or_else(|_| spec_json());
     let ui = swagger_ui(spec.clone());
+    let gated = |inner| docs_gate::DocsGate {
+        inner,
+        settings: state.settings.clone(),
+        database: state.database.clone(),
+    };
     let mut core = Route::new()
-        .at("/documentation", poem::get(ui.clone()))
-        .at("/documentation/", poem::get(ui))
-        .at("/documentation/json", poem::get(spec_endpoint(spec)));
+        .at("/documentation", poem::get(gated(ui.clone())))
+        .at("/documentation/", poem::get(gated(ui)))
+        .at(
+            "/documentation/json",
+            poem::get(gated(Arc::new(spec_endpoint(spec)))),
+        );
     for (path, page) in setup_page::pages() {
         core = core.at(path, poem::get(page()));
     }

@@ -44,11 +44,13 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
     // fields, instead of also keeping the request beside it (see `harden`).
     fn call(&self, req: Request) -> impl Future<Output = Result<Response>> + Send {
         let id = request_id(req.headers());
+        let client = super::client_layer::client_of(&req).ip;
         let span = info_span!(
             "request",
             request_id = %id,
             method = %req.method(),
             path = %req.uri().path(),
+            client = client.map(tracing::field::display),
             route = Empty,
             status = Empty,
             latency_ms = Empty,

@@ -9,6 +9,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::tags::ApiTags;
 use crate::state::AppState;
 
+/// The setting that hides the version.
+const SHOW_VERSION: &str = "global.show_version";
+
 /// The banner.
 #[derive(Debug, Object)]
 #[oai(example)]
@@ -19,8 +22,9 @@ pub struct Banner {
     pub status: String,
     /// Server time, ISO-8601.
     pub timestamp: String,
-    /// Backend version.
-    pub version: String,
+    /// Backend version; absent while `global.show_version` is off.
+    #[oai(skip_serializing_if_is_none)]
+    pub version: Option<String>,
 }
 
 /// The banner, or for a browser, the way to the wizard.
@@ -65,11 +69,14 @@ impl RootApi {
         } else {
             "Database Not Configured/Connected - Use /api/db/status and /api/db/setup"
         };
+        // Unreadable (no database yet, or it is down): the default, shown.
+        let show_version = !state.database.is_ready()
+            || !matches!(state.settings.get_bool(SHOW_VERSION).await, Ok(Some(false)));
         BannerResponse::Banner(Json(Banner {
             message: "DeployStack Backend is running.".into(),
             status: status.into(),
             timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true),
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: show_version.then(|| env!("CARGO_PKG_VERSION").into()),
         }))
     }
 }
@@ -80,7 +87,7 @@ impl poem_openapi::types::Example for Banner {
             message: "DeployStack Backend is running.".into(),
             status: "Database Connected".into(),
             timestamp: "2026-01-01T00:00:00.000Z".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: Some(env!("CARGO_PKG_VERSION").into()),
         }
     }
 }

@@ -24,16 +24,28 @@ impl std::fmt::Debug for SessionCookie {
     }
 }
 
-/// The value of cookie `name` in `req`'s `Cookie` headers.
+/// The value of cookie `name` in `req`'s `Cookie` headers; `None` when it is absent or
+/// given more than once. Two cookies of one name come from two scopes (a sibling subdomain
+/// can set one for the parent domain): taking either would let that other site choose the
+/// session, or sign the user out.
 pub fn cookie_value<'r>(req: &'r Request, name: &str) -> Option<&'r str> {
+    let mut found = cookies(req).filter(|(key, _)| *key == name);
+    let (_, value) = found.next()?;
+    found.next().is_none().then(|| value.trim_matches('"'))
+}
+
+/// Whether `req` carries a cookie `name` (once or more).
+pub fn has_cookie(req: &Request, name: &str) -> bool {
+    cookies(req).any(|(key, _)| key == name)
+}
+
+fn cookies(req: &Request) -> impl Iterator<Item = (&str, &str)> {
     req.headers()
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.trim_matches('"'))
 }
 
 impl<'a> ApiExtractor<'a> for SessionCookie {
@@ -95,6 +107,21 @@ mod tests {
         assert_eq!(cookie_value(&req, "session"), Some("q"));
         let req = Request::builder()
             .header(header::COOKIE, "sessions=x")
+            .finish();
+        assert_eq!(cookie_value(&req, "session"), None);
+        assert!(!has_cookie(&req, "session"));
+    }
+
+    #[test]
+    fn a_cookie_given_twice_is_no_cookie() {
+        let req = Request::builder()
+            .header(header::COOKIE, "session=junk; session=abc")
+            .finish();
+        assert_eq!(cookie_value(&req, "session"), None);
+        assert!(has_cookie(&req, "session"));
+        let req = Request::builder()
+            .header(header::COOKIE, "session=abc")
+            .header(header::COOKIE, "session=abc")
             .finish();
         assert_eq!(cookie_value(&req, "session"), None);
     }

@@ -53,7 +53,7 @@ impl UsersApi {
             })),
             Ok(None) => MeResponse::Unauthorized(Json(Failure::new(AUTHENTICATION_REQUIRED))),
             Err(e) => match Answer::from(e) {
-                Answer::Unavailable(f) => MeResponse::Unavailable(Json(f)),
+                Answer::Unavailable(f, _) => MeResponse::Unavailable(Json(f)),
                 Answer::BadRequest(f)
                 | Answer::Forbidden(f)
                 | Answer::TooMany(f, _)

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::Server;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
@@ -27,6 +26,7 @@ use crate::state::{AppState, Services};
 use served::{start_when_served, ReplicaPlan};
 
 mod served;
+pub mod setup_token;
 
 /// Database name of the embedded cluster.
 const EMBEDDED_DATABASE: &str = crate::config::DEFAULT_DATABASE;
@@ -168,20 +168,22 @@ impl App {
             registry,
             crate::jobs::handlers::schedules(),
         );
+        let accounts = Arc::new(Accounts::new(
+            database.clone(),
+            settings.clone(),
+            &config.accounts,
+        ));
         let on_ready = tokio::spawn(start_when_served(
             setup.clone(),
             settings.clone(),
             jobs.clone(),
             database.clone(),
             ReplicaPlan::from_config(config),
+            (accounts.clone(), config.persistent_data_dir.clone()),
         ));
         let app = Self {
             state: AppState::new(Services {
-                accounts: Arc::new(Accounts::new(
-                    database.clone(),
-                    settings.clone(),
-                    &config.accounts,
-                )),
+                accounts,
                 database,
                 setup,
                 settings,
@@ -189,6 +191,7 @@ impl App {
                 plugins,
                 embedded_database: embedded.is_some(),
                 metrics,
+                http: config.http.clone(),
             }),
             embedded,
             on_ready,
@@ -251,18 +254,19 @@ impl App {
         let stop_all = stop.clone();
         let signalled = Arc::new(std::sync::OnceLock::new());
         let signalled_at = signalled.clone();
-        let result = Server::new_with_acceptor(acceptor)
-            .run_with_graceful_shutdown(
-                crate::api::endpoint(self.state.clone()),
-                async move {
-                    shutdown.await;
-                    let _ = signalled_at.set(std::time::Instant::now());
-                    info!("shutdown: no new connections; draining in-flight requests");
-                    stop_all.cancel();
-                },
-                Some(SHUTDOWN_GRACE),
-            )
-            .await;
+        let options = self.serve_options();
+        let result = crate::net::serve(
+            acceptor,
+            crate::api::endpoint(self.state.clone()),
+            options,
+            async move {
+                shutdown.await;
+                let _ = signalled_at.set(std::time::Instant::now());
+                info!("shutdown: no new connections; draining in-flight requests");
+                stop_all.cancel();
+            },
+        )
+        .await;
         stop.cancel();
         if let Some(server) = metrics_server {
             let _ = server.await;
@@ -282,6 +286,21 @@ impl App {
         result.context("HTTP server failed")
     }
 
+    /// How connections are served: the HTTP settings' deadlines and caps.
+    fn serve_options(&self) -> crate::net::ServeOptions {
+        let http = &self.state.http;
+        crate::net::ServeOptions {
+            header_timeout: http.header_timeout,
+            keepalive_timeout: http.keepalive_timeout,
+            caps: crate::net::ConnectionCaps::new(
+                http.max_connections,
+                http.max_per_address,
+                http.trusted_proxies.clone(),
+            ),
+            grace: SHUTDOWN_GRACE,
+        }
+    }
+
     /// Serves `/metrics` on the `METRICS_ADDR` listener until `stop`.
     fn serve_metrics(&mut self, stop: CancellationToken) -> Option<JoinHandle<()>> {
         let acceptor = self.metrics_acceptor.take()?;
@@ -291,10 +310,10 @@ impl App {
         }
         let endpoint =
             crate::metrics::serve::listener_endpoint(metrics, self.state.metric_sources());
+        let options = self.serve_options();
         Some(tokio::spawn(async move {
-            let served = Server::new_with_acceptor(acceptor)
-                .run_with_graceful_shutdown(endpoint, stop.cancelled_owned(), Some(SHUTDOWN_GRACE))
-                .await;
+            let served =
+                crate::net::serve(acceptor, endpoint, options, stop.cancelled_owned()).await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "metrics listener failed");
             }

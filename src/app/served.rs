@@ -1,11 +1,13 @@
 //! What starts once the database is served, and stops with the lifecycle: the settings
 //! change listener, the read replicas' checks, the job workers and scheduler.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 use tracing::info;
 
+use crate::auth::Accounts;
 use crate::config::{Config, ConnectionTarget, PostgresSource};
 use crate::db::replicas::ReplicaSet;
 use crate::db::Database;
@@ -22,6 +24,7 @@ pub(super) async fn start_when_served(
     jobs: JobService,
     database: Database,
     replicas: Option<ReplicaPlan>,
+    first_admin: (Arc<Accounts>, PathBuf),
 ) {
     let mut phase = setup.watch_phase();
     if phase.wait_for(|p| *p == Phase::Ready).await.is_err() {
@@ -37,6 +40,7 @@ pub(super) async fn start_when_served(
         .and_then(|plan| plan.start(&database))
         .map(AbortOnDrop);
     jobs.start(Some(connector)).await;
+    super::setup_token::announce(&first_admin.0, &first_admin.1).await;
     let _ = phase.wait_for(|p| *p == Phase::Stopped).await;
 }
 

@@ -31,9 +31,20 @@ pub enum AuthError {
     /// Too many failed sign-ins of this account or from this address; retry after this.
     #[error("Too many failed login attempts. Try again later.")]
     TooManyFailures(Duration),
-    /// Every password-hashing turn stayed taken too long.
+    /// Too many sign-ups that cost a password hash came from this address; retry after
+    /// this.
+    #[error("Too many registrations from this address. Try again later.")]
+    TooManyRegistrations(Duration),
+    /// Every password-hashing turn is taken by more requests than the wait allows; retry
+    /// after this.
     #[error("Too many sign-ins at once. Try again shortly.")]
-    Busy,
+    Busy(Duration),
+    /// No administrator exists yet and the sign-up carried no proof that it may become the
+    /// first (the setup grant cookie or the start token).
+    #[error(
+        "The first administrator can only be created with the setup grant or the setup token."
+    )]
+    FirstAdminProofRequired,
     /// The password hasher failed (not the password's fault).
     #[error("password hashing failed: {0}")]
     Hashing(String),

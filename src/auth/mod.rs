@@ -5,18 +5,23 @@
 
 mod accounts;
 mod cookie;
+mod device;
 mod error;
-mod limiter;
 mod password;
 mod sessions;
+mod throttle;
+mod turns;
 mod validate;
 
-pub use accounts::{is_admin, AccountStatus, Accounts, Registered, Registration};
-pub use cookie::{over_tls, CookiePolicy, COOKIE_NAME};
+pub use accounts::{is_admin, AccountStatus, Accounts, Caller, Registered, Registration, SignedIn};
+pub use cookie::{over_tls, CookiePolicy, COOKIE_NAME, DEVICE_COOKIE, GRANT_COOKIE};
+pub use device::{Device, DeviceCookies};
 pub use error::AuthError;
-pub use limiter::{
-    FailureLimiter, ACCOUNT_FAILURES_PER_WINDOW, ADDRESS_FAILURES_PER_WINDOW, WINDOW,
-};
 pub use password::{Passwords, HASH_LANES, HASH_MEMORY_KIB, HASH_OUTPUT_BYTES, HASH_TIME};
 pub use sessions::{SessionToken, Sessions, RENEW_BELOW, SESSION_LIFETIME};
+pub use throttle::{
+    Limit, Throttle, ACCOUNT_FAILURES, ADDRESS_FAILURES, ADDRESS_REGISTRATIONS, DEVICE_FAILURES,
+    REGISTRATION_WINDOW, SIGN_IN_WINDOW,
+};
+pub use turns::Priority;
 pub use validate::{required, FieldProblem, PasswordRules};

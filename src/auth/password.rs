@@ -4,20 +4,23 @@
 //!
 //! A hash takes 19 MiB and tens of milliseconds of a core, so it runs on the blocking pool
 //! (never on the async threads that serve every other request), at most `concurrency` at
-//! once; a sign-in that cannot get its turn within [`QUEUE_WAIT`] is answered "busy" instead
-//! of queueing without bound. An account without a password (or unknown) is checked against a
-//! dummy hash of the same cost, so its answer takes as long as a wrong password's.
+//! once, trusted clients first ([`super::turns`]); a request that would not get its turn
+//! within [`QUEUE_WAIT`] is answered "busy" at once, with the time to retry. An account
+//! without a password (or unknown) is checked against a dummy hash of the same cost, so its
+//! answer takes as long as a wrong password's.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::OnceCell;
 
 use super::error::AuthError;
+use super::turns::{Priority, Turns};
 
 /// Memory per hash, in KiB (upstream's `memoryCost`).
 pub const HASH_MEMORY_KIB: u32 = 19_456;
@@ -33,22 +36,29 @@ const QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 /// Hashes and checks passwords, a bounded number at once.
 pub struct Passwords {
-    turns: Arc<Semaphore>,
+    turns: Arc<Turns>,
     dummy: OnceCell<String>,
+    computed: Arc<AtomicU64>,
 }
 
 impl Passwords {
     /// At most `concurrency` hashes at once.
     pub fn new(concurrency: usize) -> Self {
         Self {
-            turns: Arc::new(Semaphore::new(concurrency.max(1))),
+            turns: Turns::new(concurrency),
             dummy: OnceCell::new(),
+            computed: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Hashes computed so far (each check is one too): what requests cost the server.
+    pub fn computed(&self) -> u64 {
+        self.computed.load(Ordering::Relaxed)
     }
 
     /// The PHC string of `password`, with a fresh random salt.
     pub async fn hash(&self, password: SecretString) -> Result<String, AuthError> {
-        self.on_blocking_pool(move || {
+        self.on_blocking_pool(Priority::Normal, move || {
             let salt = SaltString::generate(&mut OsRng);
             argon2()
                 .hash_password(password.expose_secret().as_bytes(), &salt)
@@ -65,6 +75,7 @@ impl Passwords {
         &self,
         password: SecretString,
         stored: Option<String>,
+        priority: Priority,
     ) -> Result<bool, AuthError> {
         let usable = stored.filter(|s| PasswordHash::new(s).is_ok());
         let (phc, real) = match usable {
@@ -72,7 +83,7 @@ impl Passwords {
             None => (self.dummy().await?, false),
         };
         let matched = self
-            .on_blocking_pool(move || {
+            .on_blocking_pool(priority, move || {
                 let parsed =
                     PasswordHash::new(&phc).map_err(|e| AuthError::Hashing(e.to_string()))?;
                 Ok(Argon2::default()
@@ -94,15 +105,25 @@ impl Passwords {
 
     async fn on_blocking_pool<T: Send + 'static>(
         &self,
+        priority: Priority,
         work: impl FnOnce() -> Result<T, AuthError> + Send + 'static,
     ) -> Result<T, AuthError> {
-        let turn = tokio::time::timeout(QUEUE_WAIT, self.turns.clone().acquire_owned())
+        let turn = self
+            .turns
+            .take(priority, QUEUE_WAIT)
             .await
-            .map_err(|_| AuthError::Busy)?
-            .map_err(|_| AuthError::Busy)?;
+            .map_err(AuthError::Busy)?;
+        let turns = self.turns.clone();
+        let computed = self.computed.clone();
+        // The turn goes with the work: a request dropped meanwhile does not free it while
+        // the hash still takes its core.
         let outcome = tokio::task::spawn_blocking(move || {
-            let _turn = turn;
-            work()
+            let started = Instant::now();
+            computed.fetch_add(1, Ordering::Relaxed);
+            let outcome = work();
+            turns.record(started.elapsed());
+            drop(turn);
+            outcome
         })
         .await
         .map_err(|e| AuthError::Hashing(e.to_string()))?;
@@ -138,16 +159,19 @@ mod tests {
         let hash = PasswordHash::new(&phc).expect("parses");
         assert_eq!(hash.hash.map(|h| h.len()), Some(32));
         assert!(passwords
-            .verify(secret("correct horse"), Some(phc.clone()))
+            .verify(secret("correct horse"), Some(phc.clone()), Priority::Normal)
             .await
             .expect("verify"));
         assert!(!passwords
-            .verify(secret("correct horsE"), Some(phc))
+            .verify(secret("correct horsE"), Some(phc), Priority::Normal)
             .await
             .expect("verify"));
-        assert!(!passwords.verify(secret("x"), None).await.expect("no hash"));
         assert!(!passwords
-            .verify(secret("x"), Some("not a hash".into()))
+            .verify(secret("x"), None, Priority::Normal)
+            .await
+            .expect("no hash"));
+        assert!(!passwords
+            .verify(secret("x"), Some("not a hash".into()), Priority::Normal)
             .await
             .expect("bad hash"));
     }
@@ -158,7 +182,10 @@ mod tests {
     async fn a_missing_hash_is_checked_against_the_dummy() {
         let passwords = Passwords::new(1);
         assert!(passwords.dummy.get().is_none());
-        assert!(!passwords.verify(secret("x"), None).await.expect("verify"));
+        assert!(!passwords
+            .verify(secret("x"), None, Priority::Normal)
+            .await
+            .expect("verify"));
         let dummy = passwords.dummy.get().expect("made at first use").clone();
         assert!(
             dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
@@ -166,7 +193,7 @@ mod tests {
         );
         // Even the dummy's own password does not sign in to an account without a hash.
         assert!(!passwords
-            .verify(secret(&dummy), None)
+            .verify(secret(&dummy), None, Priority::Normal)
             .await
             .expect("verify"));
     }
@@ -177,7 +204,11 @@ mod tests {
         let upstream = "$argon2id$v=19$m=19456,t=2,p=1$kOxmTQWBFIs/byODWKuSTw$e6lrMM+jclVlYBXogbREm6ND+97T3roeEpMNeUjYnu4";
         let passwords = Passwords::new(1);
         assert!(passwords
-            .verify(secret("correct horse"), Some(upstream.into()))
+            .verify(
+                secret("correct horse"),
+                Some(upstream.into()),
+                Priority::Trusted
+            )
             .await
             .expect("verify"));
     }

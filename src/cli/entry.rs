@@ -17,6 +17,7 @@ const BLOCKING_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 /// Runs the command line with `plugins` compiled in.
 pub fn main_with(plugins: Vec<Arc<dyn Plugin>>) -> ExitCode {
     tune_allocator();
+    crate::net::raise_descriptor_limit();
     let _ = dotenvy::dotenv();
     if let Err(e) = crate::telemetry::init() {
         let e = anyhow::Error::new(UsageError(format!("invalid configuration: {e}")));

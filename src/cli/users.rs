@@ -46,8 +46,6 @@ pub async fn run(config: &Config, command: UsersCommand) -> anyhow::Result<()> {
                     last_name,
                 };
                 let created = accounts.create_admin(form).await.map_err(explain)?;
-                // The command needs no session of its own.
-                accounts.logout(created.session.expose()).await?;
                 Ok(format!(
                     "created the administrator {} ({}), id {}\n",
                     created.user.username, created.user.email, created.user.id

@@ -5,8 +5,9 @@
 //!   comes with `Secure`.
 //! - `SESSION_COOKIE_SECURE` (`true`, `false`; default: set when the request arrived over
 //!   TLS, directly or as a proxy's `X-Forwarded-Proto: https` says).
-//! - `AUTH_HASH_CONCURRENCY` (default: the number of cores): password hashes at once; each
-//!   takes 19 MiB and tens of milliseconds of a core.
+//! - `AUTH_HASH_CONCURRENCY` (default: the number of cores less one, at least one): password
+//!   hashes at once; each takes 19 MiB and tens of milliseconds of a core. One core stays for
+//!   the async workers, so a flood of sign-ups never takes every core.
 
 use super::{ConfigError, EnvSource};
 
@@ -54,7 +55,10 @@ impl Default for AccountSettings {
 }
 
 fn default_concurrency() -> usize {
-    std::thread::available_parallelism().map_or(1, usize::from)
+    std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .saturating_sub(1)
+        .max(1)
 }
 
 impl AccountSettings {

@@ -13,12 +13,14 @@
 //! | `PLUGINS_PATH`, `PLUGIN_ALLOW_CONVENTION_ISOLATION` | unset, `false`; see [`PluginSettings`] |
 //! | `SESSION_COOKIE_SAMESITE`, `SESSION_COOKIE_SECURE`, `AUTH_HASH_CONCURRENCY` | `lax`, when over TLS, the cores; see [`AccountSettings`] |
 //! | `METRICS_ADDR`, `METRICS_TOKEN` | unset (no `/metrics`); see [`MetricsSettings`] |
+//! | `TRUSTED_PROXIES`, `DEPLOYSTACK_FRONTEND_URL`, `HTTP_*` | none, upstream's development origins; see [`HttpSettings`] |
 //! | `POSTGRES_READ_HOSTS`, `POSTGRES_READ_MAX_LAG_MS`, `POSTGRES_READ_CHECK_INTERVAL_MS` | none, `5000`, `1000`; see [`ReplicaSettings`] |
 //!
 //! When none of the connection variables is set the server runs its own embedded PostgreSQL.
 
 mod accounts;
 mod env;
+mod http;
 mod jobs;
 mod metrics;
 mod plugins;
@@ -28,6 +30,7 @@ mod replicas;
 
 pub use accounts::{AccountSettings, SameSite};
 pub use env::{ConfigError, EnvSource};
+pub use http::HttpSettings;
 pub use jobs::JobSettings;
 pub use metrics::MetricsSettings;
 pub use plugins::PluginSettings;
@@ -74,6 +77,8 @@ pub struct Config {
     pub replicas: ReplicaSettings,
     /// The session cookie and password hashing.
     pub accounts: AccountSettings,
+    /// Trusted proxies, allowed origins, connection timeouts and caps.
+    pub http: HttpSettings,
 }
 
 impl Config {
@@ -109,6 +114,7 @@ impl Config {
             metrics: MetricsSettings::from_env(env)?,
             replicas,
             accounts: AccountSettings::from_env(env)?,
+            http: HttpSettings::from_env(env)?,
         })
     }
 

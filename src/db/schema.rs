@@ -19,6 +19,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    auth_throttle (key) {
+        key -> Text,
+        window_start -> Timestamptz,
+        window_ms -> Int8,
+        hits -> Int4,
+    }
+}
+
+diesel::table! {
     deployment_credentials (id) {
         id -> Text,
         team_id -> Text,
@@ -89,6 +98,15 @@ diesel::table! {
         check_value -> Text,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    first_admin_tokens (token_hash) {
+        token_hash -> Text,
+        kind -> Text,
+        expires_at -> Timestamptz,
+        created_at -> Timestamptz,
     }
 }
 
@@ -830,12 +848,14 @@ diesel::joinable!(users -> roles (role_id));
 diesel::allow_tables_to_appear_in_same_query!(
     auth_keys,
     auth_sessions,
+    auth_throttle,
     deployment_credentials,
     deployment_settings,
     deploystack_setup,
     dynamic_oauth_clients,
     email_verification_tokens,
     encryption_key_check,
+    first_admin_tokens,
     global_setting_groups,
     global_settings,
     mcp_categories,

@@ -5,6 +5,7 @@
 //! [`Database`]: crate::db::Database
 
 pub mod error;
+pub mod first_admin;
 pub mod installations;
 pub mod mcp_servers;
 pub mod roles;
@@ -13,6 +14,7 @@ pub mod tokens;
 pub mod users;
 
 pub use error::{Operation, ServiceError, ServiceResult};
+pub use first_admin::{FirstAdminProofs, ProofKind};
 pub use installations::McpInstallationService;
 pub use mcp_servers::McpServerService;
 pub use roles::{RoleService, RoleSync};

@@ -45,13 +45,16 @@ debug_redacting!(CreateUser {
     hashed_password,
 });
 
-/// What an account's registration found taken.
+/// What stood in a registration's way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
     /// Another account has this email address.
     Email,
-    /// Another account has this username.
+    /// Another account has this username (compared ignoring case).
     Username,
+    /// No administrator exists and the registration carried no live proof that it may
+    /// become the first (see [`super::first_admin`]).
+    FirstAdminProof,
 }
 
 /// Users: registration, lookup, profile changes, deletion.
@@ -77,7 +80,11 @@ impl UserService {
         let user = conn
             .transaction::<_, ServiceError, _>(async |conn| {
                 lock_registrations(conn).await?;
-                insert_user(conn, input, false).await
+                // EXISTS stops at the first row; a count would read the whole table.
+                let first = !diesel::select(diesel::dsl::exists(users::table.select(users::id)))
+                    .get_result::<bool>(conn)
+                    .await?;
+                insert_user(conn, input, first).await
             })
             .await?;
         Ok(user)
@@ -85,56 +92,55 @@ impl UserService {
 
     /// Registers an account as the sign-up form does, in one transaction under the same lock
     /// as [`UserService::create_user`]: refused when the email (compared in lower case) or
-    /// the username is taken, otherwise the user (the first one, or any with `admin`, as
-    /// `global_admin`) and its default team. Either both exist afterwards or neither.
+    /// the username (ignoring case) is taken; while no administrator exists, refused unless
+    /// `admin` (an operator's command) or one of `proofs` (hashes of first-administrator
+    /// proofs) is live, which then makes it the administrator and uses the proofs up.
+    /// Otherwise a `global_user`. Either the account and its default team both exist
+    /// afterwards or neither.
     pub async fn register(
         &self,
         mut input: CreateUser,
         admin: bool,
+        proofs: &[String],
     ) -> ServiceResult<Result<(User, Team), Taken>> {
         input.email = input.email.to_lowercase();
         let mut conn = self.db.conn().await?;
         conn.transaction::<_, ServiceError, _>(async |conn| {
             lock_registrations(conn).await?;
-            let email_taken = diesel::select(diesel::dsl::exists(
-                users::table.filter(
-                    diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
-                        .bind::<diesel::sql_types::Text, _>(&input.email),
-                ),
-            ))
-            .get_result::<bool>(conn)
-            .await?;
-            if email_taken {
-                return Ok(Err(Taken::Email));
+            if let Some(taken) = taken(conn, &input.email, &input.username).await? {
+                return Ok(Err(taken));
             }
-            let username_taken = diesel::select(diesel::dsl::exists(
-                users::table.filter(users::username.eq(&input.username)),
-            ))
-            .get_result::<bool>(conn)
-            .await?;
-            if username_taken {
-                return Ok(Err(Taken::Username));
+            let first = !administrator_exists(conn).await?;
+            if first && !admin && !super::first_admin::redeem(conn, proofs).await? {
+                return Ok(Err(Taken::FirstAdminProof));
             }
+            let admin = admin || first;
             let username = input.username.clone();
             let user = insert_user(conn, input, admin).await?;
             let team = create_default_team(conn, &user.id, &username).await?;
+            if admin {
+                super::first_admin::forget_all(conn).await?;
+            }
             Ok(Ok((user, team)))
         })
         .await
     }
 
+    /// What is taken of `email` (in lower case) and `username` (ignoring case), read
+    /// without the registration lock: a check before a password is hashed for nothing.
+    pub async fn taken(&self, email: &str, username: &str) -> ServiceResult<Option<Taken>> {
+        let conn = self.db.shared().await?;
+        Ok(taken(&mut &*conn, &email.to_lowercase(), username).await?)
+    }
+
     /// Whether any account is a `global_admin`.
     pub async fn administrator_exists(&self) -> ServiceResult<bool> {
         let conn = self.db.shared().await?;
-        Ok(diesel::select(diesel::dsl::exists(
-            users::table.filter(users::role_id.eq(Some(RoleId::from(GlobalRole::Admin)))),
-        ))
-        .get_result::<bool>(&mut &*conn)
-        .await?)
+        Ok(administrator_exists(&mut &*conn).await?)
     }
 
     /// The account a sign-in names: by email (compared in lower case) when it holds an `@`,
-    /// else by username (the oldest account of that name, should several share it).
+    /// else by username (ignoring case, as usernames are unique).
     pub async fn find_for_login(&self, login: &str) -> ServiceResult<Option<User>> {
         let conn = self.db.shared().await?;
         let query = users::table
@@ -147,7 +153,11 @@ impl UserService {
                     .bind::<diesel::sql_types::Text, _>(login.to_lowercase()),
             )
         } else {
-            query.filter(users::username.eq(login))
+            query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("lower(username) = lower(")
+                    .bind::<diesel::sql_types::Text, _>(login)
+                    .sql(")"),
+            )
         };
         Ok(query.first(&mut &*conn).await.optional()?)
     }
@@ -218,27 +228,65 @@ impl UserService {
     }
 }
 
+/// Whether any account is a `global_admin`.
+pub(crate) async fn administrator_exists<C>(conn: &mut C) -> QueryResult<bool>
+where
+    C: diesel_async::AsyncConnectionCore<Backend = diesel::pg::Pg>,
+{
+    diesel::select(diesel::dsl::exists(
+        users::table.filter(users::role_id.eq(Some(RoleId::from(GlobalRole::Admin)))),
+    ))
+    .get_result::<bool>(conn)
+    .await
+}
+
+/// What is taken of `email` (already in lower case) and `username` (ignoring case).
+async fn taken<C>(conn: &mut C, email: &str, username: &str) -> QueryResult<Option<Taken>>
+where
+    C: diesel_async::AsyncConnectionCore<Backend = diesel::pg::Pg>,
+{
+    let (email_taken, username_taken) = diesel::select((
+        diesel::dsl::exists(
+            users::table.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
+                    .bind::<diesel::sql_types::Text, _>(email),
+            ),
+        ),
+        diesel::dsl::exists(
+            users::table.filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("lower(username) = lower(")
+                    .bind::<diesel::sql_types::Text, _>(username)
+                    .sql(")"),
+            ),
+        ),
+    ))
+    .get_result::<(bool, bool)>(conn)
+    .await?;
+    Ok(if email_taken {
+        Some(Taken::Email)
+    } else if username_taken {
+        Some(Taken::Username)
+    } else {
+        None
+    })
+}
+
 /// Serializes registrations (and so "is this the first user?" decisions) across processes,
 /// until the transaction ends.
-async fn lock_registrations(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
+pub(crate) async fn lock_registrations(conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
     diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FIRST_USER_LOCK})"))
         .execute(conn)
         .await
         .map(|_| ())
 }
 
-/// Inserts `input` as a new account: `global_admin` (with a verified email) when it is the
-/// first account or `admin` asks for it, `global_user` otherwise. The caller holds the lock.
+/// Inserts `input` as a new account: `global_admin` (with a verified email) when `admin`,
+/// `global_user` otherwise. The caller holds the lock.
 async fn insert_user(
     conn: &mut AsyncPgConnection,
     input: CreateUser,
     admin: bool,
 ) -> ServiceResult<User> {
-    // EXISTS stops at the first row; a count would read the whole table.
-    let first = !diesel::select(diesel::dsl::exists(users::table.select(users::id)))
-        .get_result::<bool>(conn)
-        .await?;
-    let admin = admin || first;
     let new = NewUser {
         id: UserId::generate(),
         username: input.username,

@@ -245,7 +245,12 @@ impl GlobalSettings {
 
     /// Applies `change` to the setting `key` (row locked). Without `encrypted`, an encrypted
     /// setting stays encrypted whatever the new value (upstream stored it in plaintext).
-    pub async fn update(&self, key: &str, change: SettingChange) -> SettingsResult<SettingRow> {
+    /// Also says whether the change turned an encrypted value into plaintext (a reveal).
+    pub async fn update(
+        &self,
+        key: &str,
+        change: SettingChange,
+    ) -> SettingsResult<(SettingRow, bool)> {
         if !is_valid_key(key) {
             return Err(SettingsError::NotFound(key.to_owned()));
         }
@@ -299,7 +304,7 @@ impl GlobalSettings {
                     .await
                     .map_err(|e| group_error(e, change.group_id.as_deref()))?;
                 notify::changed(conn, key).await?;
-                Ok(updated)
+                Ok((updated, row.is_encrypted && !is_encrypted))
             })
             .await?;
         self.cache.invalidate(key);

@@ -43,7 +43,14 @@ pub struct SettingsCipher {
     /// Swappable so that a process can adopt the secret a sibling process sharing its folder
     /// generated and recorded first ([`SettingsCipher::adopt`]).
     cipher: arc_swap::ArcSwap<Cipher>,
+    /// Key of [`SettingsCipher::sign`], derived from the same secret, swapped with it.
+    signing: arc_swap::ArcSwap<zeroize::Zeroizing<[u8; 32]>>,
 }
+
+type Mac = hmac::Hmac<sha2::Sha256>;
+
+/// Label the signing key is derived under: never the encryption key itself.
+const SIGNING_LABEL: &[u8] = b"deploystack-signing-key-v1";
 
 impl std::fmt::Debug for SettingsCipher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,8 +76,13 @@ impl SettingsCipher {
         .map_err(|e| CryptoError::KeyDerivation(e.to_string()))?;
         let cipher = Cipher::new_from_slice(key.as_slice())
             .map_err(|e| CryptoError::KeyDerivation(e.to_string()))?;
+        let mut mac = <Mac as hmac::Mac>::new_from_slice(key.as_slice())
+            .map_err(|e| CryptoError::KeyDerivation(e.to_string()))?;
+        hmac::Mac::update(&mut mac, SIGNING_LABEL);
+        let signing = zeroize::Zeroizing::new(hmac::Mac::finalize(mac).into_bytes().into());
         Ok(Self {
             cipher: arc_swap::ArcSwap::from_pointee(cipher),
+            signing: arc_swap::ArcSwap::from_pointee(signing),
         })
     }
 
@@ -87,6 +99,31 @@ impl SettingsCipher {
     /// this process's folder generated and recorded while this one had generated its own.
     pub fn adopt(&self, other: &SettingsCipher) {
         self.cipher.store(other.cipher.load_full());
+        self.signing.store(other.signing.load_full());
+    }
+
+    /// HMAC-SHA256 of `message` under a key derived from the secret (not the encryption key)
+    /// and `purpose`: what signed cookies carry, so every process sharing the secret accepts
+    /// them and a changed secret voids them.
+    pub fn sign(&self, purpose: &str, message: &[u8]) -> [u8; 32] {
+        hmac::Mac::finalize(self.mac(purpose, message))
+            .into_bytes()
+            .into()
+    }
+
+    /// Whether `tag` is [`SettingsCipher::sign`] of `message` (compared in constant time).
+    pub fn verify(&self, purpose: &str, message: &[u8], tag: &[u8]) -> bool {
+        hmac::Mac::verify_slice(self.mac(purpose, message), tag).is_ok()
+    }
+
+    fn mac(&self, purpose: &str, message: &[u8]) -> Mac {
+        let key = self.signing.load();
+        let mut mac = <Mac as hmac::Mac>::new_from_slice(key.as_slice())
+            .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+        hmac::Mac::update(&mut mac, purpose.as_bytes());
+        hmac::Mac::update(&mut mac, &[0]);
+        hmac::Mac::update(&mut mac, message);
+        mac
     }
 
     /// Encrypts `plaintext` with a fresh random IV.
@@ -213,5 +250,23 @@ mod tests {
             mine.decrypt(&tampered),
             Err(CryptoError::Authentication)
         ));
+    }
+
+    /// Signatures depend on the secret, the purpose and the message, and a swapped key signs
+    /// as the other process does.
+    #[test]
+    fn signatures_bind_secret_purpose_and_message() {
+        let a = cipher("a");
+        let b = cipher("b");
+        let tag = a.sign("device", b"msg");
+        assert!(a.verify("device", b"msg", &tag));
+        assert!(!a.verify("device", b"msh", &tag));
+        assert!(!a.verify("grant", b"msg", &tag));
+        assert!(!b.verify("device", b"msg", &tag));
+        assert!(!a.verify("device", b"msg", &tag[..31]));
+        // The purpose and the message are kept apart: ("ab", "c") is not ("a", "bc").
+        assert_ne!(a.sign("ab", b"c"), a.sign("a", b"bc"));
+        b.adopt(&a);
+        assert!(b.verify("device", b"msg", &tag));
     }
 }

@@ -158,7 +158,8 @@ async fn sign_in_by_email_or_username_and_every_miss_answers_alike() {
     let site = Site::new().await;
     let ann = site.register("ann").await;
     let id = ann.body["user"]["id"].as_str().expect("id").to_owned();
-    for login in ["ann@example.com", "ANN@Example.COM", "ann"] {
+    // Email addresses and usernames are both compared ignoring case.
+    for login in ["ann@example.com", "ANN@Example.COM", "ann", "Ann"] {
         let reply = site.login(login, "password-ann").await;
         assert_eq!(reply.status, 200, "{login}: {}", reply.body);
         assert_eq!(
@@ -179,7 +180,7 @@ async fn sign_in_by_email_or_username_and_every_miss_answers_alike() {
     for (login, password) in [
         ("ann", "password-ANN"),
         ("nobody@example.com", "password-ann"),
-        ("Ann", "password-ann"),
+        ("ann_", "password-ann"),
         ("gh@example.com", "anything-at-all"),
     ] {
         let reply = site.login(login, password).await;
@@ -293,15 +294,31 @@ async fn cross_site_forms_cannot_sign_in_or_register() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cookie_is_secure_over_tls_and_with_same_site_none() {
+    let login = |site: &Site| {
+        site.server
+            .http
+            .post(site.url("/api/auth/email/login"))
+            .header("x-forwarded-proto", "https")
+            .json(&json!({"login": "ann", "password": "password-ann"}))
+    };
+    // From a peer that is not a trusted proxy, the header is not believed.
     let site = Site::new().await;
     site.register("ann").await;
-    let request = site
-        .server
-        .http
-        .post(site.url("/api/auth/email/login"))
-        .header("x-forwarded-proto", "https")
-        .json(&json!({"login": "ann", "password": "password-ann"}));
-    let reply = site.send(request, None).await;
+    let reply = site.send(login(&site), None).await;
+    assert!(
+        !reply.set_cookie().contains("Secure"),
+        "{}",
+        reply.set_cookie()
+    );
+    site.server.stop().await;
+    // From a trusted proxy, it is.
+    let site = Site::with(|cfg| {
+        cfg.http.trusted_proxies =
+            deploystack_backend::net::TrustedProxies::parse("127.0.0.1").expect("valid");
+    })
+    .await;
+    site.register("ann").await;
+    let reply = site.send(login(&site), None).await;
     assert!(
         reply.set_cookie().ends_with("; Secure"),
         "{}",

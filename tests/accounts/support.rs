@@ -59,10 +59,16 @@ impl Site {
         Self { db, dir, server }
     }
 
-    /// `POST path` with a JSON body and an optional session.
+    /// `POST path` with a JSON body and an optional session; a sign-up carries the setup
+    /// grant cookie, as the browser that ran the setup would send it.
     pub async fn post(&self, path: &str, body: Value, session: Option<&str>) -> Reply {
-        self.send(self.server.http.post(self.url(path)).json(&body), session)
-            .await
+        let grant = path == "/api/auth/email/register";
+        self.send_with(
+            self.server.http.post(self.url(path)).json(&body),
+            session,
+            grant,
+        )
+        .await
     }
 
     /// `GET path` with an optional session.
@@ -73,13 +79,26 @@ impl Site {
 
     /// Sends `request` with the session cookie (if any).
     pub async fn send(&self, request: reqwest::RequestBuilder, session: Option<&str>) -> Reply {
-        let request = match session {
-            Some(token) => request.header(
-                "cookie",
-                HeaderValue::from_str(&format!("theme=dark; session={token}")).expect("cookie"),
-            ),
-            None => request,
-        };
+        self.send_with(request, session, false).await
+    }
+
+    /// Sends `request` with the session cookie (if any) and, with `grant`, the setup grant
+    /// cookie.
+    pub async fn send_with(
+        &self,
+        request: reqwest::RequestBuilder,
+        session: Option<&str>,
+        grant: bool,
+    ) -> Reply {
+        let mut cookies = vec!["theme=dark".to_owned()];
+        cookies.extend(session.map(|token| format!("session={token}")));
+        if grant {
+            cookies.extend(self.server.grant_cookie());
+        }
+        let request = request.header(
+            "cookie",
+            HeaderValue::from_str(&cookies.join("; ")).expect("cookie"),
+        );
         let resp = request.send().await.expect("request");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();

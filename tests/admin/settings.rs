@@ -100,7 +100,8 @@ async fn secrets_are_masked_unless_revealed_and_stay_encrypted() {
     .await;
     let (value, encrypted) = stored(&admin, "custom.token").await;
     assert!(encrypted && !value.contains("t0ken"));
-    // ... and only an explicit `encrypted: false` stores it in plaintext.
+    // ... and only an explicit `encrypted: false` stores it in plaintext. That reveals the
+    // secret: the answer shows it only with `reveal=true`.
     let reply = site
         .send(
             site.server
@@ -110,10 +111,47 @@ async fn secrets_are_masked_unless_revealed_and_stay_encrypted() {
             session,
         )
         .await;
-    assert_eq!(reply.body["data"]["value"], "t0ken-2");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.body["data"]["value"], "********");
     assert_eq!(
         stored(&admin, "custom.token").await,
         ("t0ken-2".to_owned(), false)
+    );
+    let reply = site
+        .send(
+            site.server
+                .http
+                .put(site.url("/api/settings/custom.other?reveal=true"))
+                .json(&json!({"encrypted": false})),
+            session,
+        )
+        .await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+    let reply = site
+        .send(
+            site.server
+                .http
+                .put(site.url("/api/settings/custom.token?reveal=true"))
+                .json(&json!({"encrypted": true})),
+            session,
+        )
+        .await;
+    assert_eq!(
+        reply.body["data"]["value"], "t0ken-2",
+        "revealed on request"
+    );
+    let reply = site
+        .send(
+            site.server
+                .http
+                .put(site.url("/api/settings/custom.token?reveal=true"))
+                .json(&json!({"encrypted": false})),
+            session,
+        )
+        .await;
+    assert_eq!(
+        reply.body["data"]["value"], "t0ken-2",
+        "decrypted and revealed"
     );
     admin.site.server.stop().await;
 }

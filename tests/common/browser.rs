@@ -130,6 +130,21 @@ impl Browser {
     }
 
     /// Ends the session and the browser.
+    /// Signs the browser in to `base_url` with the session `token` (the `session` cookie).
+    pub async fn sign_in(&self, base_url: &str, token: &str) {
+        self.client
+            .goto(&format!("{base_url}/api/health"))
+            .await
+            .expect("goto");
+        self.client
+            .execute(
+                "document.cookie = 'session=' + arguments[0] + '; path=/';",
+                vec![serde_json::Value::String(token.to_owned())],
+            )
+            .await
+            .expect("set the cookie");
+    }
+
     pub async fn close(self) {
         let _ = self.client.close().await;
     }

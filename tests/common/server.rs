@@ -45,6 +45,7 @@ pub fn config(connection: ConnectionTarget, data_dir: &Path) -> Config {
         metrics: deploystack_backend::config::MetricsSettings::default(),
         replicas: deploystack_backend::config::ReplicaSettings::default(),
         accounts: deploystack_backend::config::AccountSettings::default(),
+        http: deploystack_backend::config::HttpSettings::default(),
     }
 }
 
@@ -58,6 +59,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     /// `http://addr` of the `METRICS_ADDR` listener, when configured.
     pub metrics_url: Option<String>,
+    /// The setup grant cookie (`setup_grant=…`) of this server's last successful setup.
+    pub grant: std::sync::Mutex<Option<String>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -101,6 +104,7 @@ impl TestServer {
             state,
             http: reqwest::Client::new(),
             metrics_url,
+            grant: std::sync::Mutex::new(None),
             shutdown: Some(tx),
             task,
         }
@@ -129,10 +133,49 @@ impl TestServer {
         json_of(resp).await
     }
 
-    /// `POST /api/db/setup {"type":"postgresql"}`.
+    /// `POST /api/db/setup {"type":"postgresql"}`; keeps the setup grant cookie it sets.
     pub async fn setup(&self) -> (u16, Value) {
-        self.post_json("/api/db/setup", &serde_json::json!({"type": "postgresql"}))
+        let resp = self
+            .http
+            .post(format!("{}/api/db/setup", self.url))
+            .json(&serde_json::json!({"type": "postgresql"}))
+            .send()
             .await
+            .expect("POST");
+        let grant = resp
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("setup_grant="))
+            .and_then(|v| v.split(';').next())
+            .map(str::to_owned);
+        if grant.is_some() {
+            *self.grant.lock().expect("grant") = grant;
+        }
+        json_of(resp).await
+    }
+
+    /// The `Cookie` header value of the setup grant, once a setup set it.
+    pub fn grant_cookie(&self) -> Option<String> {
+        self.grant.lock().expect("grant").clone()
+    }
+
+    /// Registers `username` (`<username>@example.com`, password `password-<username>`) with
+    /// the setup grant; the answer.
+    pub async fn register(&self, username: &str) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/api/auth/email/register", self.url))
+            .json(&serde_json::json!({
+                "username": username,
+                "email": format!("{username}@example.com"),
+                "password": format!("password-{username}"),
+            }));
+        if let Some(grant) = self.grant_cookie() {
+            request = request.header("cookie", grant);
+        }
+        json_of(request.send().await.expect("POST")).await
     }
 
     /// Waits until `GET /api/db/status` reports `initialized`.
@@ -141,6 +184,53 @@ impl TestServer {
             self.get("/api/db/status").await.1["initialized"] == true
         })
         .await;
+    }
+
+    /// A session of a global administrator (an account made for it on first use).
+    pub async fn admin_session(&self) -> String {
+        use deploystack_backend::auth::Registration;
+        let users = deploystack_backend::services::UserService::new(self.state.database.clone());
+        let email = "status-admin@example.com";
+        let user = match users.get_user_by_email(email).await.expect("lookup") {
+            Some(user) => user,
+            None => {
+                let form = Registration {
+                    username: "status-admin".into(),
+                    email: email.into(),
+                    password: "status-admin-password".to_owned().into(),
+                    first_name: None,
+                    last_name: None,
+                };
+                self.state
+                    .accounts
+                    .create_admin(form)
+                    .await
+                    .expect("administrator")
+                    .user
+            }
+        };
+        let token = self
+            .state
+            .accounts
+            .sessions()
+            .create(&user.id)
+            .await
+            .expect("session");
+        token.expose().to_owned()
+    }
+
+    /// `GET /api/db/status` as a global administrator sees it (anonymous callers get
+    /// upstream's three fields once the database is set up).
+    pub async fn admin_status(&self) -> Value {
+        let token = self.admin_session().await;
+        let resp = self
+            .http
+            .get(format!("{}/api/db/status", self.url))
+            .header("cookie", format!("session={token}"))
+            .send()
+            .await
+            .expect("GET");
+        json_of(resp).await.1
     }
 
     /// Graceful shutdown, as on SIGTERM.

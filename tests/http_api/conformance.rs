@@ -236,7 +236,11 @@ async fn bad_setup_bodies_get_messages_naming_the_problem() {
         ),
         (
             r#"{"type":42}"#,
-            "The field `type` has an invalid value 42.",
+            "The field `type` must be a string, not an integer.",
+        ),
+        (
+            r#"{"type":"postgresql","type":"postgresql"}"#,
+            "The field `type` is given more than once.",
         ),
         ("[]", "The request body is not a JSON object."),
         ("", "The request body is empty."),

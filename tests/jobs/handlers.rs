@@ -11,6 +11,8 @@ const SEED: &str = "
 INSERT INTO users (id, username, email, auth_type) VALUES ('u1', 'u1', 'u1@example.com', 'email_signup');
 INSERT INTO auth_sessions (id, user_id, expires_at) VALUES
     ('s-expired', 'u1', now() - interval '1 second'), ('s-live', 'u1', now() + interval '1 day');
+INSERT INTO auth_throttle (key, window_start, window_ms, hits) VALUES
+    ('address:old', now() - interval '2 hours', 60000, 30), ('address:new', now(), 60000, 3);
 INSERT INTO teams (id, name, slug, owner_id) VALUES ('t1', 't1', 't1', 'u1');
 INSERT INTO mcp_servers (id, name, slug, description, language, runtime, created_by)
     VALUES ('m1', 'm', 'm', 'd', 'typescript', 'node', 'u1');
@@ -213,8 +215,15 @@ async fn each_built_in_job_cleans_what_it_should_and_nothing_else() {
     assert_eq!(sessions, ["s-live"]);
     assert_eq!(
         results["cleanup_expired_sessions"],
-        json!({"deletedCount": 1})
+        json!({"deletedCount": 1, "deletedCounters": 1})
     );
+    let counters: Vec<String> =
+        q.db.query("SELECT key FROM auth_throttle")
+            .await
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    assert_eq!(counters, ["address:new"], "only long-ended windows go");
 
     // Old finished jobs go; old pending and processing ones never do, nor recent ones.
     let left: Vec<String> =

@@ -264,7 +264,7 @@ async fn without_createrole_plugins_are_refused_unless_convention_is_accepted() 
     let server = env.start(&cfg).await;
     let (code, body) = server.setup().await;
     assert_eq!(code, 200, "{body}");
-    let (_, status) = server.get("/api/db/status").await;
+    let status = server.admin_status().await;
     assert_eq!(status["plugins"]["isolation"], "convention", "{status}");
     let (code, _) = server
         .post_json(
@@ -282,7 +282,7 @@ async fn without_createrole_plugins_are_refused_unless_convention_is_accepted() 
     // Once roles can be made, the plugin's objects move to its role.
     let server = env.start(&env.config()).await;
     server.wait_initialized().await;
-    let (_, status) = server.get("/api/db/status").await;
+    let status = server.admin_status().await;
     assert_eq!(status["plugins"]["isolation"], "roles", "{status}");
     let owner = env
         .rows("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'plugin_notes.notes'::regclass")

@@ -22,7 +22,7 @@ async fn both_plugins_work_end_to_end_after_setup() {
     );
     let (code, body) = server.setup().await;
     assert_eq!(code, 200, "{body}");
-    let (_, status) = server.get("/api/db/status").await;
+    let status = server.admin_status().await;
     assert_eq!(status["plugins"]["isolation"], "roles", "{status}");
 
     // Tables, each in its plugin's schema, owned by the plugin's role.

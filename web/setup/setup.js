@@ -141,7 +141,7 @@
   }
 
   const adminSteps = ["admin-form-step", "admin-signed-in", "admin-exists", "accounts-unknown"];
-  const adminFields = ["username", "email", "password"];
+  const adminFields = ["username", "email", "password", "token"];
 
   function showAdmin(step, focusId) {
     for (const id of adminSteps) $(id).hidden = id !== step;
@@ -191,13 +191,24 @@
       const response = await fetch("/api/auth/email/register", {
         method: "POST",
         headers: { "Content-Type": "application/json", Accept: "application/json" },
-        body: JSON.stringify({
+        body: JSON.stringify(Object.assign({
           username: $("admin-username").value,
           email: $("admin-email").value,
           password: $("admin-password").value,
-        }),
+        }, $("admin-token").value.trim() ? { setup_token: $("admin-token").value.trim() } : {})),
       });
       const body = await readJson(response);
+      if (response.status === 403 && !body.error.startsWith("Email registration")) {
+        // No setup grant in this browser: the setup token admits the first administrator.
+        $("admin-token-field").hidden = false;
+        $("admin-token-error").textContent = $("admin-token").value.trim()
+          ? "This token is not valid (any more): use the newest one the server wrote."
+          : "Enter the setup token to create the first administrator from this browser.";
+        $("admin-token-error").hidden = false;
+        $("admin-token").setAttribute("aria-invalid", "true");
+        $("admin-token").focus();
+        return;
+      }
       if (response.status === 201) {
         $("admin-password").value = "";
         announce(body.message || "The administrator account was created.");

@@ -102,6 +102,9 @@ fn write_bad_request<T: ToJSON + Type>(err: poem::Error) -> Write<T> {
 
 /// A malformed body or parameter as a validation failure.
 fn bad_input(err: &poem::Error) -> Failure {
+    if let Some(problem) = err.downcast_ref::<crate::api::BodyProblem>() {
+        return Failure::new("Validation error").with_message(problem.sentence());
+    }
     let message = match err.downcast_ref::<poem_openapi::error::ParseRequestPayloadError>() {
         Some(e) if e.reason.contains("unknown field") || e.reason.starts_with("Expected") => {
             crate::api::bad_body::describe::<serde_json::Value>(err)
@@ -139,7 +142,7 @@ impl<T: ToJSON + Type> From<Answer> for Read<T> {
     fn from(answer: Answer) -> Self {
         match answer {
             Answer::BadRequest(f) | Answer::Forbidden(f) => Self::BadRequest(Json(f)),
-            Answer::TooMany(f, _) | Answer::Unavailable(f) => Self::Unavailable(Json(f)),
+            Answer::TooMany(f, _) | Answer::Unavailable(f, _) => Self::Unavailable(Json(f)),
             Answer::Failed(f) => Self::Failed(Json(f)),
         }
     }
@@ -149,7 +152,7 @@ impl<T: ToJSON + Type> From<Answer> for Write<T> {
     fn from(answer: Answer) -> Self {
         match answer {
             Answer::BadRequest(f) | Answer::Forbidden(f) => Self::BadRequest(Json(f)),
-            Answer::TooMany(f, _) | Answer::Unavailable(f) => Self::Unavailable(Json(f)),
+            Answer::TooMany(f, _) | Answer::Unavailable(f, _) => Self::Unavailable(Json(f)),
             Answer::Failed(f) => Self::Failed(Json(f)),
         }
     }

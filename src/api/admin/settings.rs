@@ -96,6 +96,25 @@ fn shown(
     reveal: bool,
     user: &User,
 ) -> Result<SettingBody, Refusal> {
+    shown_after(settings, row, false, reveal, user)
+}
+
+/// [`shown`] for a row a change just `decrypted` (stored in plaintext from now on): its
+/// value is a secret revealed as well, masked unless `reveal`; the change is logged as a
+/// reveal either way.
+fn shown_after(
+    settings: &GlobalSettings,
+    row: &SettingRow,
+    decrypted: bool,
+    reveal: bool,
+    user: &User,
+) -> Result<SettingBody, Refusal> {
+    if decrypted {
+        info!(key = %row.key, user = %user.id, "revealed an encrypted setting: now stored in plaintext");
+        if !reveal {
+            return Ok(SettingBody::new(row, MASK.to_owned()));
+        }
+    }
     let value = if row.is_encrypted && !reveal {
         MASK.to_owned()
     } else {
@@ -322,7 +341,7 @@ impl SettingsApi {
         &self,
         state: Data<&AppState>,
         session: SessionCookie,
-        body: Json<CreateSetting>,
+        body: crate::api::StrictJson<CreateSetting>,
     ) -> Write<SettingEnvelope> {
         let user = as_admin!(state, session);
         let body = body.0;
@@ -361,7 +380,9 @@ impl SettingsApi {
     ///
     /// At least one of `value`, `description`, `encrypted`, `group_id`. An encrypted setting
     /// stays encrypted unless `encrypted: false` says otherwise (refused for settings the
-    /// code declares secret); a `value` of `********` leaves a secret as it is.
+    /// code declares secret): that reveals it, so the answer shows its value only with
+    /// `reveal=true`, and the change is logged as a reveal. A `value` of `********` leaves a
+    /// secret as it is.
     #[oai(
         path = "/api/settings/:key",
         method = "put",
@@ -372,7 +393,8 @@ impl SettingsApi {
         state: Data<&AppState>,
         session: SessionCookie,
         key: Path<String>,
-        body: Json<UpdateSetting>,
+        reveal: Query<Option<bool>>,
+        body: crate::api::StrictJson<UpdateSetting>,
     ) -> Write<SettingEnvelope> {
         let user = as_admin!(state, session);
         let body = body.0;
@@ -391,9 +413,15 @@ impl SettingsApi {
                     "At least one of `value`, `description`, `encrypted` or `group_id` is required",
                 )));
             }
-            let row = state.settings.update(&key.0, change).await?;
+            let (row, decrypted) = state.settings.update(&key.0, change).await?;
             info!(key = %row.key, user = %user.id, "setting changed");
-            shown(&state.settings, &row, false, &user)
+            shown_after(
+                &state.settings,
+                &row,
+                decrypted,
+                reveal.0 == Some(true),
+                &user,
+            )
         }
         .await;
         match updated {
@@ -447,7 +475,7 @@ impl SettingsApi {
         &self,
         state: Data<&AppState>,
         session: SessionCookie,
-        body: Json<SearchSettings>,
+        body: crate::api::StrictJson<SearchSettings>,
     ) -> Write<SettingsEnvelope> {
         let user = as_admin!(state, session);
         let found = async {
@@ -481,7 +509,7 @@ impl SettingsApi {
         &self,
         state: Data<&AppState>,
         session: SessionCookie,
-        body: Json<BulkSettings>,
+        body: crate::api::StrictJson<BulkSettings>,
     ) -> Write<BulkEnvelope> {
         let user = as_admin!(state, session);
         let total = body.0.settings.len();
@@ -559,7 +587,7 @@ async fn bulk_item(
         Some(v) => value_of("value", v)?,
         None => None,
     };
-    let row = match settings.row(&key).await? {
+    let (row, decrypted) = match settings.row(&key).await? {
         Some(_) => {
             settings
                 .update(
@@ -573,7 +601,7 @@ async fn bulk_item(
                 )
                 .await?
         }
-        None => {
+        None => (
             settings
                 .create(NewSetting {
                     value: value.ok_or_else(|| required("value"))?,
@@ -583,11 +611,12 @@ async fn bulk_item(
                     encrypted: item.encrypted.unwrap_or(false),
                     group_id: item.group_id,
                 })
-                .await?
-        }
+                .await?,
+            false,
+        ),
     };
     info!(key = %row.key, user = %user.id, "setting saved (bulk)");
-    shown(settings, &row, false, user)
+    shown_after(settings, &row, decrypted, false, user)
 }
 
 /// Groups (one, or all) with their settings.

@@ -1,9 +1,10 @@
-//! `cleanup_expired_sessions`: deletes sessions past their expiry, hourly through the queue
-//! (a session is refused the moment it expires whether or not its row is gone yet).
+//! `cleanup_expired_sessions`: deletes sessions past their expiry, and sign-in counts whose
+//! window ended long ago, hourly through the queue (a session is refused the moment it
+//! expires, and an ended window counts nothing, whether or not its row is gone yet).
 
 use serde::Serialize;
 
-use crate::auth::Sessions;
+use crate::auth::{Sessions, Throttle};
 use crate::db::Database;
 use crate::jobs::handlers::NoPayload;
 use crate::jobs::job::{Job, JobContext, JobError};
@@ -13,18 +14,21 @@ use crate::jobs::job::{Job, JobContext, JobError};
 #[serde(rename_all = "camelCase")]
 pub struct ExpiredSessionsResult {
     deleted_count: usize,
+    deleted_counters: usize,
 }
 
 /// The handler.
 pub struct CleanupExpiredSessions {
     sessions: Sessions,
+    throttle: Throttle,
 }
 
 impl CleanupExpiredSessions {
     /// On `db`.
     pub fn new(db: Database) -> Self {
         Self {
-            sessions: Sessions::new(db),
+            sessions: Sessions::new(db.clone()),
+            throttle: Throttle::new(db),
         }
     }
 }
@@ -40,6 +44,14 @@ impl Job for CleanupExpiredSessions {
             .delete_expired()
             .await
             .map_err(|e| JobError::retry(e.to_string()))?;
-        Ok(ExpiredSessionsResult { deleted_count })
+        let deleted_counters = self
+            .throttle
+            .sweep()
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))?;
+        Ok(ExpiredSessionsResult {
+            deleted_count,
+            deleted_counters,
+        })
     }
 }
