@@ -44,7 +44,8 @@ targets_for() {
         src/jobs/*) echo "--lib --test=jobs" ;;
         src/plugins/*) echo "--lib --test=plugins" ;;
         src/auth/sessions.rs) echo "--lib --test=accounts --test=admin --test=jobs" ;;
-        src/auth/throttle.rs|src/auth/device.rs|src/auth/turns.rs)
+        src/auth/throttle.rs) echo "--lib --test=accounts --test=public_surface --test=jobs" ;;
+        src/auth/device.rs|src/auth/turns.rs)
             echo "--lib --test=accounts --test=public_surface" ;;
         src/auth/*) echo "--lib --test=accounts --test=admin" ;;
         src/services/first_admin.rs) echo "--lib --test=public_surface" ;;

@@ -17,11 +17,15 @@ exports.decrypt = (stored) => {
 exports.unauthorized = { success: false, error: 'Authentication required' };
 exports.forbidden = { success: false, error: 'Insufficient permissions', required_role: 'global_admin' };
 
-exports.me = (u) => ({
-  success: true,
-  data: {
+// routes/users/getCurrentUser: the bare profile with the `user-display` settings as booleans.
+exports.me = (u, display) => {
+  const flag = (key) => display.some((s) => s.key === key && s.value === 'true');
+  return {
     id: u.id, username: u.username, email: u.email, first_name: u.first_name,
-    last_name: u.last_name, role_id: u.role_id, email_verified: u.email_verified,
-    auth_type: u.auth_type,
-  },
-});
+    last_name: u.last_name, role_id: u.role_id, auth_type: u.auth_type, github_id: u.github_id,
+    user_display_settings: {
+      header_show_discord: flag('user-display.header_show_discord'),
+      header_show_feedback: flag('user-display.header_show_feedback'),
+    },
+  };
+};

@@ -1,7 +1,6 @@
 //! Bodies of the account operations, in upstream's envelope: `{success, message?, user?,
 //! data?}` on success, `{success: false, error, details?}` on failure.
 
-use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 
 use crate::auth::FieldProblem;
@@ -23,6 +22,39 @@ pub struct Failure {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Vec<FieldProblem>>,
+    /// With `Insufficient permissions`: the permission the caller lacks.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_permission: Option<String>,
+    /// With `Insufficient permissions` for a role: the role required.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_role: Option<String>,
+    /// With `required_role`: the caller's role.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_role: Option<String>,
+    /// With a team permission refused: the caller's role in the team.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_team_role: Option<String>,
+    /// With an account that still owns teams: those teams.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owned_teams: Option<Vec<TeamRef>>,
+    /// With `Invalid permissions`: the ones the server does not define.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid_permissions: Option<Vec<String>>,
+}
+
+/// A team named in a refusal.
+#[derive(Debug, Clone, Object, serde::Serialize, serde::Deserialize)]
+pub struct TeamRef {
+    /// Id.
+    pub id: String,
+    /// Name.
+    pub name: String,
 }
 
 impl Failure {
@@ -33,12 +65,25 @@ impl Failure {
             error: error.into(),
             message: None,
             details: None,
+            required_permission: None,
+            required_role: None,
+            user_role: None,
+            user_team_role: None,
+            owned_teams: None,
+            invalid_permissions: None,
         }
     }
 
     /// With a message.
     pub fn with_message(mut self, message: impl Into<String>) -> Self {
         self.message = Some(message.into());
+        self
+    }
+
+    /// Naming the role required and the caller's.
+    pub fn requiring_role(mut self, role: &str, user_role: Option<&str>) -> Self {
+        self.required_role = Some(role.to_owned());
+        self.user_role = user_role.map(str::to_owned);
         self
     }
 
@@ -104,7 +149,7 @@ pub struct AccountSuccess {
 #[derive(Object)]
 #[oai(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// 3 to 50 characters of `a-z`, `A-Z`, `0-9`, `_` and `-`; unique ignoring case.
+    /// 3 to 30 characters of `a-z`, `A-Z`, `0-9`, `_`, `.` and `-`; unique ignoring case.
     pub username: Option<String>,
     /// An email address, at most 255 characters; unique (compared in lower case).
     pub email: Option<String>,
@@ -139,6 +184,41 @@ pub const REQUIRED: &[(&str, &[&str])] = &[
     ("LoginRequest", &["login", "password"]),
 ];
 
+/// Rules the account bodies' fields are checked against by hand (each problem is named in
+/// one answer), for the document.
+pub const CONSTRAINTS: &[(&str, &str, &str)] = &[
+    (
+        "RegisterRequest",
+        "username",
+        r#"{"minLength":3,"maxLength":30,"pattern":"^[a-zA-Z0-9_.-]+$"}"#,
+    ),
+    (
+        "RegisterRequest",
+        "email",
+        r#"{"format":"email","maxLength":255}"#,
+    ),
+    (
+        "RegisterRequest",
+        "password",
+        r#"{"minLength":8,"maxLength":128}"#,
+    ),
+    ("RegisterRequest", "first_name", r#"{"maxLength":100}"#),
+    ("RegisterRequest", "last_name", r#"{"maxLength":100}"#),
+    ("RegisterRequest", "setup_token", r#"{"minLength":1}"#),
+    (
+        "LoginRequest",
+        "login",
+        r#"{"minLength":1,"maxLength":255}"#,
+    ),
+    (
+        "LoginRequest",
+        "password",
+        r#"{"minLength":1,"maxLength":128}"#,
+    ),
+    ("UpdateUser", "email", r#"{"format":"email"}"#),
+    ("AddMember", "email", r#"{"format":"email"}"#),
+];
+
 /// An operation that only reports success.
 #[derive(Debug, Clone, Object)]
 pub struct Done {
@@ -160,52 +240,4 @@ pub struct AccountsStatus {
     /// The frontend's address (`global.page_url`), once an operator set it; `null` while it
     /// is the default.
     pub frontend_url: Option<String>,
-}
-
-/// The signed-in user.
-#[derive(Debug, Clone, Object)]
-pub struct CurrentUser {
-    /// Id.
-    pub id: String,
-    /// Username.
-    pub username: String,
-    /// Email address.
-    pub email: String,
-    /// Given name.
-    pub first_name: Option<String>,
-    /// Family name.
-    pub last_name: Option<String>,
-    /// `global_admin` or `global_user`.
-    pub role_id: Option<String>,
-    /// Whether the email address is confirmed.
-    pub email_verified: bool,
-    /// `email_signup` or `github`.
-    pub auth_type: String,
-    /// When the account was created.
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<&User> for CurrentUser {
-    fn from(u: &User) -> Self {
-        Self {
-            id: u.id.to_string(),
-            username: u.username.clone(),
-            email: u.email.clone(),
-            first_name: u.first_name.clone(),
-            last_name: u.last_name.clone(),
-            role_id: u.role_id.as_ref().map(|r| r.as_str().to_owned()),
-            email_verified: u.email_verified,
-            auth_type: u.auth_type.as_str().to_owned(),
-            created_at: u.created_at,
-        }
-    }
-}
-
-/// `GET /api/users/me`.
-#[derive(Debug, Clone, Object)]
-pub struct CurrentUserBody {
-    /// Always `true`.
-    pub success: bool,
-    /// The signed-in user.
-    pub data: CurrentUser,
 }

@@ -119,6 +119,15 @@ pub enum StatusResponse {
     Unavailable(Json<Failure>),
 }
 
+/// `GET /api/auth/github/status` (upstream's shape: no `success`).
+#[derive(Debug, Clone, poem_openapi::Object)]
+pub struct GithubStatus {
+    /// Whether the sign-in button should be shown: enabled and configured.
+    pub enabled: bool,
+    /// Whether `github.oauth.enabled` is on and the client id and secret are set.
+    pub configured: bool,
+}
+
 /// How an account failure is answered: status and body (and `Retry-After` for 429).
 pub(crate) enum Answer {
     BadRequest(Failure),
@@ -406,6 +415,31 @@ impl AuthApi {
             }),
             state.accounts.cookie().clear(over_tls(request)),
         )
+    }
+
+    /// GitHub sign-in status
+    ///
+    /// Whether signing in with GitHub is offered: `github.oauth.enabled` on and the OAuth
+    /// app's client id and secret set (both fields say the same, as upstream's do). Any
+    /// failure to read the settings answers `false`.
+    #[oai(
+        path = "/api/auth/github/status",
+        method = "get",
+        operation_id = "githubStatus"
+    )]
+    async fn github_status(&self, state: Data<&AppState>) -> Json<GithubStatus> {
+        let settings = &state.settings;
+        let configured = state.database.is_ready()
+            && matches!(settings.get_string("github.oauth.enabled").await, Ok(Some(v)) if v == "true")
+            && matches!(settings.get_string("github.oauth.client_id").await, Ok(Some(v)) if !v.is_empty())
+            && {
+                use secrecy::ExposeSecret;
+                matches!(settings.get_secret("github.oauth.client_secret").await, Ok(Some(v)) if !v.expose_secret().is_empty())
+            };
+        Json(GithubStatus {
+            enabled: configured,
+            configured,
+        })
     }
 
     /// Account status

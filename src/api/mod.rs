@@ -10,17 +10,24 @@ pub mod auth;
 mod bad_body;
 mod body_limit;
 mod boxed;
+mod caller;
+pub mod catalog;
 mod client_layer;
+mod cors;
 mod cross_site;
 pub mod db;
 mod docs_gate;
 pub mod error;
 pub mod health;
 mod json_errors;
+pub mod members;
 mod no_store;
 mod operations;
 mod panics;
+pub mod preferences;
+pub mod reply;
 mod request_log;
+pub mod roles;
 pub mod root;
 mod session_cookie;
 mod setup_page;
@@ -29,7 +36,10 @@ mod spec_merge;
 mod strict_json;
 mod strict_query;
 mod tags;
+mod team_bodies;
+pub mod teams;
 pub mod unit_of_work;
+mod user_bodies;
 pub mod users;
 mod with_cookies;
 
@@ -63,6 +73,12 @@ pub type Operations = (
     root::RootApi,
     auth::AuthApi,
     users::UsersApi,
+    preferences::PreferencesApi,
+    teams::TeamsApi,
+    members::MembersApi,
+    roles::RolesApi,
+    catalog::CatalogApi,
+    admin::people::PeopleApi,
     admin::settings::SettingsApi,
     admin::jobs::JobsApi,
 );
@@ -78,6 +94,12 @@ fn operations() -> Operations {
         root::RootApi,
         auth::AuthApi,
         users::UsersApi,
+        preferences::PreferencesApi,
+        teams::TeamsApi,
+        members::MembersApi,
+        roles::RolesApi,
+        catalog::CatalogApi,
+        admin::people::PeopleApi,
         admin::settings::SettingsApi,
         admin::jobs::JobsApi,
     )
@@ -94,10 +116,16 @@ pub fn openapi_service() -> OpenApiService<Operations, ()> {
         env!("CARGO_PKG_VERSION"),
     )
     .description(
-        "Database backend of DeployStack: PostgreSQL setup, status and health. \
-         Errors are JSON objects with `error` and `message`. Every answer carries an \
+        "Database backend of DeployStack: PostgreSQL setup, accounts, teams, settings and the \
+         job queue, with upstream's HTTP contract. Errors are JSON objects with `error` (and \
+         `message`, or upstream's `success: false` envelope). Every answer carries an \
          `x-request-id` header (the caller's own when well formed). A method a path does not \
          list answers 405 with an `Allow` header naming those it does.",
+    )
+    .server(poem_openapi::ServerObject::new("/").description("This server"))
+    .license(
+        poem_openapi::LicenseObject::new("AGPL-3.0-only")
+            .url("https://www.gnu.org/licenses/agpl-3.0.html"),
     )
 }
 
@@ -132,6 +160,7 @@ fn complete(raw: String) -> String {
         closed_schemas: &closed_schemas,
         required_fields: account_bodies::REQUIRED,
         body_limit: MAX_BODY_BYTES,
+        constraints: account_bodies::CONSTRAINTS,
     };
     spec::complete(&raw, &completion).unwrap_or_else(|e| {
         // Only a bug can get here: the input is poem-openapi's own JSON.
@@ -200,6 +229,8 @@ fn harden_with<E: Endpoint + 'static>(
         .with(unit_of_work::UnitOfWork(db))
         // Outside the panic catcher: a panic counts as the 500 it became.
         .with(crate::metrics::RequestMetrics(metrics))
+        // Every answer, errors and panics included, carries the CORS headers.
+        .with(cors::Cors(Arc::new(http.origins.clone())))
         .with(request_log::RequestLog)
         // First of all: every layer below sees the same client.
         .with(client_layer::ResolveClient(Arc::new(

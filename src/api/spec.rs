@@ -1,7 +1,10 @@
 //! Completes the OpenAPI document where poem-openapi's derives cannot express what the server
-//! does: objects that reject unknown fields (`additionalProperties: false`) and the statuses
-//! the middleware answers for every operation (413 for large bodies, 500 for bugs). Keys keep
-//! poem-openapi's order, so the committed file stays readable and diffs stay small.
+//! does, so a generated client can trust it: request bodies reject unknown fields
+//! (`additionalProperties: false`), fields checked by hand carry their rules, optional fields
+//! are `nullable` (they are answered as `null`, and accepted as `null`), public operations
+//! say so (`security: []`), and every operation lists the statuses the middleware answers for
+//! it (413 for large bodies, 500 for bugs). Keys keep poem-openapi's order, so the committed
+//! file stays readable and diffs stay small.
 
 use std::fmt;
 
@@ -74,13 +77,16 @@ pub struct Completion<'a> {
     pub required_fields: &'a [(&'a str, &'a [&'a str])],
     /// Largest accepted request body, for the 413 description.
     pub body_limit: usize,
+    /// Rules of fields checked by hand: schema, field, and the JSON keywords to add.
+    pub constraints: &'a [(&'a str, &'a str, &'a str)],
 }
 
 /// `spec` (poem-openapi's JSON) completed as the module documentation says, pretty-printed.
 pub fn complete(spec: &str, completion: &Completion<'_>) -> Result<String, serde_json::Error> {
     let mut doc: Node = serde_json::from_str(spec)?;
+    let bodies = request_bodies(&doc);
     if let Some(schemas) = doc.get_mut("components").and_then(|c| c.get_mut("schemas")) {
-        for name in completion.closed_schemas {
+        for name in completion.closed_schemas.iter().chain(&bodies) {
             if let Some(schema) = schemas.get_mut(name) {
                 schema.insert("additionalProperties", Node::Scalar(false.into()), false);
             }
@@ -91,10 +97,28 @@ pub fn complete(spec: &str, completion: &Completion<'_>) -> Result<String, serde
                 schema.insert("required", Node::Array(list), false);
             }
         }
+        for (name, field, keywords) in completion.constraints {
+            let property = schemas
+                .get_mut(name)
+                .and_then(|s| s.get_mut("properties"))
+                .and_then(|p| p.get_mut(field));
+            if let (Some(property), Ok(Node::Object(keywords))) =
+                (property, serde_json::from_str::<Node>(keywords))
+            {
+                for (key, value) in keywords {
+                    property.insert(&key, value, false);
+                }
+            }
+        }
+        for schema in schemas.entries_mut() {
+            mark_nullable(schema);
+        }
     }
     if let Some(paths) = doc.get_mut("paths") {
         for operation in paths.entries_mut().flat_map(Node::entries_mut) {
             let takes_body = operation.has("requestBody");
+            // No security requirement declared: the operation is public, and says so.
+            operation.insert("security", Node::Array(Vec::new()), false);
             let Some(responses) = operation.get_mut("responses") else {
                 continue;
             };
@@ -118,6 +142,69 @@ pub fn complete(spec: &str, completion: &Completion<'_>) -> Result<String, serde
     let mut text = serde_json::to_string_pretty(&doc)?;
     text.push('\n');
     Ok(text)
+}
+
+/// Names of the schemas operations take as JSON bodies (all of ours refuse unknown fields).
+fn request_bodies(doc: &Node) -> Vec<String> {
+    let mut names = Vec::new();
+    let Some(Node::Object(paths)) = doc.get("paths") else {
+        return names;
+    };
+    for (_, path) in paths {
+        let Node::Object(operations) = path else {
+            continue;
+        };
+        for (_, operation) in operations {
+            let Some(Node::Object(content)) =
+                operation.get("requestBody").and_then(|b| b.get("content"))
+            else {
+                continue;
+            };
+            for (_, media) in content {
+                if let Some(Node::Scalar(Value::String(reference))) =
+                    media.get("schema").and_then(|s| s.get("$ref"))
+                {
+                    if let Some(name) = reference.strip_prefix("#/components/schemas/") {
+                        names.push(name.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Marks every property outside `required` as `nullable` (answered or accepted as `null`); a
+/// bare `$ref` becomes `allOf: [$ref]`, since OpenAPI 3.0 ignores keywords beside `$ref`.
+fn mark_nullable(schema: &mut Node) {
+    let required: Vec<String> = match schema.get("required") {
+        Some(Node::Array(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                Node::Scalar(Value::String(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let Some(Node::Object(properties)) = schema.get_mut("properties") else {
+        return;
+    };
+    for (name, property) in properties.iter_mut() {
+        if required.contains(name) {
+            continue;
+        }
+        if let Node::Object(entries) = property {
+            if entries.len() == 1 && entries[0].0 == "$ref" {
+                let reference = entries.remove(0);
+                entries.push((
+                    "allOf".to_owned(),
+                    Node::Array(vec![Node::Object(vec![reference])]),
+                ));
+            }
+        }
+        property.insert("nullable", Node::Scalar(true.into()), false);
+    }
 }
 
 fn error_response(description: &str) -> Node {
@@ -231,10 +318,51 @@ mod tests {
                 closed_schemas: &["Closed".to_owned()],
                 required_fields: &[],
                 body_limit: 10,
+                constraints: &[("Open", "name", r#"{"minLength":3}"#)],
             },
         )
         .expect("completes");
         serde_json::from_str(&text).expect("JSON")
+    }
+
+    #[test]
+    fn optional_fields_are_nullable_public_operations_say_so_and_rules_are_added() {
+        let text = complete(
+            r##"{"paths":{"/a":{"post":{"requestBody":{"content":{"application/json":{"schema":{"$ref":"#/components/schemas/Body"}}}},"responses":{}},
+                "get":{"security":[{"Cookie":[]}],"responses":{}}}},
+              "components":{"schemas":{"Body":{"type":"object","required":["a"],
+                "properties":{"a":{"type":"string"},"b":{"type":"string"},"c":{"$ref":"#/components/schemas/X"}}}}}}"##,
+            &Completion {
+                closed_schemas: &[],
+                required_fields: &[],
+                body_limit: 10,
+                constraints: &[("Body", "a", r#"{"minLength":1,"pattern":"^x$"}"#)],
+            },
+        )
+        .expect("completes");
+        let spec: Value = serde_json::from_str(&text).expect("JSON");
+        let body = &spec["components"]["schemas"]["Body"];
+        assert_eq!(
+            body["additionalProperties"], false,
+            "a request body is closed"
+        );
+        assert!(body["properties"]["a"].get("nullable").is_none());
+        assert_eq!(body["properties"]["a"]["minLength"], 1);
+        assert_eq!(body["properties"]["a"]["pattern"], "^x$");
+        assert_eq!(body["properties"]["b"]["nullable"], true);
+        assert_eq!(
+            body["properties"]["c"]["allOf"][0]["$ref"],
+            "#/components/schemas/X"
+        );
+        assert_eq!(body["properties"]["c"]["nullable"], true);
+        assert_eq!(
+            spec["paths"]["/a"]["post"]["security"],
+            serde_json::json!([])
+        );
+        assert_eq!(
+            spec["paths"]["/a"]["get"]["security"][0]["Cookie"],
+            serde_json::json!([])
+        );
     }
 
     #[test]
@@ -266,6 +394,7 @@ mod tests {
                 closed_schemas: &["Closed".to_owned()],
                 required_fields: &[],
                 body_limit: 10,
+                constraints: &[("Open", "name", r#"{"minLength":3}"#)],
             },
         )
         .expect("completes");

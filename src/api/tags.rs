@@ -13,8 +13,16 @@ pub enum ApiTags {
     General,
     /// Sign-up, sign-in and sign-out with the session cookie.
     Authentication,
-    /// Accounts.
+    /// Accounts and their preferences.
     Users,
+    /// Teams and their members.
+    Teams,
+    /// Roles and the permissions they grant.
+    Roles,
+    /// The MCP catalog and a team's installations (the dashboard's reads).
+    Catalog,
+    /// Accounts and teams, administered (global administrator only).
+    Administration,
     /// Global settings (global administrator only).
     Settings,
     /// The background job queue (global administrator only).

@@ -112,7 +112,7 @@ impl Accounts {
         Self {
             users: UserService::new(db.clone()),
             sessions: Sessions::new(db.clone()),
-            passwords: Passwords::new(config.hash_concurrency),
+            passwords: Passwords::new(config.hash_concurrency, config.hash_queue_wait),
             throttle: Throttle::new(db.clone()),
             devices: DeviceCookies::new(settings.cipher().clone()),
             proofs: FirstAdminProofs::new(db),

@@ -24,4 +24,4 @@ pub use throttle::{
     REGISTRATION_WINDOW, SIGN_IN_WINDOW,
 };
 pub use turns::Priority;
-pub use validate::{required, FieldProblem, PasswordRules};
+pub use validate::{is_email, required, FieldProblem, PasswordRules};

@@ -5,7 +5,7 @@
 //! A hash takes 19 MiB and tens of milliseconds of a core, so it runs on the blocking pool
 //! (never on the async threads that serve every other request), at most `concurrency` at
 //! once, trusted clients first ([`super::turns`]); a request that would not get its turn
-//! within [`QUEUE_WAIT`] is answered "busy" at once, with the time to retry. An account
+//! within `AUTH_HASH_QUEUE_WAIT_MS` is answered "busy" at once, with the time to retry. An account
 //! without a password (or unknown) is checked against a dummy hash of the same cost, so its
 //! answer takes as long as a wrong password's.
 
@@ -31,21 +31,22 @@ pub const HASH_LANES: u32 = 1;
 /// Hash length in bytes (upstream's `outputLen`).
 pub const HASH_OUTPUT_BYTES: usize = 32;
 
-/// Longest wait for a turn to hash before answering "busy".
-const QUEUE_WAIT: Duration = Duration::from_secs(10);
-
 /// Hashes and checks passwords, a bounded number at once.
 pub struct Passwords {
     turns: Arc<Turns>,
+    /// Longest wait for a turn before answering "busy".
+    wait: Duration,
     dummy: OnceCell<String>,
     computed: Arc<AtomicU64>,
 }
 
 impl Passwords {
-    /// At most `concurrency` hashes at once.
-    pub fn new(concurrency: usize) -> Self {
+    /// At most `concurrency` hashes at once; a request that would wait longer than `wait`
+    /// for its turn is refused at once.
+    pub fn new(concurrency: usize, wait: Duration) -> Self {
         Self {
             turns: Turns::new(concurrency),
+            wait,
             dummy: OnceCell::new(),
             computed: Arc::new(AtomicU64::new(0)),
         }
@@ -110,7 +111,7 @@ impl Passwords {
     ) -> Result<T, AuthError> {
         let turn = self
             .turns
-            .take(priority, QUEUE_WAIT)
+            .take(priority, self.wait)
             .await
             .map_err(AuthError::Busy)?;
         let turns = self.turns.clone();
@@ -153,7 +154,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_in_upstreams_format_and_verifies_only_the_password() {
-        let passwords = Passwords::new(2);
+        let passwords = Passwords::new(2, Duration::from_secs(10));
         let phc = passwords.hash(secret("correct horse")).await.expect("hash");
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
         let hash = PasswordHash::new(&phc).expect("parses");
@@ -180,7 +181,7 @@ mod tests {
     /// unknown account's answer takes as long as a wrong password's), and never matches.
     #[tokio::test]
     async fn a_missing_hash_is_checked_against_the_dummy() {
-        let passwords = Passwords::new(1);
+        let passwords = Passwords::new(1, Duration::from_secs(10));
         assert!(passwords.dummy.get().is_none());
         assert!(!passwords
             .verify(secret("x"), None, Priority::Normal)
@@ -202,7 +203,7 @@ mod tests {
     #[tokio::test]
     async fn an_upstream_hash_verifies() {
         let upstream = "$argon2id$v=19$m=19456,t=2,p=1$kOxmTQWBFIs/byODWKuSTw$e6lrMM+jclVlYBXogbREm6ND+97T3roeEpMNeUjYnu4";
-        let passwords = Passwords::new(1);
+        let passwords = Passwords::new(1, Duration::from_secs(10));
         assert!(passwords
             .verify(
                 secret("correct horse"),

@@ -56,14 +56,10 @@ pub fn registration(
     last_name: Option<&str>,
 ) -> Vec<FieldProblem> {
     let mut problems = Vec::new();
-    let name_ok = (3..=50).contains(&username.len())
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !name_ok {
+    if !crate::services::user_admin::valid_username(username) {
         problems.push(FieldProblem::new(
             "username",
-            "must be 3 to 50 characters of a-z, A-Z, 0-9, _ and -",
+            "must be 3 to 30 characters of a-z, A-Z, 0-9, _, . and -",
         ));
     }
     if !is_email(email) {
@@ -136,9 +132,10 @@ mod tests {
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
         assert_eq!(fields, ["username", "email", "password", "first_name"]);
         assert_eq!(
-            registration(&"a".repeat(51), "a@b.co", "12345678", None, None).len(),
+            registration(&"a".repeat(31), "a@b.co", "12345678", None, None).len(),
             1
         );
+        assert!(registration("a.b-c_d", "a@b.co", "12345678", None, None).is_empty());
         assert!(registration("abc", "a@b.co", &"é".repeat(128), None, None).is_empty());
         let nul = registration("abc", "a@b.co", "12345678", None, Some("a\0b"));
         assert_eq!(

@@ -8,6 +8,8 @@
 //! - `AUTH_HASH_CONCURRENCY` (default: the number of cores less one, at least one): password
 //!   hashes at once; each takes 19 MiB and tens of milliseconds of a core. One core stays for
 //!   the async workers, so a flood of sign-ups never takes every core.
+//! - `AUTH_HASH_QUEUE_WAIT_MS` (10000): the longest wait for a turn to hash; a request that
+//!   would wait longer is answered 503 at once.
 
 use super::{ConfigError, EnvSource};
 
@@ -42,7 +44,12 @@ pub struct AccountSettings {
     pub secure: Option<bool>,
     /// Password hashes computed at once; more wait their turn.
     pub hash_concurrency: usize,
+    /// Longest wait for a turn to hash.
+    pub hash_queue_wait: std::time::Duration,
 }
+
+/// Default `AUTH_HASH_QUEUE_WAIT_MS`.
+pub const DEFAULT_HASH_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Default for AccountSettings {
     fn default() -> Self {
@@ -50,6 +57,7 @@ impl Default for AccountSettings {
             same_site: SameSite::Lax,
             secure: None,
             hash_concurrency: default_concurrency(),
+            hash_queue_wait: DEFAULT_HASH_QUEUE_WAIT,
         }
     }
 }
@@ -94,10 +102,21 @@ impl AccountSettings {
                 reason: format!("must be between 1 and 64, got {hash_concurrency}"),
             });
         }
+        let hash_queue_wait = match env.parsed::<u64>("AUTH_HASH_QUEUE_WAIT_MS")? {
+            None => DEFAULT_HASH_QUEUE_WAIT,
+            Some(ms) if (10..=600_000).contains(&ms) => std::time::Duration::from_millis(ms),
+            Some(ms) => {
+                return Err(ConfigError::Invalid {
+                    name: "AUTH_HASH_QUEUE_WAIT_MS",
+                    reason: format!("must be 10 to 600000, got {ms}"),
+                })
+            }
+        };
         Ok(Self {
             same_site,
             secure,
             hash_concurrency,
+            hash_queue_wait,
         })
     }
 }
@@ -127,6 +146,7 @@ mod tests {
             ("SESSION_COOKIE_SAMESITE", "sometimes"),
             ("SESSION_COOKIE_SECURE", "maybe"),
             ("AUTH_HASH_CONCURRENCY", "0"),
+            ("AUTH_HASH_QUEUE_WAIT_MS", "5"),
         ] {
             let err = read(&[(name, value)]).expect_err(name).to_string();
             assert!(err.contains(name), "{err}");

@@ -152,6 +152,12 @@ struct Summary {
     average_ms: Option<f64>,
 }
 
+#[derive(QueryableByName)]
+struct Average {
+    #[diesel(sql_type = Nullable<Double>)]
+    average_ms: Option<f64>,
+}
+
 impl JobQueue {
     /// A page of jobs, newest first; see the module documentation.
     pub async fn page(&self, query: &JobQuery) -> QueueResult<JobPage> {
@@ -201,6 +207,19 @@ impl JobQueue {
             total: counted.min(TOTAL_CAP),
             total_exact: counted <= TOTAL_CAP,
         })
+    }
+
+    /// The mean run time of the completed jobs of `batch`, in milliseconds.
+    pub async fn batch_average_ms(&self, batch: &str) -> QueueResult<Option<f64>> {
+        let conn = self.db().shared().await?;
+        let average: Average = diesel::sql_query(
+            "SELECT avg(EXTRACT(EPOCH FROM completed_at - started_at)::float8 * 1000) AS average_ms \
+             FROM queue_jobs WHERE batch_id = $1 AND status = 'completed' AND started_at IS NOT NULL",
+        )
+        .bind::<diesel::sql_types::Text, _>(batch)
+        .get_result(&mut &*conn)
+        .await?;
+        Ok(average.average_ms)
     }
 
     /// Counts by status and type, today's jobs and the mean run time of the last day.

@@ -28,6 +28,97 @@ pub enum ServiceError {
     /// Anything else PostgreSQL reported.
     #[error("database error: {0}")]
     Database(DieselError),
+    /// A rule of the area refused the operation (upstream's message, its kind).
+    #[error("{0}")]
+    Refused(Refused),
+}
+
+/// What kind of rule refused an operation: how a caller would act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// What the operation names does not exist (as far as the caller may know).
+    NotFound,
+    /// The caller may not do this.
+    Forbidden,
+    /// The request breaks a rule of the area (a limit, a default team, the last administrator).
+    Invalid,
+    /// Another row holds the value already.
+    Conflict,
+}
+
+/// A refusal by a rule, with upstream's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    /// How to act on it.
+    pub kind: RefusalKind,
+    /// Upstream's sentence.
+    pub message: String,
+    /// What upstream's answer adds beside the sentence.
+    pub context: RefusalContext,
+}
+
+/// What an answer adds beside a refusal's sentence (upstream's extra fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RefusalContext {
+    /// Nothing.
+    #[default]
+    None,
+    /// A team permission the caller lacks, and the caller's role in the team.
+    TeamPermission {
+        /// The permission.
+        required_permission: &'static str,
+        /// The caller's role in the team.
+        user_team_role: String,
+    },
+    /// The teams (id, name) a user still owns.
+    OwnedTeams(Vec<(String, String)>),
+    /// Permissions the code does not define.
+    InvalidPermissions(Vec<String>),
+}
+
+impl ServiceError {
+    /// A refusal of `kind` saying `message`.
+    pub fn refused(kind: RefusalKind, message: impl Into<String>) -> Self {
+        Self::Refused(Refused {
+            kind,
+            message: message.into(),
+            context: RefusalContext::None,
+        })
+    }
+
+    /// A refusal with upstream's extra fields.
+    pub fn refused_with(
+        kind: RefusalKind,
+        message: impl Into<String>,
+        context: RefusalContext,
+    ) -> Self {
+        Self::Refused(Refused {
+            kind,
+            message: message.into(),
+            context,
+        })
+    }
+
+    /// `NotFound` refusal.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::refused(RefusalKind::NotFound, message)
+    }
+
+    /// `Forbidden` refusal.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::refused(RefusalKind::Forbidden, message)
+    }
+
+    /// `Invalid` refusal.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::refused(RefusalKind::Invalid, message)
+    }
+
+    /// `Conflict` refusal.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::refused(RefusalKind::Conflict, message)
+    }
 }
 
 /// What the failing statement did. A foreign-key violation (SQLSTATE 23503) means opposite

@@ -4,16 +4,23 @@
 //!
 //! [`Database`]: crate::db::Database
 
+pub mod catalog;
 pub mod error;
 pub mod first_admin;
 pub mod installations;
 pub mod mcp_servers;
+pub mod memberships;
+pub mod preferences;
+pub mod role_admin;
 pub mod roles;
+pub mod team_admin;
+pub mod team_rules;
 pub mod teams;
 pub mod tokens;
+pub mod user_admin;
 pub mod users;
 
-pub use error::{Operation, ServiceError, ServiceResult};
+pub use error::{Operation, RefusalContext, RefusalKind, Refused, ServiceError, ServiceResult};
 pub use first_admin::{FirstAdminProofs, ProofKind};
 pub use installations::McpInstallationService;
 pub use mcp_servers::McpServerService;

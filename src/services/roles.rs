@@ -33,6 +33,8 @@ pub const ROLE_DEFINITIONS: [RoleDefinition; 4] = [
         name: "Global Administrator",
         description: "Full access to every part of the installation",
         permissions: &[
+            "system.admin",
+            "roles.manage",
             "settings.view",
             "settings.edit",
             "settings.delete",
@@ -60,6 +62,7 @@ pub const ROLE_DEFINITIONS: [RoleDefinition; 4] = [
             "mcp.installations.delete",
             "mcp.registry.sync",
             "jobs.view",
+            "jobs.monitor",
             "jobs.manage",
             "satellites.view",
             "satellites.manage",
@@ -80,7 +83,9 @@ pub const ROLE_DEFINITIONS: [RoleDefinition; 4] = [
             "teams.view",
             "teams.edit",
             "teams.delete",
+            "team.members.view",
             "mcp.servers.read",
+            "mcp.categories.view",
             "preferences.view",
             "preferences.edit",
         ],
@@ -93,8 +98,10 @@ pub const ROLE_DEFINITIONS: [RoleDefinition; 4] = [
             "teams.view",
             "teams.edit",
             "teams.delete",
+            "teams.manage",
             "team.members.view",
             "team.members.manage",
+            "team.usage.view",
             "team.cloud_credentials.view",
             "team.cloud_credentials.create",
             "team.cloud_credentials.edit",
@@ -104,6 +111,7 @@ pub const ROLE_DEFINITIONS: [RoleDefinition; 4] = [
             "mcp.installations.create",
             "mcp.installations.edit",
             "mcp.installations.delete",
+            "mcp.installations.stats.view",
         ],
     },
     RoleDefinition {
@@ -113,6 +121,7 @@ pub const ROLE_DEFINITIONS: [RoleDefinition; 4] = [
         permissions: &[
             "teams.view",
             "team.members.view",
+            "team.usage.view",
             "team.cloud_credentials.view",
             "mcp.servers.read",
             "mcp.installations.view",
@@ -120,10 +129,30 @@ pub const ROLE_DEFINITIONS: [RoleDefinition; 4] = [
     },
 ];
 
+/// Whether the code's definition of `role` grants `permission` (team roles are always read
+/// from here; a global administrator's team rights too, as upstream does).
+pub fn defined_grant(role: &str, permission: &str) -> bool {
+    ROLE_DEFINITIONS
+        .iter()
+        .find(|d| d.id == role)
+        .is_some_and(|d| d.permissions.contains(&permission))
+}
+
+/// Every permission the code defines, sorted, once each.
+pub fn all_permissions() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = ROLE_DEFINITIONS
+        .iter()
+        .flat_map(|d| d.permissions.iter().copied())
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
 /// Reading roles and writing their definitions.
 #[derive(Clone)]
 pub struct RoleService {
-    db: Database,
+    pub(super) db: Database,
 }
 
 impl RoleService {

@@ -14,7 +14,7 @@ use crate::db::Database;
 /// Teams: creation with their owner, renaming, deletion, and membership management.
 #[derive(Clone)]
 pub struct TeamService {
-    db: Database,
+    pub(super) db: Database,
 }
 
 impl TeamService {
@@ -268,7 +268,10 @@ async fn lock_team_owner(
 }
 
 /// Makes the team's owner its `team_admin`.
-async fn add_owner(conn: &mut AsyncPgConnection, team: &Team) -> diesel::QueryResult<()> {
+pub(crate) async fn add_owner(
+    conn: &mut AsyncPgConnection,
+    team: &Team,
+) -> diesel::QueryResult<()> {
     diesel::insert_into(team_memberships::table)
         .values(NewMembership {
             id: MembershipId::generate(),

@@ -60,7 +60,7 @@ pub enum Taken {
 /// Users: registration, lookup, profile changes, deletion.
 #[derive(Clone)]
 pub struct UserService {
-    db: Database,
+    pub(super) db: Database,
 }
 
 impl UserService {

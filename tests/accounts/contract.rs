@@ -54,11 +54,16 @@ async fn the_first_account_becomes_the_signed_in_administrator_with_a_default_te
 
     let me = site.get("/api/users/me", Some(&token)).await;
     assert_eq!(me.status, 200, "{}", me.body);
-    assert_eq!(me.body["success"], true);
-    assert_eq!(me.body["data"]["id"], id.as_str());
-    assert_eq!(me.body["data"]["role_id"], "global_admin");
-    assert_eq!(me.body["data"]["email_verified"], true);
-    assert_eq!(me.body["data"]["auth_type"], "email_signup");
+    // The bare profile upstream's frontend reads, with the header options.
+    assert!(me.body.get("success").is_none(), "{}", me.body);
+    assert_eq!(me.body["id"], id.as_str());
+    assert_eq!(
+        me.body["user_display_settings"],
+        json!({"header_show_discord": false, "header_show_feedback": true})
+    );
+    assert_eq!(me.body["role_id"], "global_admin");
+    assert_eq!(me.body["email_verified"], true);
+    assert_eq!(me.body["auth_type"], "email_signup");
 
     let teams = site
         .rows(&format!(
@@ -81,7 +86,7 @@ async fn the_first_account_becomes_the_signed_in_administrator_with_a_default_te
     );
     assert_eq!(bob.body["user"]["role_id"], "global_user");
     let me = site.get("/api/users/me", Some(&bob.session())).await;
-    assert_eq!(me.body["data"]["email_verified"], false);
+    assert_eq!(me.body["email_verified"], false);
     let status = site.get("/api/auth/status", None).await;
     assert_eq!(status.body["administrator_exists"], true);
     site.server.stop().await;
@@ -103,7 +108,7 @@ async fn registration_refusals_have_upstreams_bodies() {
         (
             json!({"username": "a b", "email": "nope", "password": "short", "last_name": "x".repeat(101)}),
             json!({"success": false, "error": "Validation error", "details": [
-                {"field": "username", "message": "must be 3 to 50 characters of a-z, A-Z, 0-9, _ and -"},
+                {"field": "username", "message": "must be 3 to 30 characters of a-z, A-Z, 0-9, _, . and -"},
                 {"field": "email", "message": "must be an email address (name@example.com), at most 255 characters"},
                 {"field": "password", "message": "must be 8 to 128 characters"},
                 {"field": "last_name", "message": "must be at most 100 characters"},
@@ -169,7 +174,7 @@ async fn sign_in_by_email_or_username_and_every_miss_answers_alike() {
                 "first_name": null, "last_name": null, "role_id": "global_admin"}})
         );
         let me = site.get("/api/users/me", Some(&reply.session())).await;
-        assert_eq!(me.body["data"]["id"], id.as_str());
+        assert_eq!(me.body["id"], id.as_str());
     }
     // An account without a password (a GitHub sign-up).
     site.sql(

@@ -117,15 +117,32 @@ async fn search_one_job_one_batch_and_the_figures() {
         .collect();
     assert_eq!(ids, ["j0120", "j0117", "j0114", "j0111"]);
 
+    // Upstream's keys: `job`, `batch` (camelCase) with `recentJobs`, `stats`, `types`.
     let job = site.get("/api/admin/jobs/j0001", session).await;
-    assert_eq!(job.body["data"]["error"], "boom");
+    assert_eq!(job.body["job"]["error"], "boom");
     let missing = site.get("/api/admin/jobs/nope", session).await;
     assert_eq!(
         (missing.status, &missing.body),
         (404, &json!({"success": false, "error": "Job not found"}))
     );
     let batch = site.get("/api/admin/jobs/batches/b1", session).await;
-    assert_eq!(batch.body["data"]["progress"], 75.0);
+    assert_eq!(batch.body["batch"]["progress"], 0.75);
+    for key in [
+        "totalJobs",
+        "completedJobs",
+        "failedJobs",
+        "createdAt",
+        "estimatedCompletion",
+    ] {
+        assert!(
+            batch.body["batch"].get(key).is_some(),
+            "{key}: {}",
+            batch.body
+        );
+    }
+    assert!(batch.body["recentJobs"]
+        .as_array()
+        .is_some_and(|j| !j.is_empty() && j.len() <= 10));
     let missing = site.get("/api/admin/jobs/batches/nope", session).await;
     assert_eq!(
         (missing.status, &missing.body),
@@ -133,13 +150,23 @@ async fn search_one_job_one_batch_and_the_figures() {
     );
 
     let stats = site.get("/api/admin/jobs/stats", session).await;
-    assert_eq!(stats.body["data"]["total"], 120);
+    assert_eq!(stats.body["stats"]["total"], 120);
+    for (status, n) in [
+        ("pending", 117),
+        ("processing", 0),
+        ("completed", 1),
+        ("failed", 2),
+    ] {
+        assert_eq!(stats.body["stats"][status], n, "{status}");
+    }
+    assert!(stats.body["stats"]["totalToday"].as_i64().is_some());
+    assert!(stats.body["stats"]["averageDuration"].as_f64().is_some());
+    let types = site.get("/api/admin/jobs/types", session).await;
+    assert_eq!(types.body["success"], true);
     assert_eq!(
-        stats.body["data"]["byStatus"],
-        json!({"pending": 117, "processing": 0, "completed": 1, "failed": 2})
+        types.body["count"],
+        types.body["types"].as_array().map_or(0, Vec::len)
     );
-    assert!(stats.body["data"]["totalToday"].as_i64().is_some());
-    assert!(stats.body["data"]["averageDuration"].as_f64().is_some());
 
     let retried = site
         .post("/api/admin/jobs/batches/b1/retry", json!({}), session)

@@ -179,7 +179,7 @@ async fn each_reveal_is_logged_with_key_and_user_never_the_value() {
     )
     .await;
     let me = site.get("/api/users/me", session).await;
-    let id = me.body["data"]["id"].as_str().expect("id").to_owned();
+    let id = me.body["id"].as_str().expect("id").to_owned();
     let reply = site
         .get(
             "/api/settings/github.oauth.client_secret?reveal=true",

@@ -44,7 +44,11 @@ pub fn config(connection: ConnectionTarget, data_dir: &Path) -> Config {
         plugins: deploystack_backend::config::PluginSettings::default(),
         metrics: deploystack_backend::config::MetricsSettings::default(),
         replicas: deploystack_backend::config::ReplicaSettings::default(),
-        accounts: deploystack_backend::config::AccountSettings::default(),
+        // A loaded test machine hashes slowly: queued sign-ups wait rather than get 503.
+        accounts: deploystack_backend::config::AccountSettings {
+            hash_queue_wait: Duration::from_secs(120),
+            ..Default::default()
+        },
         http: deploystack_backend::config::HttpSettings::default(),
     }
 }

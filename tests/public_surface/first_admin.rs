@@ -167,7 +167,8 @@ async fn each_start_without_an_administrator_logs_a_new_token() {
     let first = token_file(&site).await;
     assert!(
         capture.text().contains(&format!("setup_token={first}")),
-        "logged"
+        "not logged: {}",
+        capture.text()
     );
     site.server.stop().await;
     std::fs::remove_file(site.dir.path().join("setup.token")).expect("remove");

@@ -169,8 +169,8 @@
       }
       const me = await fetch("/api/users/me", { cache: "no-store", headers: { Accept: "application/json" } });
       const body = await readJson(me);
-      if (me.ok && body.data && body.data.role_id === "global_admin") {
-        $("admin-name").textContent = body.data.username + " (" + body.data.email + ")";
+      if (me.ok && body.role_id === "global_admin") {
+        $("admin-name").textContent = body.username + " (" + body.email + ")";
         showAdmin("admin-signed-in", focus ? "admin-signed-in-title" : null);
       } else {
         showAdmin("admin-exists", null);

@@ -12,7 +12,7 @@ use tracing::{error, info};
 
 use super::jobs_bodies::{
     BatchBody, BatchChange, BatchChangeEnvelope, BatchEnvelope, JobBody, JobEnvelope, JobStats,
-    JobsEnvelope, JobsPage, Pagination, StatsEnvelope, StatusCounts, TypeCount,
+    JobsEnvelope, JobsPage, Pagination, StatsEnvelope, TypeCount, TypesEnvelope,
 };
 use super::{Read, Write};
 use crate::api::account_bodies::Failure;
@@ -240,21 +240,24 @@ impl JobsApi {
         as_admin!(state, session);
         match state.jobs.queue().summary().await {
             Ok(summary) => {
-                let mut by_status = StatusCounts::default();
-                for c in &summary.counts {
-                    match c.status.as_str() {
-                        "pending" => by_status.pending += c.count,
-                        "processing" => by_status.processing += c.count,
-                        "completed" => by_status.completed += c.count,
-                        "failed" => by_status.failed += c.count,
-                        _ => {}
-                    }
-                }
+                let of = |status: &str| {
+                    summary
+                        .counts
+                        .iter()
+                        .filter(|c| c.status == status)
+                        .map(|c| c.count)
+                        .sum::<i64>()
+                };
                 Read::Ok(Json(StatsEnvelope {
                     success: true,
-                    data: JobStats {
+                    stats: JobStats {
+                        pending: of("pending"),
+                        processing: of("processing"),
+                        completed: of("completed"),
+                        failed: of("failed"),
+                        total_today: summary.total_today,
+                        average_duration: summary.average_duration_ms.unwrap_or(0.0),
                         total: summary.counts.iter().map(|c| c.count).sum(),
-                        by_status,
                         by_type: summary
                             .counts
                             .into_iter()
@@ -264,9 +267,33 @@ impl JobsApi {
                                 count: c.count,
                             })
                             .collect(),
-                        total_today: summary.total_today,
-                        average_duration: summary.average_duration_ms.unwrap_or(0.0),
                     },
+                }))
+            }
+            Err(e) => Refusal::from(e).into(),
+        }
+    }
+
+    /// Job types
+    ///
+    /// The types of the jobs in the queue, sorted (`{success, types, count}`).
+    #[oai(
+        path = "/api/admin/jobs/types",
+        method = "get",
+        operation_id = "jobTypes"
+    )]
+    async fn types(&self, state: Data<&AppState>, session: SessionCookie) -> Read<TypesEnvelope> {
+        as_admin!(state, session);
+        match state.jobs.queue().summary().await {
+            Ok(summary) => {
+                let mut types: Vec<String> =
+                    summary.counts.into_iter().map(|c| c.job_type).collect();
+                types.sort();
+                types.dedup();
+                Read::Ok(Json(TypesEnvelope {
+                    success: true,
+                    count: types.len() as i64,
+                    types,
                 }))
             }
             Err(e) => Refusal::from(e).into(),
@@ -275,7 +302,8 @@ impl JobsApi {
 
     /// One batch
     ///
-    /// Its counters and progress; 404 `Batch not found`.
+    /// Its counters, progress (0 to 1), the time left at its pace so far, and its ten newest
+    /// jobs (`recentJobs`); 404 `Batch not found`.
     #[oai(
         path = "/api/admin/jobs/batches/:id",
         method = "get",
@@ -288,11 +316,26 @@ impl JobsApi {
         id: Path<String>,
     ) -> Read<BatchEnvelope> {
         as_admin!(state, session);
-        match state.jobs.queue().batch(&id.0).await {
-            Ok(batch) => Read::Ok(Json(BatchEnvelope {
+        let queue = state.jobs.queue();
+        let answer = async {
+            let batch = queue.batch(&id.0).await?;
+            let average = queue.batch_average_ms(&id.0).await?;
+            let recent = queue
+                .page(&JobQuery {
+                    batch_id: Some(id.0.clone()),
+                    limit: 10,
+                    ..JobQuery::default()
+                })
+                .await?;
+            Ok::<_, QueueError>(BatchEnvelope {
                 success: true,
-                data: BatchBody::from(batch),
-            })),
+                batch: BatchBody::of(batch, average),
+                recent_jobs: recent.jobs.into_iter().map(JobBody::from).collect(),
+            })
+        }
+        .await;
+        match answer {
+            Ok(envelope) => Read::Ok(Json(envelope)),
             Err(e) => Refusal::from(e).into(),
         }
     }
@@ -373,7 +416,7 @@ impl JobsApi {
         match state.jobs.queue().job(&id.0).await {
             Ok(job) => Read::Ok(Json(JobEnvelope {
                 success: true,
-                data: JobBody::from(job),
+                job: JobBody::from(job),
             })),
             Err(e) => Refusal::from(e).into(),
         }

@@ -99,17 +99,18 @@ pub struct JobsEnvelope {
     pub data: JobsPage,
 }
 
-/// `{success, data: job}`.
+/// `{success, job}` (upstream's key).
 #[derive(Debug, Clone, Object)]
 pub struct JobEnvelope {
     /// Always `true`.
     pub success: bool,
     /// The job.
-    pub data: JobBody,
+    pub job: JobBody,
 }
 
-/// A batch with its counters.
+/// A batch with its counters, in upstream's camelCase.
 #[derive(Debug, Clone, Object)]
+#[oai(rename_all = "camelCase")]
 pub struct BatchBody {
     /// Id.
     pub id: String,
@@ -124,8 +125,11 @@ pub struct BatchBody {
     pub failed_jobs: i32,
     /// `pending`, `processing`, `completed` or `failed`.
     pub status: String,
-    /// Share of jobs ended, 0 to 100.
+    /// Share of jobs ended, 0 to 1.
     pub progress: f64,
+    /// While processing: the time left at the batch's pace so far (`"3 minutes"`, `"2
+    /// hours"`); `null` otherwise.
+    pub estimated_completion: Option<String>,
     /// Caller's data.
     pub metadata: Option<Value>,
     /// Created at.
@@ -134,13 +138,23 @@ pub struct BatchBody {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
-impl From<BatchRecord> for BatchBody {
-    fn from(b: BatchRecord) -> Self {
+impl BatchBody {
+    /// `b`, with the mean run time of its completed jobs (for the estimate).
+    pub fn of(b: BatchRecord, average_ms: Option<f64>) -> Self {
         let ended = f64::from(b.completed_jobs + b.failed_jobs);
         let progress = if b.total_jobs > 0 {
-            (ended * 100.0 / f64::from(b.total_jobs)).min(100.0)
+            (ended / f64::from(b.total_jobs)).min(1.0)
         } else {
-            100.0
+            0.0
+        };
+        let remaining = (b.total_jobs - b.completed_jobs - b.failed_jobs).max(0);
+        let estimated_completion = match average_ms {
+            Some(avg)
+                if b.status == "processing" && progress > 0.0 && progress < 1.0 && avg > 0.0 =>
+            {
+                Some(remaining_text(f64::from(remaining) * avg))
+            }
+            _ => None,
         };
         Self {
             id: b.id,
@@ -150,6 +164,7 @@ impl From<BatchRecord> for BatchBody {
             failed_jobs: b.failed_jobs,
             status: b.status,
             progress,
+            estimated_completion,
             metadata: b.metadata,
             created_at: b.created_at,
             completed_at: b.completed_at,
@@ -157,13 +172,39 @@ impl From<BatchRecord> for BatchBody {
     }
 }
 
-/// `{success, data: batch}`.
+/// Upstream's wording of a time left: whole minutes (rounded up), or whole hours (rounded
+/// up) from an hour on.
+pub fn remaining_text(ms: f64) -> String {
+    let minutes = (ms / 60_000.0).ceil().max(1.0) as u64;
+    if minutes >= 60 {
+        let hours = minutes.div_ceil(60);
+        format!("{hours} hour{}", if hours == 1 { "" } else { "s" })
+    } else {
+        format!("{minutes} minute{}", if minutes == 1 { "" } else { "s" })
+    }
+}
+
+/// `{success, batch, recentJobs}`.
 #[derive(Debug, Clone, Object)]
 pub struct BatchEnvelope {
     /// Always `true`.
     pub success: bool,
     /// The batch.
-    pub data: BatchBody,
+    pub batch: BatchBody,
+    /// Its newest jobs, at most 10.
+    #[oai(rename = "recentJobs")]
+    pub recent_jobs: Vec<JobBody>,
+}
+
+/// `{success, types, count}`.
+#[derive(Debug, Clone, Object)]
+pub struct TypesEnvelope {
+    /// Always `true`.
+    pub success: bool,
+    /// The job types in the queue, sorted.
+    pub types: Vec<String>,
+    /// How many.
+    pub count: i64,
 }
 
 /// Jobs of one type in one status.
@@ -178,9 +219,9 @@ pub struct TypeCount {
     pub count: i64,
 }
 
-/// Jobs by status.
-#[derive(Debug, Clone, Object, Default)]
-pub struct StatusCounts {
+/// The queue's figures (upstream's keys, plus ours).
+#[derive(Debug, Clone, Object)]
+pub struct JobStats {
     /// Waiting.
     pub pending: i64,
     /// Running.
@@ -189,19 +230,6 @@ pub struct StatusCounts {
     pub completed: i64,
     /// Failed for good.
     pub failed: i64,
-}
-
-/// The queue's figures.
-#[derive(Debug, Clone, Object)]
-pub struct JobStats {
-    /// All jobs.
-    pub total: i64,
-    /// By status.
-    #[oai(rename = "byStatus")]
-    pub by_status: StatusCounts,
-    /// By type and status.
-    #[oai(rename = "byType")]
-    pub by_type: Vec<TypeCount>,
     /// Jobs created since midnight UTC.
     #[oai(rename = "totalToday")]
     pub total_today: i64,
@@ -209,15 +237,20 @@ pub struct JobStats {
     /// none).
     #[oai(rename = "averageDuration")]
     pub average_duration: f64,
+    /// All jobs.
+    pub total: i64,
+    /// By type and status.
+    #[oai(rename = "byType")]
+    pub by_type: Vec<TypeCount>,
 }
 
-/// `{success, data: stats}`.
+/// `{success, stats}` (upstream's key).
 #[derive(Debug, Clone, Object)]
 pub struct StatsEnvelope {
     /// Always `true`.
     pub success: bool,
     /// The figures.
-    pub data: JobStats,
+    pub stats: JobStats,
 }
 
 /// What a batch action changed.

@@ -16,6 +16,8 @@ macro_rules! as_admin {
 
 pub mod jobs;
 mod jobs_bodies;
+pub mod people;
+mod people_bodies;
 mod responses;
 pub mod settings;
 mod settings_bodies;

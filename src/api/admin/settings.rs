@@ -537,13 +537,9 @@ impl SettingsApi {
             (true, true) => Write::Partial(Json(envelope)),
             (false, _) if total == 0 => Write::Ok(Json(envelope)),
             (false, _) => Write::BadRequest(Json(
-                Failure {
-                    success: false,
-                    error: "No setting was saved".into(),
-                    message: Some(envelope.message),
-                    details: None,
-                }
-                .with_bulk(envelope.errors.unwrap_or_default()),
+                Failure::new("No setting was saved")
+                    .with_message(envelope.message)
+                    .with_bulk(envelope.errors.unwrap_or_default()),
             )),
         }
     }

@@ -7,7 +7,7 @@ use super::{MembershipId, TeamId, TeamRole, UserId};
 use crate::db::schema::{team_memberships, teams};
 
 /// A team.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = teams, check_for_backend(diesel::pg::Pg))]
 pub struct Team {
     /// Id.

@@ -8,7 +8,7 @@ use super::{AuthType, RoleId, UserId};
 use crate::db::schema::users;
 
 /// A user account. `Debug` hides the password hash: rows end up in logs and panics.
-#[derive(Clone, PartialEq, Queryable, Selectable, Identifiable)]
+#[derive(Clone, PartialEq, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = users, check_for_backend(diesel::pg::Pg))]
 pub struct User {
     /// Id.
